@@ -1,0 +1,29 @@
+"""Kedro project settings for RetailOps.
+
+Configuration lives in ``conf/``: ``base`` is the embedded default (local lake folder and
+DuckDB), ``aws`` switches the lake root to S3 and the warehouse to Athena, and ``local`` holds a
+developer's own overrides and credentials (never committed).
+"""
+
+import os
+
+from retailops.hooks import RetailOpsHooks
+
+# Kedro's telemetry plugin otherwise posts usage data and edits pyproject.toml.
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+
+HOOKS = (RetailOpsHooks(),)
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    """``${env:NAME,default}``: read an environment variable anywhere in conf (globals included)."""
+    return os.environ.get(name, default)
+
+
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # An environment's catalog entry is merged into the base entry instead of replacing it.
+    "merge_strategy": {"catalog": "soft", "parameters": "soft", "globals": "soft"},
+    "custom_resolvers": {"env": _env},
+}
