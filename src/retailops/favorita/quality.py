@@ -1,0 +1,256 @@
+"""Data-quality checks over the staged download, each named and counted.
+
+A check is a query for the offending rows. It passes when there are none; otherwise the report
+names it, counts the rows and shows a few. A check whose table is missing is ``skipped`` (and
+says which file), so one absent file never hides the results of the others. ``warn`` checks
+describe known quirks the cleaning handles (the empty oil prices on holidays); ``error`` checks
+describe data that would make the mart wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import pandas as pd
+
+from retailops.favorita.duck import parquet_scan
+from retailops.favorita.profiling import quote_ident
+from retailops.favorita.tables import TABLES
+
+QUALITY_COLUMNS = [
+    "check",
+    "table",
+    "kind",
+    "severity",
+    "status",
+    "failing_rows",
+    "checked_rows",
+    "sample",
+    "description",
+]
+
+HOLIDAY_TYPES = ("Holiday", "Transfer", "Additional", "Bridge", "Work Day", "Event")
+HOLIDAY_LOCALES = ("National", "Regional", "Local")
+STORE_TYPES = ("A", "B", "C", "D", "E")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named rule: ``failing_sql`` selects the rows that break it."""
+
+    name: str
+    tables: tuple[str, ...]
+    kind: str
+    description: str
+    failing_sql: str
+    severity: str = "error"
+
+
+def build_checks(params: dict) -> list[Check]:
+    """Every check, parameterised by the expected date ranges and value limits."""
+    checks: list[Check] = []
+    for spec in TABLES.values():
+        key = ", ".join(quote_ident(c) for c in spec.primary_key)
+        checks.append(
+            Check(
+                f"{spec.name}.primary_key_unique",
+                (spec.name,),
+                "primary_key",
+                f"({', '.join(spec.primary_key)}) identifies one row",
+                f"SELECT {key}, count(*) AS copies FROM {spec.name} GROUP BY ALL HAVING count(*) > 1",
+            )
+        )
+    for table in ("train", "test"):
+        checks.append(
+            Check(
+                f"{table}.date_store_item_unique",
+                (table,),
+                "primary_key",
+                "one row per (date, store_nbr, item_nbr)",
+                f"SELECT date, store_nbr, item_nbr, count(*) AS copies FROM {table} "
+                "GROUP BY ALL HAVING count(*) > 1",
+            )
+        )
+    nullable = {("train", "onpromotion"), ("test", "onpromotion"), ("oil", "dcoilwtico")}
+    for spec in TABLES.values():
+        for column in spec.columns:
+            if (spec.name, column) in nullable:
+                continue
+            checks.append(
+                Check(
+                    f"{spec.name}.{column}_not_null",
+                    (spec.name,),
+                    "not_null",
+                    f"{column} is never empty",
+                    f"SELECT * FROM {spec.name} WHERE {quote_ident(column)} IS NULL",
+                )
+            )
+    checks.append(
+        Check(
+            "oil.dcoilwtico_not_null",
+            ("oil",),
+            "not_null",
+            "oil price present on every listed day (empty on some holidays: filled by cleaning)",
+            "SELECT * FROM oil WHERE dcoilwtico IS NULL",
+            severity="warn",
+        )
+    )
+    for child in ("train", "test", "transactions"):
+        checks.append(_foreign_key(child, "store_nbr", "stores"))
+    for child in ("train", "test"):
+        checks.append(_foreign_key(child, "item_nbr", "items"))
+
+    limits = params.get("limits", {}) or {}
+    max_abs_units = float(limits.get("max_abs_unit_sales", 100_000))
+    checks += [
+        Check(
+            "train.unit_sales_in_range",
+            ("train",),
+            "range",
+            f"|unit_sales| <= {max_abs_units:g} (negative = return)",
+            f"SELECT * FROM train WHERE abs(unit_sales) > {max_abs_units}",
+        ),
+        Check(
+            "items.perishable_is_flag",
+            ("items",),
+            "range",
+            "perishable is 0 or 1",
+            "SELECT * FROM items WHERE perishable NOT IN (0, 1)",
+        ),
+        Check(
+            "stores.type_known",
+            ("stores",),
+            "range",
+            f"type is one of {', '.join(STORE_TYPES)}",
+            f"SELECT * FROM stores WHERE type NOT IN {STORE_TYPES}",
+        ),
+        Check(
+            "stores.cluster_positive",
+            ("stores",),
+            "range",
+            "cluster >= 1",
+            "SELECT * FROM stores WHERE cluster < 1",
+        ),
+        Check(
+            "transactions.transactions_positive",
+            ("transactions",),
+            "range",
+            "transactions > 0 (a store-day with no customers has no row)",
+            "SELECT * FROM transactions WHERE transactions <= 0",
+        ),
+        Check(
+            "oil.dcoilwtico_positive",
+            ("oil",),
+            "range",
+            "oil price > 0",
+            "SELECT * FROM oil WHERE dcoilwtico <= 0",
+        ),
+        Check(
+            "holidays_events.type_known",
+            ("holidays_events",),
+            "range",
+            f"type is one of {', '.join(HOLIDAY_TYPES)}",
+            f"SELECT * FROM holidays_events WHERE type NOT IN {HOLIDAY_TYPES}",
+        ),
+        Check(
+            "holidays_events.locale_known",
+            ("holidays_events",),
+            "range",
+            f"locale is one of {', '.join(HOLIDAY_LOCALES)}",
+            f"SELECT * FROM holidays_events WHERE locale NOT IN {HOLIDAY_LOCALES}",
+        ),
+    ]
+    promo_from = _date(params.get("calendar", {}).get("promotion_recorded_from", "2014-04-01"))
+    checks.append(
+        Check(
+            "train.onpromotion_recorded_from",
+            ("train",),
+            "not_null",
+            f"onpromotion is filled from {promo_from} on (empty before: not recorded)",
+            f"SELECT * FROM train WHERE onpromotion IS NULL AND date >= DATE '{promo_from}'",
+        )
+    )
+    for table, window in (params.get("expected_dates", {}) or {}).items():
+        start, end = _date(window["start"]), _date(window["end"])
+        checks.append(
+            Check(
+                f"{table}.date_in_range",
+                (table,),
+                "date_range",
+                f"date between {start} and {end}",
+                f"SELECT * FROM {table} WHERE date < DATE '{start}' OR date > DATE '{end}'",
+            )
+        )
+    checks.append(
+        Check(
+            "test.after_train",
+            ("train", "test"),
+            "date_range",
+            "every test date is after the last train date",
+            "SELECT * FROM test WHERE date <= (SELECT max(date) FROM train)",
+        )
+    )
+    return checks
+
+
+def _foreign_key(child: str, column: str, parent: str) -> Check:
+    return Check(
+        f"{child}.{column}_in_{parent}",
+        (child, parent),
+        "foreign_key",
+        f"every {child}.{column} exists in {parent}",
+        f"SELECT {column}, count(*) AS rows FROM {child} "
+        f"WHERE {column} NOT IN (SELECT {column} FROM {parent}) GROUP BY {column}",
+    )
+
+
+def _date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def run_checks(
+    con: duckdb.DuckDBPyConnection, staged: dict[str, str], checks: list[Check], sample_size: int = 5
+) -> pd.DataFrame:
+    """Run every check over the staged tables; one result row per check."""
+    for table, path in staged.items():
+        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {parquet_scan(path)}").fetchall()
+    counts = {
+        table: con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in staged
+    }
+    results = []
+    for check in checks:
+        missing = [t for t in check.tables if t not in staged]
+        row = {
+            "check": check.name,
+            "table": check.tables[0],
+            "kind": check.kind,
+            "severity": check.severity,
+            "description": check.description,
+            "failing_rows": None,
+            "checked_rows": counts.get(check.tables[0]),
+            "sample": None,
+        }
+        if missing:
+            row.update(status="skipped", sample="missing: " + ", ".join(TABLES[t].filename for t in missing))
+        else:
+            # Foreign-key checks group the orphans by key: report orphan *rows*, show the keys.
+            count_sql = (
+                f"SELECT coalesce(sum(rows), 0) FROM ({check.failing_sql})"
+                if check.kind == "foreign_key"
+                else f"SELECT count(*) FROM ({check.failing_sql})"
+            )
+            failing = int(con.execute(count_sql).fetchall()[0][0])
+            row["failing_rows"] = failing
+            if failing:
+                sample = con.execute(f"{check.failing_sql} LIMIT {int(sample_size)}").df()
+                row["sample"] = sample.to_json(orient="records", date_format="iso")
+                row["status"] = "failed" if check.severity == "error" else "warned"
+            else:
+                row["status"] = "passed"
+        results.append(row)
+    frame = pd.DataFrame(results, columns=QUALITY_COLUMNS)
+    frame["failing_rows"] = frame["failing_rows"].astype("Int64")
+    frame["checked_rows"] = frame["checked_rows"].astype("Int64")
+    return frame

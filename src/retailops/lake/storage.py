@@ -1,0 +1,116 @@
+"""The lake root as a filesystem: a local folder or an S3 bucket, through fsspec.
+
+Writes are whole-object and atomic: locally a temporary file is renamed into place, on S3 a
+single PUT either lands the whole object or nothing. Failures to reach or write the root are
+turned into ``LakeUnavailableError`` with the path in the message.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+import tempfile
+from typing import Any, Mapping
+
+import fsspec
+
+from retailops.errors import LakeUnavailableError
+
+
+def _is_s3(root: str) -> bool:
+    return root.startswith(("s3://", "s3a://"))
+
+
+class Lake:
+    """One lake root, with helpers that take paths relative to it."""
+
+    def __init__(self, root: str, storage_options: Mapping[str, Any] | None = None):
+        self.root = root.rstrip("/")
+        self.is_s3 = _is_s3(self.root)
+        if not self.is_s3:
+            self.root = os.path.abspath(self.root)
+        self.storage_options = dict(storage_options or {})
+        protocol = "s3" if self.is_s3 else "file"
+        self.fs = fsspec.filesystem(protocol, **self.storage_options)
+
+    def __repr__(self) -> str:
+        return f"Lake({self.root!r})"
+
+    def url(self, relative: str) -> str:
+        """Full path (or s3:// URL) of a lake-relative path."""
+        return f"{self.root}/{relative}"
+
+    def _fail(self, action: str, relative: str, exc: BaseException) -> LakeUnavailableError:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        return LakeUnavailableError(f"cannot {action} {self.url(relative)}: {reason}")
+
+    def check_writable(self) -> None:
+        """Fail early, with one line, when the root cannot be written (before any work)."""
+        probe = f"metadata/.write-probe-{os.getpid()}"
+        try:
+            if self.is_s3:
+                bucket = self.root.split("://", 1)[1].split("/", 1)[0]
+                if not self.fs.exists(bucket):
+                    raise FileNotFoundError(errno.ENOENT, f"bucket {bucket} does not exist")
+            self.write_bytes(probe, b"")
+            self.fs.rm(self.url(probe))
+        except LakeUnavailableError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure here means "cannot write"
+            raise self._fail("write to the lake at", "", exc) from exc
+
+    def exists(self, relative: str) -> bool:
+        try:
+            return bool(self.fs.exists(self.url(relative)))
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("read", relative, exc) from exc
+
+    def read_bytes(self, relative: str) -> bytes:
+        try:
+            return self.fs.cat_file(self.url(relative))
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("read", relative, exc) from exc
+
+    def list_partitions(self, relative_folder: str) -> list[str]:
+        """Names of the immediate sub-folders (e.g. ``dt=2024-07-01``) of a folder."""
+        try:
+            entries = self.fs.ls(self.url(relative_folder), detail=True, refresh=True)
+        except FileNotFoundError:
+            return []
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("list", relative_folder, exc) from exc
+        return sorted(posixpath.basename(e["name"].rstrip("/")) for e in entries
+                      if e.get("type") == "directory")
+
+    def write_bytes(self, relative: str, data: bytes,
+                    metadata: Mapping[str, str] | None = None) -> None:
+        """Write a whole object atomically (readers see the old bytes or the new, never half)."""
+        url = self.url(relative)
+        try:
+            if self.is_s3:
+                extra = {"Metadata": dict(metadata)} if metadata else {}
+                self.fs.pipe_file(url, data, **extra)
+                return
+            folder = os.path.dirname(url)
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                os.replace(tmp, url)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("write", relative, exc) from exc
+
+    def remove(self, relative: str) -> None:
+        try:
+            if self.fs.exists(self.url(relative)):
+                self.fs.rm(self.url(relative))
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("remove", relative, exc) from exc

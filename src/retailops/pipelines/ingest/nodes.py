@@ -1,0 +1,81 @@
+"""Ingest nodes: thin wiring of ``retailops.simulation`` (what happened) to the raw zone
+(where it lands, through the catalog)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any, Iterator
+
+from retailops.errors import InvalidParameterError
+from retailops.lake.landing import DayLanding, plan_window
+from retailops.lake.storage import Lake
+from retailops.simulation import (
+    FIRST_DAY,
+    LAST_DAY,
+    DimensionBatch,
+    SimulationConfig,
+    build_world,
+    dimension_tables,
+    run_days,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _parse_day(name: str, value: Any) -> date:
+    if isinstance(value, date):
+        day = value
+    else:
+        try:
+            day = date.fromisoformat(str(value).strip())
+        except ValueError:
+            raise InvalidParameterError(
+                f"{name}={value!r} is not a valid date (expected YYYY-MM-DD)") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidParameterError(
+            f"{name}={day.isoformat()} is outside the supported range "
+            f"{FIRST_DAY.isoformat()}..{LAST_DAY.isoformat()}")
+    return day
+
+
+def resolve_window(start_date: Any, end_date: Any, run_date: Any) -> dict[str, str]:
+    """The days to ingest: ``run_date`` alone when given, else ``start_date..end_date``."""
+    if run_date not in (None, ""):
+        day = _parse_day("run_date", run_date)
+        return {"first": day.isoformat(), "last": day.isoformat()}
+    first, last = _parse_day("start_date", start_date), _parse_day("end_date", end_date)
+    if first > last:
+        raise InvalidParameterError(
+            f"start_date={first.isoformat()} is after end_date={last.isoformat()}")
+    return {"first": first.isoformat(), "last": last.isoformat()}
+
+
+def simulation_config(seed: int, scale: float, simulation: dict[str, Any]) -> SimulationConfig:
+    """The simulation's configuration from the run parameters."""
+    return SimulationConfig.from_params({"seed": seed, "scale": scale, **(simulation or {})})
+
+
+def build_dimensions(window: dict[str, str], seed: int, scale: float,
+                     simulation: dict[str, Any]) -> DimensionBatch:
+    """Stores, products and suppliers of the chain (deterministic for a configuration)."""
+    del window  # only orders this node after the window was validated
+    return dimension_tables(build_world(simulation_config(seed, scale, simulation)))
+
+
+def simulate_window(lake: Lake, window: dict[str, str], seed: int, scale: float,
+                    simulation: dict[str, Any], overwrite: bool) -> Iterator[DayLanding]:
+    """Yield each day of the window that needs landing, resuming from the saved state."""
+    config = simulation_config(seed, scale, simulation)
+    world = build_world(config)
+    first, last = date.fromisoformat(window["first"]), date.fromisoformat(window["last"])
+    plan = plan_window(lake, world, first, last, bool(overwrite))
+    if not plan.days_to_land:
+        log.info("Every day from %s to %s is already complete; nothing to land", first, last)
+        return
+    log.info("Landing %d day(s) %s..%s at scale %s (resumed from %s)", len(plan.days_to_land),
+             plan.days_to_land[0], last, config.scale,
+             "the first day" if plan.start_state.next_day == FIRST_DAY and plan.replayed_days == 0
+             else f"a checkpoint, {plan.replayed_days} day(s) replayed")
+    for batch in run_days(world, plan.start_state, last):
+        yield DayLanding(batch=batch, fingerprint=config.fingerprint(), overwrite=bool(overwrite))

@@ -1,0 +1,32 @@
+"""Ingest pipeline: validate the window, land the dimensions, stream the days into the lake."""
+
+from kedro.pipeline import Node, Pipeline
+
+from retailops.pipelines.ingest.nodes import build_dimensions, resolve_window, simulate_window
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                resolve_window,
+                inputs=["params:start_date", "params:end_date", "params:run_date"],
+                outputs="ingest_window",
+                name="resolve_ingest_window",
+            ),
+            Node(
+                build_dimensions,
+                inputs=["ingest_window", "params:seed", "params:scale", "params:simulation"],
+                outputs="raw_dimensions",
+                name="land_dimensions",
+            ),
+            Node(
+                simulate_window,
+                inputs=["lake", "ingest_window", "params:seed", "params:scale",
+                        "params:simulation", "params:overwrite"],
+                outputs="raw_days",
+                name="simulate_and_land_days",
+            ),
+        ],
+        tags=["ingest"],
+    )

@@ -1,0 +1,268 @@
+"""One trading day of the chain: deliveries arrive, shoppers buy what is on the shelf, the
+cycle count records end-of-day stock, and the periodic review raises purchase orders.
+
+The engine is a pure function of (world, state at the end of yesterday, day): the randomness
+of a day is drawn from a generator seeded by (seed, day), so simulating days one at a time or
+as one range gives identical results, and a saved state resumes exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+import numpy as np
+
+from retailops.simulation.calendar import (
+    CLOSING_HOUR,
+    HOURLY_TRAFFIC,
+    OPENING_HOUR,
+    WEEKDAY_PATTERN,
+    holiday_effect,
+    is_closed,
+    seasonal_effect,
+)
+from retailops.simulation.config import FIRST_DAY
+from retailops.simulation.world import UNITS_PER_LINE_EXTRA, World
+
+PROMOTION_SHARE = 0.04
+PROMOTION_DISCOUNTS = np.array([0.10, 0.15, 0.20, 0.25, 0.30, 0.40])
+ANNUAL_GROWTH = 0.03
+_PENDING_FIELDS = ("shipment_id", "line_number", "supplier", "store", "product", "order_day",
+                   "expected_day", "received_day", "quantity_ordered", "quantity_received")
+
+
+def day_number(day: date) -> int:
+    """Days since the first simulated day (day 0)."""
+    return (day - FIRST_DAY).days
+
+
+def _rng(world: World, day: date, stream: int) -> np.random.Generator:
+    return np.random.default_rng([world.config.seed, 2, day_number(day), stream])
+
+
+@dataclass
+class SimulationState:
+    """Everything that carries over from one day to the next."""
+
+    next_day: date
+    on_hand: np.ndarray
+    on_order: np.ndarray
+    # Purchase-order lines not yet received, one array per field of _PENDING_FIELDS.
+    pending: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def copy(self) -> "SimulationState":
+        return SimulationState(self.next_day, self.on_hand.copy(), self.on_order.copy(),
+                               {k: v.copy() for k, v in self.pending.items()})
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Flat arrays for persistence (see ``from_arrays``)."""
+        arrays = {"next_day": np.array([self.next_day.isoformat()]),
+                  "on_hand": self.on_hand, "on_order": self.on_order}
+        arrays.update({f"pending_{k}": v for k, v in self.pending.items()})
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "SimulationState":
+        return cls(
+            next_day=date.fromisoformat(str(arrays["next_day"][0])),
+            on_hand=np.asarray(arrays["on_hand"], dtype=np.int32),
+            on_order=np.asarray(arrays["on_order"], dtype=np.int32),
+            pending={k: np.asarray(arrays[f"pending_{k}"]) for k in _PENDING_FIELDS},
+        )
+
+
+def initial_state(world: World) -> SimulationState:
+    """Shelves stocked somewhere between reorder point and order-up-to level; nothing on order."""
+    rng = np.random.default_rng([world.config.seed, 3])
+    span = world.order_up_to - world.reorder_point
+    on_hand = world.reorder_point + (rng.random(world.n_cells) * span).astype(np.int32)
+    empty = {k: np.zeros(0, dtype=np.int64 if k == "shipment_id" else np.int32)
+             for k in _PENDING_FIELDS}
+    return SimulationState(FIRST_DAY, on_hand.astype(np.int32),
+                           np.zeros(world.n_cells, dtype=np.int32), empty)
+
+
+@dataclass
+class DayActivity:
+    """What happened on one day, as index arrays into the world (no strings yet)."""
+
+    day: date
+    # sale lines, time-ordered
+    sale_seconds: np.ndarray
+    sale_store: np.ndarray
+    sale_product: np.ndarray
+    sale_quantity: np.ndarray
+    sale_unit_price: np.ndarray
+    sale_discount: np.ndarray
+    # end-of-day cycle count
+    count_cell: np.ndarray
+    count_on_hand: np.ndarray
+    count_on_order: np.ndarray
+    # delivered lines (received today)
+    received: dict[str, np.ndarray]
+    # ground truth per cell
+    expected_units: np.ndarray
+    demanded_units: np.ndarray
+    sold_units: np.ndarray
+    on_promotion: np.ndarray
+    orders_placed: int
+
+
+def promotions(world: World, day: date) -> np.ndarray:
+    """Discount per product on ``day``: chain-wide weekly promotions on a few products."""
+    week = day_number(day) // 7
+    rng = np.random.default_rng([world.config.seed, 4, week])
+    discount = np.zeros(world.n_products)
+    chosen = rng.random(world.n_products) < PROMOTION_SHARE
+    discount[chosen] = rng.choice(PROMOTION_DISCOUNTS, size=int(chosen.sum()))
+    return discount
+
+
+def demand_multiplier(world: World, day: date, discount: np.ndarray) -> np.ndarray:
+    """Per-product multiplier of the average day's demand: weekday, season, holiday, promotion."""
+    _, holiday = holiday_effect(day)
+    growth = (1 + ANNUAL_GROWTH) ** (day_number(day) / 365.25)
+    season = seasonal_effect(day, world.product_summer_peak)
+    # Constant-elasticity response to the promotional price cut.
+    lift = (1.0 - discount) ** world.product_elasticity
+    return WEEKDAY_PATTERN[day.weekday()] * holiday * growth * season * lift
+
+
+def _receive(world: World, state: SimulationState, today: int) -> dict[str, np.ndarray]:
+    pending = state.pending
+    arriving = pending["received_day"] == today
+    received = {k: v[arriving] for k, v in pending.items()}
+    state.pending = {k: v[~arriving] for k, v in pending.items()}
+    cells = received["store"].astype(np.int64) * world.n_products + received["product"]
+    np.add.at(state.on_hand, cells, received["quantity_received"])
+    np.subtract.at(state.on_order, cells, received["quantity_ordered"])
+    order = np.lexsort((received["line_number"], received["shipment_id"]))
+    return {k: v[order] for k, v in received.items()}
+
+
+def _sell(world: World, state: SimulationState, day: date, rng: np.random.Generator,
+          discount: np.ndarray) -> tuple:
+    n_products = world.n_products
+    multiplier = demand_multiplier(world, day, discount)
+    lam = world.base_lines_per_day * np.tile(multiplier, world.n_stores)
+    if is_closed(day):
+        lam = np.zeros_like(lam)
+    lines_per_cell = rng.poisson(lam)
+    cell = np.repeat(np.arange(world.n_cells, dtype=np.int64), lines_per_cell)
+    quantity = (1 + rng.poisson(UNITS_PER_LINE_EXTRA, size=cell.size)).astype(np.int32)
+    hour = rng.choice(len(HOURLY_TRAFFIC), size=cell.size, p=HOURLY_TRAFFIC)
+    seconds = ((OPENING_HOUR + hour) * 3600 + rng.integers(0, 3600, size=cell.size)).astype(np.int32)
+    assert CLOSING_HOUR - OPENING_HOUR == len(HOURLY_TRAFFIC)
+
+    # Shoppers of one cell arrive in time order; once the shelf cannot cover a basket line,
+    # that shopper and everyone after leave without it (a stock-out).
+    order = np.lexsort((seconds, cell))
+    cell, quantity, seconds = cell[order], quantity[order], seconds[order]
+    cumulative = np.cumsum(quantity, dtype=np.int64)
+    first = np.concatenate(([0], np.cumsum(lines_per_cell)[:-1]))
+    before_cell = (cumulative - quantity)[first[cell]] if cell.size else cumulative
+    kept = (cumulative - before_cell) <= state.on_hand[cell]
+
+    demanded = np.bincount(cell, weights=quantity, minlength=world.n_cells).astype(np.int32)
+    sold = np.bincount(cell[kept], weights=quantity[kept], minlength=world.n_cells).astype(np.int32)
+    state.on_hand -= sold
+
+    cell, quantity, seconds = cell[kept], quantity[kept], seconds[kept]
+    store, product = cell // n_products, cell % n_products
+    by_time = np.lexsort((product, store, seconds))
+    store, product = store[by_time].astype(np.int32), product[by_time].astype(np.int32)
+    expected = (lam * (1 + UNITS_PER_LINE_EXTRA)).astype(np.float32)
+    return (seconds[by_time], store, product, quantity[by_time],
+            world.product_list_price[product], discount[product], expected, demanded, sold)
+
+
+def _count(world: World, state: SimulationState, today: int) -> np.ndarray:
+    return np.flatnonzero(world.cycle_bucket == today % world.cycle_days)
+
+
+def _replenish(world: World, state: SimulationState, day: date, rng: np.random.Generator) -> int:
+    """Periodic review: each (store, supplier) pair is reviewed every R days; every product
+    whose inventory position fell to its reorder point is ordered up to its target level."""
+    today = day_number(day)
+    review = world.config.review_period_days
+    due_store, due_supplier = np.nonzero(world.review_offset == today % review)
+    if due_store.size == 0:
+        return 0
+    due = np.zeros((world.n_stores, len(world.supplier_id)), dtype=bool)
+    due[due_store, due_supplier] = True
+    cell_supplier = np.tile(world.product_supplier, world.n_stores)
+    cell_store = np.repeat(np.arange(world.n_stores), world.n_products)
+    position = state.on_hand + state.on_order
+    needs = due[cell_store, cell_supplier] & (position <= world.reorder_point)
+    cells = np.flatnonzero(needs)
+    if cells.size == 0:
+        return 0
+    shortfall = world.order_up_to[cells] - position[cells]
+    pack = world.case_pack[cells]
+    ordered = (np.ceil(shortfall / pack) * pack).astype(np.int32)
+
+    store, product = cells // world.n_products, cells % world.n_products
+    supplier = world.product_supplier[product]
+    # One purchase order (and so one delivery) per (store, supplier) pair.
+    pair = store * len(world.supplier_id) + supplier
+    pair_values, order_index = np.unique(pair, return_inverse=True)
+    n_orders = pair_values.size
+    shipment_id = (int(day.strftime("%Y%m%d")) * 10_000 + 1 + order_index).astype(np.int64)
+    by_order = np.lexsort((product, order_index))
+    line_number = np.empty(cells.size, dtype=np.int32)
+    sorted_orders = order_index[by_order]
+    starts = np.searchsorted(sorted_orders, np.arange(n_orders))
+    line_number[by_order] = np.arange(cells.size) - starts[sorted_orders] + 1
+
+    order_supplier = pair_values % len(world.supplier_id)
+    lead = world.supplier_lead_time[order_supplier]
+    late = rng.random(n_orders) > world.supplier_on_time_rate[order_supplier]
+    # A late delivery slips by one day or more (geometric, capped at nine days).
+    delay = np.where(late, rng.geometric(0.45, size=n_orders).clip(max=9), 0)
+    arrival = today + lead + delay
+    in_full = rng.random(cells.size) < world.supplier_fill_rate[supplier]
+    received_qty = np.where(in_full, ordered,
+                            np.floor(ordered * rng.uniform(0.0, 0.9, size=cells.size)))
+
+    state.on_order[cells] += ordered
+    new = {
+        "shipment_id": shipment_id, "line_number": line_number,
+        "supplier": supplier.astype(np.int32), "store": store.astype(np.int32),
+        "product": product.astype(np.int32),
+        "order_day": np.full(cells.size, today, dtype=np.int32),
+        "expected_day": (today + lead[order_index]).astype(np.int32),
+        "received_day": arrival[order_index].astype(np.int32),
+        "quantity_ordered": ordered, "quantity_received": received_qty.astype(np.int32),
+    }
+    state.pending = {k: np.concatenate([state.pending[k], new[k].astype(state.pending[k].dtype)])
+                     for k in _PENDING_FIELDS}
+    return int(n_orders)
+
+
+def simulate_day(world: World, state: SimulationState) -> tuple[DayActivity, SimulationState]:
+    """Simulate ``state.next_day``; returns what happened and the state at the end of it."""
+    day = state.next_day
+    today = day_number(day)
+    state = state.copy()
+    received = _receive(world, state, today)
+    discount = promotions(world, day)
+    (seconds, store, product, quantity, price, sale_discount,
+     expected, demanded, sold) = _sell(world, state, day, _rng(world, day, 1), discount)
+    orders = _replenish(world, state, day, _rng(world, day, 2))
+    counted = _count(world, state, today)
+    activity = DayActivity(
+        day=day, sale_seconds=seconds, sale_store=store, sale_product=product,
+        sale_quantity=quantity, sale_unit_price=price, sale_discount=sale_discount,
+        count_cell=counted, count_on_hand=state.on_hand[counted].copy(),
+        count_on_order=state.on_order[counted].copy(), received=received,
+        expected_units=expected, demanded_units=demanded, sold_units=sold,
+        on_promotion=np.tile(discount > 0, world.n_stores), orders_placed=orders,
+    )
+    state.next_day = day + timedelta(days=1)
+    return activity, state
+
+
+def day_start_epoch(day: date) -> int:
+    """Seconds since the Unix epoch at local midnight of ``day`` (timestamps are naive)."""
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())

@@ -1,0 +1,277 @@
+"""The retail chain itself: stores, products, suppliers and the demand and stocking policy of
+every store × product cell. Built once from the configuration; it never changes during a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+
+from retailops.simulation.config import (
+    SALE_LINES_PER_DAY_AT_SCALE_1,
+    SNAPSHOTS_PER_DAY_AT_SCALE_1,
+    STORES_AT_SCALE_1,
+    PRODUCTS_AT_SCALE_1,
+    SimulationConfig,
+)
+
+# category: (subcategories, perishable, median unit cost, price elasticity, summer swing,
+#            relative purchase frequency)
+CATEGORIES: dict[str, tuple[tuple[str, ...], bool, float, float, float, float]] = {
+    "Produce": (("Fruit", "Vegetables", "Herbs"), True, 1.3, -1.8, 0.10, 1.6),
+    "Dairy": (("Milk", "Cheese", "Yogurt", "Eggs"), True, 1.9, -1.5, 0.0, 1.5),
+    "Bakery": (("Bread", "Pastries", "Cakes"), True, 1.6, -1.7, 0.0, 1.3),
+    "Meat & Seafood": (("Beef", "Poultry", "Pork", "Fish"), True, 5.8, -2.2, 0.12, 0.9),
+    "Frozen": (("Ice Cream", "Frozen Meals", "Frozen Vegetables"), False, 2.9, -2.4, 0.20, 0.8),
+    "Pantry": (("Pasta & Rice", "Canned Goods", "Sauces", "Breakfast"), False, 1.7, -2.0, 0.0, 1.0),
+    "Snacks": (("Chips", "Cookies", "Chocolate", "Nuts"), False, 1.5, -2.6, 0.05, 1.1),
+    "Beverages": (("Soft Drinks", "Water", "Juice", "Coffee & Tea"), False, 1.8, -2.3, 0.25, 1.2),
+    "Household": (("Cleaning", "Paper Goods", "Laundry"), False, 3.3, -1.9, 0.0, 0.6),
+    "Personal Care": (("Hair Care", "Oral Care", "Skin Care"), False, 3.1, -1.9, 0.03, 0.5),
+    "Baby": (("Diapers", "Baby Food"), False, 6.5, -1.4, 0.0, 0.35),
+    "Pet": (("Dog Food", "Cat Food", "Pet Treats"), False, 4.2, -1.7, 0.0, 0.45),
+}
+
+_BRAND_FIRST = ("Golden", "Blue", "Green", "Sunny", "Silver", "Maple", "Prairie", "Northern",
+                "Coastal", "Valley", "Summit", "Red Barn", "Oak", "River", "Meadow", "Harvest")
+_BRAND_SECOND = ("Acre", "Farms", "Kitchen", "Fields", "Table", "Pantry", "Orchard", "Select",
+                 "Home", "Basics", "Naturals", "Gardens")
+_VARIANTS = ("Classic", "Organic", "Family Pack", "Light", "Original", "Premium", "Value",
+             "Fresh", "Extra", "Mini")
+_SUPPLIER_WORDS = ("Atlas", "Pioneer", "Evergreen", "Keystone", "Liberty", "Horizon", "Cascade",
+                   "Heritage", "Frontier", "Granite", "Beacon", "Crescent", "Sterling", "Harbor",
+                   "Orchard", "Prairie", "Redwood", "Union", "Vista", "Willow")
+_SUPPLIER_KINDS = ("Foods", "Provisions", "Distributors", "Trading", "Brands", "Wholesale",
+                   "Supply", "Produce")
+_SUPPLIER_SUFFIX = ("Inc.", "LLC", "Co.", "Ltd", "Group")
+# country: (share of suppliers, nominal lead time range in days)
+_COUNTRIES = {
+    "USA": (0.55, (2, 7)), "Canada": (0.10, (4, 9)), "Mexico": (0.10, (5, 10)),
+    "Italy": (0.05, (12, 20)), "Germany": (0.05, (12, 19)), "Netherlands": (0.04, (11, 18)),
+    "Spain": (0.04, (12, 20)), "Brazil": (0.04, (14, 21)), "China": (0.03, (18, 28)),
+}
+# region: cities
+_REGIONS = {
+    "Northeast": ("Boston", "New York", "Philadelphia", "Pittsburgh", "Hartford", "Providence"),
+    "Southeast": ("Atlanta", "Miami", "Charlotte", "Nashville", "Orlando", "Raleigh"),
+    "Midwest": ("Chicago", "Detroit", "Minneapolis", "Columbus", "Milwaukee", "Kansas City"),
+    "Southwest": ("Dallas", "Houston", "Phoenix", "Austin", "San Antonio", "Albuquerque"),
+    "West": ("Los Angeles", "Seattle", "Portland", "Denver", "San Diego", "Sacramento"),
+}
+_DISTRICTS = ("Central", "North", "South", "East", "West", "Downtown", "Riverside", "Airport",
+              "Harbor", "Park", "Hills", "Market")
+# store type: (share, size range in square feet)
+_STORE_TYPES = {"hypermarket": (0.15, (110_000, 200_000)),
+                "supermarket": (0.55, (28_000, 70_000)),
+                "express": (0.30, (4_000, 15_000))}
+
+UNITS_PER_LINE_EXTRA = 0.25  # quantity per sale line is 1 + Poisson(0.25)
+CYCLE_COUNT_DAYS_MIN = 7
+
+
+@dataclass(frozen=True)
+class World:
+    """Dimensions (as columns) plus the per-cell demand and stocking policy.
+
+    Cells are store-major: cell = store_index * n_products + product_index.
+    """
+
+    config: SimulationConfig
+    # suppliers
+    supplier_id: np.ndarray
+    supplier_name: np.ndarray
+    supplier_country: np.ndarray
+    supplier_lead_time: np.ndarray      # nominal days
+    supplier_on_time_rate: np.ndarray   # probability a delivery arrives by its expected date
+    supplier_fill_rate: np.ndarray      # probability a line is delivered in full
+    # stores
+    store_id: np.ndarray
+    store_name: np.ndarray
+    store_city: np.ndarray
+    store_region: np.ndarray
+    store_type: np.ndarray
+    store_cluster: np.ndarray
+    store_size_sqft: np.ndarray
+    store_opened_date: np.ndarray
+    # products
+    product_id: np.ndarray
+    product_name: np.ndarray
+    product_category: np.ndarray
+    product_category_index: np.ndarray
+    product_subcategory: np.ndarray
+    product_brand: np.ndarray
+    product_unit_cost: np.ndarray
+    product_list_price: np.ndarray
+    product_supplier: np.ndarray        # supplier index
+    product_perishable: np.ndarray
+    product_elasticity: np.ndarray
+    product_summer_peak: np.ndarray
+    # cells
+    base_lines_per_day: np.ndarray      # expected sale lines per cell on an average day
+    reorder_point: np.ndarray
+    order_up_to: np.ndarray
+    case_pack: np.ndarray
+    cycle_bucket: np.ndarray            # which day of the counting cycle counts the cell
+    cycle_days: int
+    review_offset: np.ndarray           # per (store, supplier) pair: day of the review cycle
+
+    @property
+    def n_stores(self) -> int:
+        return len(self.store_id)
+
+    @property
+    def n_products(self) -> int:
+        return len(self.product_id)
+
+    @property
+    def n_cells(self) -> int:
+        return self.n_stores * self.n_products
+
+
+def _price_ending(amount: np.ndarray) -> np.ndarray:
+    """Round shelf prices to the usual .x9 endings (2.49, 3.99, ...)."""
+    return np.maximum(np.floor(amount * 10) / 10 + 0.09, 0.29).round(2)
+
+
+def build_world(config: SimulationConfig) -> World:
+    """Draw the chain from the configuration's seed (deterministic)."""
+    rng = np.random.default_rng([config.seed, 1])
+    n_sup, n_st, n_pr = config.n_suppliers, config.n_stores, config.n_products
+
+    # --- suppliers -------------------------------------------------------------------------
+    countries = list(_COUNTRIES)
+    shares = np.array([_COUNTRIES[c][0] for c in countries])
+    sup_country = rng.choice(len(countries), size=n_sup, p=shares / shares.sum())
+    sup_lead = np.array([rng.integers(*_COUNTRIES[countries[c]][1], endpoint=True)
+                         for c in sup_country])
+    sup_on_time = np.clip(rng.beta(12, 1.6, size=n_sup), 0.62, 0.995).round(2)
+    sup_fill = np.clip(rng.beta(30, 1.5, size=n_sup), 0.85, 0.998)
+    sup_names, seen = [], set()
+    while len(sup_names) < n_sup:
+        name = (f"{_SUPPLIER_WORDS[rng.integers(len(_SUPPLIER_WORDS))]} "
+                f"{_SUPPLIER_KINDS[rng.integers(len(_SUPPLIER_KINDS))]} "
+                f"{_SUPPLIER_SUFFIX[rng.integers(len(_SUPPLIER_SUFFIX))]}")
+        if name not in seen:
+            seen.add(name)
+            sup_names.append(name)
+
+    # --- stores ----------------------------------------------------------------------------
+    types = list(_STORE_TYPES)
+    type_share = np.array([_STORE_TYPES[t][0] for t in types])
+    st_type = rng.choice(len(types), size=n_st, p=type_share)
+    st_size = np.array([rng.integers(*_STORE_TYPES[types[t]][1]) for t in st_type]) // 100 * 100
+    regions = list(_REGIONS)
+    st_region = rng.integers(len(regions), size=n_st)
+    st_city, st_name, used = [], [], set()
+    for i in range(n_st):
+        cities = _REGIONS[regions[st_region[i]]]
+        while True:
+            city = cities[rng.integers(len(cities))]
+            name = f"{city} {_DISTRICTS[rng.integers(len(_DISTRICTS))]}"
+            if name not in used:
+                used.add(name)
+                break
+        st_city.append(city)
+        st_name.append(name)
+    # Clusters group stores that trade alike: format first, then an affluence band.
+    affluence = rng.integers(0, 3, size=n_st)
+    st_cluster = np.minimum(st_type * 3 + affluence, 7) + 1
+    opened = date(1998, 1, 1) + np.array(
+        [timedelta(days=int(d)) for d in rng.integers(0, 25 * 365, size=n_st)])
+
+    # --- products --------------------------------------------------------------------------
+    cat_names = list(CATEGORIES)
+    frequency = np.array([CATEGORIES[c][5] for c in cat_names])
+    pr_cat = rng.choice(len(cat_names), size=n_pr, p=frequency / frequency.sum())
+    pr_cat.sort()  # products numbered category by category, as in a real item master
+    brands = {c: [f"{_BRAND_FIRST[a]} {_BRAND_SECOND[b]}" for a, b in zip(
+        rng.permutation(len(_BRAND_FIRST))[:5], rng.integers(len(_BRAND_SECOND), size=5))]
+        for c in cat_names}
+    pr_sub, pr_brand, pr_name = [], [], []
+    for c in pr_cat:
+        cat = cat_names[c]
+        sub = CATEGORIES[cat][0][rng.integers(len(CATEGORIES[cat][0]))]
+        brand = brands[cat][rng.integers(len(brands[cat]))]
+        pr_sub.append(sub)
+        pr_brand.append(brand)
+        pr_name.append(f"{brand} {sub} {_VARIANTS[rng.integers(len(_VARIANTS))]}")
+    median_cost = np.array([CATEGORIES[cat_names[c]][2] for c in pr_cat])
+    pr_cost = (median_cost * rng.lognormal(0, 0.45, size=n_pr)).round(2).clip(0.15)
+    pr_price = _price_ending(pr_cost * rng.uniform(1.22, 1.75, size=n_pr))
+    pr_perishable = np.array([CATEGORIES[cat_names[c]][1] for c in pr_cat])
+    pr_elasticity = np.array([CATEGORIES[cat_names[c]][3] for c in pr_cat])
+    pr_summer = np.array([CATEGORIES[cat_names[c]][4] for c in pr_cat])
+    # Each supplier specialises in a few categories; every category has at least one supplier.
+    serves = [set() for _ in range(n_sup)]
+    for c in range(len(cat_names)):
+        serves[c % n_sup].add(c)
+    for s in range(n_sup):
+        serves[s].update(rng.choice(len(cat_names), size=rng.integers(1, 3), replace=False).tolist())
+    suppliers_of = [[s for s in range(n_sup) if c in serves[s]] for c in range(len(cat_names))]
+    pr_supplier = np.array([suppliers_of[c][rng.integers(len(suppliers_of[c]))] for c in pr_cat])
+
+    # --- demand per cell ---------------------------------------------------------------------
+    # Zipf-like popularity: a few products sell a lot, the long tail sells rarely.
+    rank = rng.permutation(n_pr) + 1
+    popularity = rank ** -0.95 * frequency[pr_cat]
+    store_pull = (st_size / 50_000.0) ** 0.65
+    local_taste = rng.lognormal(0, 0.35, size=(n_st, n_pr))
+    weight = store_pull[:, None] * popularity[None, :] * local_taste
+    cells_at_scale_1 = STORES_AT_SCALE_1 * PRODUCTS_AT_SCALE_1
+    target_lines = SALE_LINES_PER_DAY_AT_SCALE_1 * (n_st * n_pr) / cells_at_scale_1
+    # Stock-outs and closed days swallow some demand; aim a little above the target.
+    base_lines = (weight / weight.sum() * target_lines * 1.04).ravel()
+
+    # --- stocking policy: periodic review (R, s, S) ------------------------------------------
+    mean_units = base_lines * (1 + UNITS_PER_LINE_EXTRA)
+    lead = np.tile(sup_lead[pr_supplier], n_st).astype(float)
+    review = config.review_period_days
+    exposure = mean_units * (lead + review)
+    reorder_point = np.ceil(mean_units * (lead + 1) + 1.65 * np.sqrt(exposure) + 1).astype(np.int32)
+    case_pack = np.select([mean_units < 0.5, mean_units < 3, mean_units < 10], [1, 6, 12], 24)
+    order_up_to = (reorder_point + np.ceil(mean_units * review * 1.2) + case_pack).astype(np.int32)
+
+    n_cells = n_st * n_pr
+    cycle_days = max(CYCLE_COUNT_DAYS_MIN,
+                     round(n_cells / (SNAPSHOTS_PER_DAY_AT_SCALE_1 * n_cells / cells_at_scale_1)))
+    cycle_bucket = rng.permutation(n_cells) % cycle_days
+    review_offset = rng.integers(0, review, size=(n_st, n_sup))
+
+    return World(
+        config=config,
+        supplier_id=np.array([f"SUP{i + 1:03d}" for i in range(n_sup)]),
+        supplier_name=np.array(sup_names),
+        supplier_country=np.array([countries[c] for c in sup_country]),
+        supplier_lead_time=sup_lead.astype(np.int32),
+        supplier_on_time_rate=sup_on_time,
+        supplier_fill_rate=sup_fill,
+        store_id=np.array([f"ST{i + 1:03d}" for i in range(n_st)]),
+        store_name=np.array(st_name),
+        store_city=np.array(st_city),
+        store_region=np.array([regions[r] for r in st_region]),
+        store_type=np.array([types[t] for t in st_type]),
+        store_cluster=st_cluster.astype(np.int32),
+        store_size_sqft=st_size.astype(np.int32),
+        store_opened_date=np.array([d.isoformat() for d in opened]),
+        product_id=np.array([f"P{i + 1:05d}" for i in range(n_pr)]),
+        product_name=np.array(pr_name),
+        product_category=np.array([cat_names[c] for c in pr_cat]),
+        product_category_index=pr_cat.astype(np.int32),
+        product_subcategory=np.array(pr_sub),
+        product_brand=np.array(pr_brand),
+        product_unit_cost=pr_cost,
+        product_list_price=pr_price,
+        product_supplier=pr_supplier.astype(np.int32),
+        product_perishable=pr_perishable,
+        product_elasticity=pr_elasticity,
+        product_summer_peak=pr_summer,
+        base_lines_per_day=base_lines,
+        reorder_point=reorder_point,
+        order_up_to=order_up_to,
+        case_pack=case_pack.astype(np.int32),
+        cycle_bucket=cycle_bucket.astype(np.int32),
+        cycle_days=int(cycle_days),
+        review_offset=review_offset.astype(np.int32),
+    )
