@@ -201,8 +201,10 @@ def _foreign_key(child: str, column: str, parent: str) -> Check:
         (child, parent),
         "foreign_key",
         f"every {child}.{column} exists in {parent}",
-        f"SELECT {column}, count(*) AS rows FROM {child} "
-        f"WHERE {column} NOT IN (SELECT {column} FROM {parent}) GROUP BY {column}",
+        # NOT EXISTS, not NOT IN: one NULL key in the parent would make NOT IN match nothing.
+        f"SELECT c.{column}, count(*) AS orphan_rows FROM {child} AS c "
+        f"WHERE c.{column} IS NOT NULL AND NOT EXISTS "
+        f"(SELECT 1 FROM {parent} AS p WHERE p.{column} = c.{column}) GROUP BY c.{column}",
     )
 
 
@@ -237,7 +239,7 @@ def run_checks(
         else:
             # Foreign-key checks group the orphans by key: report orphan *rows*, show the keys.
             count_sql = (
-                f"SELECT coalesce(sum(rows), 0) FROM ({check.failing_sql})"
+                f"SELECT coalesce(sum(orphan_rows), 0) FROM ({check.failing_sql})"
                 if check.kind == "foreign_key"
                 else f"SELECT count(*) FROM ({check.failing_sql})"
             )

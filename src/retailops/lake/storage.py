@@ -50,9 +50,11 @@ class Lake:
         probe = f"metadata/.write-probe-{os.getpid()}"
         try:
             if self.is_s3:
+                # No probe object on S3: with versioning it would leave delete markers behind.
                 bucket = self.root.split("://", 1)[1].split("/", 1)[0]
                 if not self.fs.exists(bucket):
                     raise FileNotFoundError(errno.ENOENT, f"bucket {bucket} does not exist")
+                return
             self.write_bytes(probe, b"")
             self.fs.rm(self.url(probe))
         except LakeUnavailableError:
