@@ -78,7 +78,9 @@ def clean_holidays(holidays: pd.DataFrame) -> pd.DataFrame:
 
 def clean_items(items: pd.DataFrame) -> pd.DataFrame:
     """Items with their family, class and a boolean perishable flag."""
-    frame = items.copy()
+    # A repeated item_nbr would multiply its sales in the mart's join: keep the first row (the
+    # duplicate itself is reported by the quality check items.primary_key_unique).
+    frame = items.drop_duplicates("item_nbr", keep="first").copy()
     frame["family"] = frame["family"].astype("string").str.strip().str.upper()
     frame["is_perishable"] = frame["perishable"].fillna(0).astype(int) == 1
     return frame[["item_nbr", "family", "class", "is_perishable"]].sort_values("item_nbr", ignore_index=True)
@@ -86,7 +88,8 @@ def clean_items(items: pd.DataFrame) -> pd.DataFrame:
 
 def clean_stores(stores: pd.DataFrame) -> pd.DataFrame:
     """Stores with trimmed city and state names, the store type as a letter, and cluster."""
-    frame = stores.copy()
+    # As for items: one row per store, the duplicate is named by stores.primary_key_unique.
+    frame = stores.drop_duplicates("store_nbr", keep="first").copy()
     for column in ("city", "state"):
         frame[column] = frame[column].astype("string").str.strip()
     frame["store_type"] = frame["type"].astype("string").str.strip().str.upper()
