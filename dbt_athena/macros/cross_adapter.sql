@@ -1,0 +1,81 @@
+{#- SQL that differs between DuckDB and Athena (Trino). `default__` is the Athena/Trino
+    form, `duckdb__` DuckDB's. Everything else in the models is written once. -#}
+
+{#- One row per day from start_date to end_date inclusive, as column `date_day`. -#}
+{% macro calendar_days(start_date, end_date) -%}
+    {{ return(adapter.dispatch('calendar_days', 'retailops')(start_date, end_date)) }}
+{%- endmacro %}
+
+{% macro default__calendar_days(start_date, end_date) -%}
+    select date_day
+    from unnest(sequence(date '{{ start_date }}', date '{{ end_date }}', interval '1' day)) as days (date_day)
+{%- endmacro %}
+
+{% macro duckdb__calendar_days(start_date, end_date) -%}
+    select cast(days.range as date) as date_day
+    from range(date '{{ start_date }}', date '{{ end_date }}' + interval 1 day, interval 1 day) as days
+{%- endmacro %}
+
+{#- ISO day of week, Monday = 1 .. Sunday = 7. -#}
+{% macro iso_day_of_week(date_expr) -%}
+    {{ return(adapter.dispatch('iso_day_of_week', 'retailops')(date_expr)) }}
+{%- endmacro %}
+
+{% macro default__iso_day_of_week(date_expr) -%}
+    day_of_week({{ date_expr }})
+{%- endmacro %}
+
+{% macro duckdb__iso_day_of_week(date_expr) -%}
+    isodow({{ date_expr }})
+{%- endmacro %}
+
+{#- English day name (Monday) and month name (July) of a date. -#}
+{% macro day_name(date_expr) -%}
+    {{ return(adapter.dispatch('day_name', 'retailops')(date_expr)) }}
+{%- endmacro %}
+
+{% macro default__day_name(date_expr) -%}
+    date_format({{ date_expr }}, '%W')
+{%- endmacro %}
+
+{% macro duckdb__day_name(date_expr) -%}
+    dayname({{ date_expr }})
+{%- endmacro %}
+
+{% macro month_name(date_expr) -%}
+    {{ return(adapter.dispatch('month_name', 'retailops')(date_expr)) }}
+{%- endmacro %}
+
+{% macro default__month_name(date_expr) -%}
+    date_format({{ date_expr }}, '%M')
+{%- endmacro %}
+
+{% macro duckdb__month_name(date_expr) -%}
+    monthname({{ date_expr }})
+{%- endmacro %}
+
+{#- ISO-8601 local timestamp text (2024-07-01T13:45:12) to a timestamp; NULL if malformed. -#}
+{% macro iso_timestamp(text_expr) -%}
+    {{ return(adapter.dispatch('iso_timestamp', 'retailops')(text_expr)) }}
+{%- endmacro %}
+
+{% macro default__iso_timestamp(text_expr) -%}
+    try(date_parse({{ text_expr }}, '%Y-%m-%dT%H:%i:%s'))
+{%- endmacro %}
+
+{% macro duckdb__iso_timestamp(text_expr) -%}
+    try_strptime({{ text_expr }}, '%Y-%m-%dT%H:%M:%S')
+{%- endmacro %}
+
+{#- True when the whole text matches the regular expression. -#}
+{% macro regex_full_match(text_expr, pattern) -%}
+    {{ return(adapter.dispatch('regex_full_match', 'retailops')(text_expr, pattern)) }}
+{%- endmacro %}
+
+{% macro default__regex_full_match(text_expr, pattern) -%}
+    regexp_like({{ text_expr }}, '^{{ pattern }}$')
+{%- endmacro %}
+
+{% macro duckdb__regex_full_match(text_expr, pattern) -%}
+    regexp_full_match({{ text_expr }}, '{{ pattern }}')
+{%- endmacro %}

@@ -1,0 +1,43 @@
+{#- The run's variables, checked once at the start of every run, and read through these
+    macros everywhere else. -#}
+
+{% macro lake_root() -%}
+    {{ return(var('lake_root').rstrip('/')) }}
+{%- endmacro %}
+
+{% macro run_date() -%}
+    {%- set value = var('run_date', none) -%}
+    {{ return(none if value in (none, '', 'None', 'null') else (value | string)) }}
+{%- endmacro %}
+
+{% macro check_run_vars() %}
+    {%- set root = var('lake_root', '') | string -%}
+    {%- if root | trim == '' -%}
+        {{ exceptions.raise_compiler_error("var lake_root is required: an absolute folder or s3://bucket (--vars '{lake_root: ...}')") }}
+    {%- endif -%}
+    {%- if not (root.startswith('/') or root.startswith('s3://')) -%}
+        {{ exceptions.raise_compiler_error("var lake_root must be an absolute folder or s3://bucket, got '" ~ root ~ "'") }}
+    {%- endif -%}
+    {%- set day = run_date() -%}
+    {%- if day is not none -%}
+        {%- if not modules.re.match('^\\d{4}-\\d{2}-\\d{2}$', day) -%}
+            {{ exceptions.raise_compiler_error("var run_date must be YYYY-MM-DD, got '" ~ day ~ "'") }}
+        {%- endif -%}
+        {%- if day < var('calendar_start') or day > var('calendar_end') -%}
+            {{ exceptions.raise_compiler_error("var run_date " ~ day ~ " is outside the supported range " ~ var('calendar_start') ~ ".." ~ var('calendar_end')) }}
+        {%- endif -%}
+    {%- endif -%}
+    select 1
+{% endmacro %}
+
+{#- Rows of a staged fact limited to the days this run rebuilds: `run_date` alone when set,
+    every complete day otherwise. Filters on the raw partition column so that both engines
+    prune files (DuckDB hive partitions, Athena partition projection). -#}
+{% macro rebuilt_days_filter(partition_column='partition_dt') -%}
+    {%- set day = run_date() -%}
+    {%- if day is none -%}
+        1 = 1
+    {%- else -%}
+        {{ partition_column }} = '{{ day }}'
+    {%- endif -%}
+{%- endmacro %}

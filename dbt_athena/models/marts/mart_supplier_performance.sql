@@ -1,0 +1,92 @@
+{{ config(**mart_table_config()) }}
+
+{#- Over every complete shipment partition. A delivery is on time when it arrived on or
+    before its expected date; fill rate is units received over units ordered. -#}
+with
+
+suppliers as (
+
+    select * from {{ ref('stg_suppliers') }}
+
+),
+
+shipment_lines as (
+
+    select * from {{ ref('stg_shipments') }}
+
+),
+
+deliveries as (
+
+    select
+        supplier_id,
+        shipment_id,
+        min(order_date) as order_date,
+        max(received_date) as received_date,
+        max(expected_date) as expected_date
+
+    from shipment_lines
+    group by supplier_id, shipment_id
+
+),
+
+delivery_stats as (
+
+    select
+        supplier_id,
+        cast(count(*) as bigint) as shipments,
+        cast(sum(case when received_date <= expected_date then 1 else 0 end) as bigint) as on_time_shipments,
+        cast(sum(case when received_date > expected_date then 1 else 0 end) as bigint) as late_shipments,
+        avg(cast({{ dbt.datediff('order_date', 'received_date', 'day') }} as double)) as avg_lead_time_days,
+        min(received_date) as first_received_date,
+        max(received_date) as last_received_date
+
+    from deliveries
+    group by supplier_id
+
+),
+
+line_stats as (
+
+    select
+        supplier_id,
+        cast(count(*) as bigint) as lines,
+        cast(sum(quantity_ordered) as bigint) as units_ordered,
+        cast(sum(quantity_received) as bigint) as units_received,
+        cast(sum(copies_received - 1) as bigint) as duplicate_lines_removed
+
+    from shipment_lines
+    group by supplier_id
+
+),
+
+final as (
+
+    select
+        suppliers.supplier_id,
+        suppliers.supplier_name,
+        suppliers.country,
+        suppliers.lead_time_days as promised_lead_time_days,
+        suppliers.on_time_rate as promised_on_time_rate,
+        coalesce(delivery_stats.shipments, 0) as shipments,
+        coalesce(line_stats.lines, 0) as lines,
+        coalesce(line_stats.units_ordered, 0) as units_ordered,
+        coalesce(line_stats.units_received, 0) as units_received,
+        coalesce(delivery_stats.on_time_shipments, 0) as on_time_shipments,
+        coalesce(delivery_stats.late_shipments, 0) as late_shipments,
+        cast(delivery_stats.on_time_shipments as double) / nullif(delivery_stats.shipments, 0) as on_time_rate,
+        cast(line_stats.units_received as double) / nullif(line_stats.units_ordered, 0) as fill_rate,
+        delivery_stats.avg_lead_time_days,
+        coalesce(line_stats.duplicate_lines_removed, 0) as duplicate_lines_removed,
+        delivery_stats.first_received_date,
+        delivery_stats.last_received_date
+
+    from suppliers
+    left join delivery_stats
+        on suppliers.supplier_id = delivery_stats.supplier_id
+    left join line_stats
+        on suppliers.supplier_id = line_stats.supplier_id
+
+)
+
+select * from final

@@ -1,0 +1,49 @@
+{#- The defect ledger: what the generator deliberately broke, one row per defect
+    (facts: one file per day; dimensions: one file). Used to reconcile what staging caught. -#}
+with
+
+fact_defects as (
+
+    select * from {{ source('raw', 'defects') }}
+
+),
+
+dimension_defects as (
+
+    select * from {{ source('raw', 'dimension_defects') }}
+
+),
+
+unioned as (
+
+    select
+        'facts' as ledger,
+        defect_dt, table_name, defect_type, record_key, column_name, recorded_value, true_value
+    from fact_defects
+
+    union all
+
+    select
+        'dimensions' as ledger,
+        defect_dt, table_name, defect_type, record_key, column_name, recorded_value, true_value
+    from dimension_defects
+
+),
+
+final as (
+
+    select
+        ledger,
+        try_cast(nullif(trim(defect_dt), '') as date) as defect_date,
+        nullif(trim(table_name), '') as table_name,
+        nullif(trim(defect_type), '') as defect_type,
+        nullif(trim(record_key), '') as record_key,
+        nullif(trim(column_name), '') as column_name,
+        nullif(recorded_value, '') as recorded_value,
+        nullif(trim(true_value), '') as true_value
+
+    from unioned
+
+)
+
+select * from final

@@ -1,0 +1,24 @@
+with
+
+source as (
+
+    select * from {{ source('raw', 'manifests') }}
+
+),
+
+final as (
+
+    select
+        nullif(trim(table_name), '') as table_name,
+        nullif(trim(dt), '') as partition_dt,
+        try_cast(nullif(trim(dt), '') as date) as partition_date,
+        cast("rows" as bigint) as row_count,
+        nullif(trim(sha256), '') as sha256,
+        nullif(trim(written_at), '') as written_at,
+        nullif(trim(generator_version), '') as generator_version
+
+    from source
+
+)
+
+select * from final

@@ -1,0 +1,25 @@
+with
+
+source as (
+
+    select * from {{ source('raw', 'stores') }}
+
+),
+
+final as (
+
+    select
+        nullif(trim(store_id), '') as store_id,
+        nullif(trim(store_name), '') as store_name,
+        nullif(trim(city), '') as city,
+        nullif(trim(region), '') as region,
+        lower(nullif(trim(store_type), '')) as store_type,
+        try_cast(nullif(trim(cluster), '') as integer) as store_cluster,
+        try_cast(nullif(trim(size_sqft), '') as integer) as size_sqft,
+        try_cast(nullif(trim(opened_date), '') as date) as opened_date
+
+    from source
+
+)
+
+select * from final

@@ -1,0 +1,50 @@
+"""The dbt project (``dbt_athena/``) as seen from Python: where it is, what it needs, and the
+dbt-duckdb plugin it loads.
+
+- ``DBT_PROJECT_DIR`` and ``dbt_vars()``: what a caller passes to ``dbtRunner``.
+- ``Plugin``: registered by the ``duckdb`` profile target. It adds one SQL function,
+  ``retailops_make_dirs(path)``, because DuckDB's ``COPY ... TO`` cannot create the parent
+  folders of the curated Parquet files and SQL has no other way to make a directory.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_athena"
+
+
+def dbt_vars(lake_root: str, run_date: str | date | None = None) -> dict[str, Any]:
+    """The ``--vars`` of a run: the lake root (absolute, or s3://) and the optional day."""
+    root = lake_root if "://" in lake_root else str(Path(lake_root).resolve())
+    values: dict[str, Any] = {"lake_root": root.rstrip("/")}
+    if run_date is not None:
+        values["run_date"] = run_date.isoformat() if isinstance(run_date, date) else run_date
+    return values
+
+
+def make_dirs(path: str) -> str:
+    """Create a folder and its parents (a no-op on object stores); return the path."""
+    protocol = path.split("://", 1)[0] if "://" in path else "file"
+    fsspec.filesystem(protocol).makedirs(path, exist_ok=True)
+    return path
+
+
+try:  # dbt-duckdb is a runtime dependency, but keep this module importable without it.
+    from dbt.adapters.duckdb.plugins import BasePlugin
+except ImportError:  # pragma: no cover
+    BasePlugin = object  # type: ignore[assignment,misc]
+
+
+class Plugin(BasePlugin):  # type: ignore[misc,valid-type]
+    """dbt-duckdb plugin: adds ``retailops_make_dirs(varchar) -> varchar`` to each connection."""
+
+    def configure_connection(self, conn: Any) -> None:
+        import duckdb
+
+        conn.create_function("retailops_make_dirs", make_dirs, [duckdb.sqltype("VARCHAR")],
+                             duckdb.sqltype("VARCHAR"), side_effects=True)
