@@ -1,0 +1,107 @@
+"""The simulated chain looks like a retail chain at the contract's default volumes."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retailops.simulation import SimulationConfig, build_world, initial_state, run_days
+
+
+@pytest.fixture(scope="module")
+def four_weeks():
+    """28 days at default scale, in memory (the same tables the lake receives)."""
+    world = build_world(SimulationConfig())
+    days = list(run_days(world, initial_state(world), date(2024, 7, 28)))
+    return world, days
+
+
+def test_default_scale_has_the_contracts_dimensions(four_weeks):
+    world, _ = four_weeks
+    assert 50 <= world.n_stores <= 100
+    assert 500 <= world.n_products <= 2000
+    assert 30 <= len(world.supplier_id) <= 50
+
+
+def test_default_scale_volumes_per_day(four_weeks):
+    _, days = four_weeks
+    sales = np.array([d.tables["sales"].num_rows for d in days])
+    snapshots = np.array([d.tables["inventory"].num_rows for d in days])
+    # Deliveries need a lead time to start arriving; judge the steady state (third week on).
+    steady = days[14:]
+    deliveries = np.array([len(set(d.tables["shipments"]["shipment_id"].to_pylist()))
+                           for d in steady])
+    lines = np.array([d.tables["shipments"].num_rows for d in steady])
+    assert 40_000 <= sales.mean() <= 60_000
+    assert abs(snapshots.mean() - 4_000) <= 400
+    assert 150 <= deliveries.mean() <= 300
+    assert lines.mean() / deliveries.mean() >= 8, "deliveries should carry many product lines"
+
+
+def test_weekends_sell_more_than_midweek(four_weeks):
+    _, days = four_weeks
+    by_weekday = pd.Series({d.day: d.tables["sales"]["quantity"].to_numpy().sum() for d in days})
+    weekday_mean = by_weekday.groupby(by_weekday.index.map(lambda d: d.weekday())).mean()
+    assert weekday_mean[5] > 1.3 * weekday_mean[1], "Saturday should beat Tuesday by 30%+"
+
+
+def test_product_popularity_is_skewed(four_weeks):
+    world, days = four_weeks
+    units = np.zeros(world.n_products)
+    index = {p: i for i, p in enumerate(world.product_id)}
+    for d in days:
+        sales = d.tables["sales"].to_pandas()
+        per_product = sales.groupby("product_id")["quantity"].sum()
+        units[[index[p] for p in per_product.index]] += per_product.to_numpy()
+    top_decile = np.sort(units)[::-1][: world.n_products // 10].sum()
+    assert top_decile / units.sum() > 0.35, "the top 10% of products should sell over a third"
+
+
+def test_promotions_lift_sales(four_weeks):
+    """Products sell more in a week they are promoted than in weeks they are not."""
+    _, days = four_weeks
+    frames = []
+    for d in days:
+        sales = d.tables["sales"].to_pandas()
+        sales["week"] = (d.day - date(2024, 7, 1)).days // 7
+        frames.append(sales[["product_id", "week", "quantity", "discount_pct"]])
+    sales = pd.concat(frames)
+    sales["promoted"] = sales["discount_pct"].fillna(0) > 0
+    weekly = sales.groupby(["product_id", "week"]).agg(units=("quantity", "sum"),
+                                                       promoted=("promoted", "max"))
+    by_product = weekly.groupby(["product_id", "promoted"])["units"].mean().unstack().dropna()
+    lift = (by_product[True] / by_product[False]).median()
+    assert len(by_product) >= 30
+    assert lift > 1.3, f"median promotion lift {lift:.2f} should be clearly above 1"
+
+
+def test_sale_lines_fall_within_opening_hours(four_weeks):
+    _, days = four_weeks
+    hours = pd.to_datetime(days[3].tables["sales"]["sold_at"].to_pandas()).dt.hour
+    assert hours.min() >= 8 and hours.max() <= 21
+
+
+def test_stock_outs_cap_sales_and_are_recorded_as_lost_demand(four_weeks):
+    _, days = four_weeks
+    truth = pd.concat([d.truth.to_pandas() for d in days[-7:]])
+    assert (truth["sold_units"] <= truth["demanded_units"]).all()
+    assert (truth["lost_units"] == truth["demanded_units"] - truth["sold_units"]).all()
+    lost_share = truth["lost_units"].sum() / truth["demanded_units"].sum()
+    assert 0.001 < lost_share < 0.2, f"stock-outs should happen, not dominate ({lost_share:.3f})"
+    sold_in_sales = sum(d.tables["sales"]["quantity"].to_numpy().sum() for d in days[-7:])
+    assert sold_in_sales == truth["sold_units"].sum()
+
+
+def test_christmas_day_has_no_sales():
+    world = build_world(SimulationConfig(scale=0.02))
+    state = initial_state(world)
+    from retailops.simulation import advance
+
+    state = advance(world, state, date(2024, 12, 24))
+    days = list(run_days(world, state, date(2024, 12, 26)))
+    counts = {d.day: d.tables["sales"].num_rows for d in days}
+    assert counts[date(2024, 12, 25)] == 0
+    assert counts[date(2024, 12, 24)] > 0 and counts[date(2024, 12, 26)] > 0
