@@ -43,7 +43,7 @@ def test_run_date_lands_one_day(landed, tmp_path):
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (lake / "raw/sales").iterdir()) == ["dt=2024-07-05"]
     # history before the day was replayed to reach it, and left a checkpoint for tomorrow
-    assert (lake / "metadata/state/dt=2024-07-05/state.npz").is_file()
+    assert (lake / "metadata/state/dt=2024-07-05/state.npz.zst").is_file()
 
 
 @pytest.mark.parametrize("params, message", [

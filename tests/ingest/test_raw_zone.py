@@ -70,7 +70,7 @@ def test_resuming_without_a_checkpoint_replays_to_the_same_bytes(week_lake, tmp_
     ingest(Lake(str(root)), "2024-07-07", "2024-07-07")
     assert tree_digest(root, include_metadata=False) == tree_digest(week_lake, include_metadata=False)
     # ...and the replay left a checkpoint for the next day to resume from.
-    assert (root / "metadata/state/dt=2024-07-07/state.npz").is_file()
+    assert (root / "metadata/state/dt=2024-07-07/state.npz.zst").is_file()
 
 
 def test_rerunning_a_complete_range_changes_nothing(week_lake, tmp_path):

@@ -51,7 +51,7 @@ def truth_file(day: date) -> str:
 
 def state_file(day: date) -> str:
     """Simulation state at the end of ``day``."""
-    return f"{METADATA}/state/{partition(day)}/state.npz"
+    return f"{METADATA}/state/{partition(day)}/state.npz.zst"
 
 
 def state_folder() -> str:

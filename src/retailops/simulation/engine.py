@@ -9,7 +9,7 @@ as one range gives identical results, and a saved state resumes exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 import numpy as np
 
@@ -261,8 +261,3 @@ def simulate_day(world: World, state: SimulationState) -> tuple[DayActivity, Sim
     )
     state.next_day = day + timedelta(days=1)
     return activity, state
-
-
-def day_start_epoch(day: date) -> int:
-    """Seconds since the Unix epoch at local midnight of ``day`` (timestamps are naive)."""
-    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())

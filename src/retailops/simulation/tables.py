@@ -8,19 +8,15 @@ lake decides where and how they are written.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retailops.simulation.engine import (
-    DayActivity,
-    SimulationState,
-    day_number,
-    day_start_epoch,
-)
-from retailops.simulation.config import FIRST_DAY
+from retailops.simulation.config import FIRST_DAY, LAST_DAY
+from retailops.simulation.engine import DayActivity, SimulationState, day_number
 from retailops.simulation.world import World
 
 LEDGER_SCHEMA = pa.schema([(name, pa.string()) for name in (
@@ -81,10 +77,22 @@ def _defect_rng(world: World, stream: int, day: date | None = None) -> np.random
     return np.random.default_rng(key)
 
 
+@lru_cache(maxsize=1)
+def _calendar_strings() -> pa.Array:
+    """ISO strings of every day the simulation can reach (plus deliveries due after it)."""
+    span = (LAST_DAY - FIRST_DAY).days + 120
+    return pa.array([(FIRST_DAY + timedelta(days=i)).isoformat() for i in range(span)])
+
+
+@lru_cache(maxsize=1)
+def _clock_strings() -> pa.Array:
+    """"HH:MM:SS" for every second of a day (a lookup is much faster than strftime)."""
+    return pa.array([f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400)])
+
+
 def _iso_days(days: np.ndarray) -> pa.Array:
     """Day numbers since the first simulated day as ISO date strings."""
-    epoch_days = (FIRST_DAY - date(1970, 1, 1)).days + days.astype(np.int32)
-    return pc.strftime(pa.array(epoch_days, pa.date32()), format="%Y-%m-%d")
+    return pc.take(_calendar_strings(), pa.array(days, pa.int32()))
 
 
 def _text(values: np.ndarray) -> pa.Array:
@@ -166,8 +174,6 @@ def _sales(world: World, activity: DayActivity, rng: np.random.Generator,
            dt: str) -> tuple[pa.Table, pa.Table]:
     n = activity.sale_quantity.size
     sale_id = int(activity.day.strftime("%Y%m%d")) * 10_000_000 + np.arange(1, n + 1, dtype=np.int64)
-    stamps = pa.array((day_start_epoch(activity.day) + activity.sale_seconds.astype(np.int64)),
-                      pa.timestamp("s"))
     discount = pa.array(activity.sale_discount, pa.float64())
     blank = np.flatnonzero(rng.random(n) < world.config.defect_rates.null_discount)
     if blank.size:
@@ -176,7 +182,8 @@ def _sales(world: World, activity: DayActivity, rng: np.random.Generator,
         discount = pc.if_else(pa.array(mask), pa.scalar(None, pa.float64()), discount)
     sales = pa.table({
         "sale_id": pa.array(sale_id, pa.int64()),
-        "sold_at": pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%S"),
+        "sold_at": pc.binary_join_element_wise(
+            f"{dt}T", pc.take(_clock_strings(), pa.array(activity.sale_seconds)), ""),
         "store_id": pc.take(_text(world.store_id), pa.array(activity.sale_store)),
         "product_id": pc.take(_text(world.product_id), pa.array(activity.sale_product)),
         "quantity": pa.array(activity.sale_quantity, pa.int32()),
