@@ -48,6 +48,14 @@ class MetabaseClient:
             raise MetabaseError(
                 f"no credentials for Metabase at {self.url}: set METABASE_API_KEY (or "
                 "METABASE_USERNAME and METABASE_PASSWORD), or 'metabase' in conf/local/credentials.yml")
+        self._auth = {"api_key": api_key, "username": username, "password": password}
+        self._api: Metabase_API | None = None
+
+    def _connect(self) -> Metabase_API:
+        """Authenticate on first use, so a spec error is found before any request is sent."""
+        if self._api is not None:
+            return self._api
+        api_key, username = self._auth["api_key"], self._auth["username"]
         try:
             if api_key:
                 # The transport checks the key with a GET it sends without a timeout; do the check
@@ -57,7 +65,7 @@ class MetabaseClient:
                 api.domain, api.email, api.auth, api.is_admin = self.url, None, None, True
                 api.header = {"X-API-KEY": api_key}
             else:
-                api = Metabase_API(self.url, email=username, password=password)
+                api = Metabase_API(self.url, email=username, password=self._auth["password"])
         except requests.RequestException as exc:
             raise MetabaseError(f"cannot reach Metabase at {self.url}: {type(exc).__name__}") from None
         except MetabaseError:
@@ -69,6 +77,7 @@ class MetabaseClient:
                 f"Metabase at {self.url} refused the login of {username!r} ({status}): check "
                 "METABASE_USERNAME/METABASE_PASSWORD or credentials 'metabase'") from None
         self._api = api
+        return api
 
     def _check_api_key(self, api_key: str) -> None:
         response = requests.get(f"{self.url}/api/user/current", headers={"X-API-KEY": api_key},
@@ -83,7 +92,7 @@ class MetabaseClient:
 
     def _send(self, method: str, path: str, what: str, body: Any = None,
               params: dict[str, Any] | None = None) -> Any:
-        call = getattr(self._api, method)
+        call = getattr(self._connect(), method)
         kwargs: dict[str, Any] = {"timeout": self.timeout_seconds}
         if body is not None:
             kwargs["json"] = body
