@@ -126,7 +126,9 @@ def write_download(folder: Path, *, omit: tuple[str, ...] = (), broken: bool = F
     train = build_train()
     if broken:
         orphan = pd.DataFrame([(len(train), "2017-08-15", 1, 999999, 4.0, "False")], columns=train.columns)
-        repeat = train.iloc[[5]].assign(date="2017-08-15", item_nbr=96995, store_nbr=2, unit_sales=2.0)
+        repeat = train.iloc[[5]].assign(
+            date="2017-08-15", item_nbr=96995, store_nbr=2, unit_sales=2.0, onpromotion="False"
+        )
         train = pd.concat([train, orphan, repeat], ignore_index=True)
     tables = {
         "train": train,

@@ -53,7 +53,7 @@ def clean_holidays(holidays: pd.DataFrame) -> pd.DataFrame:
     # A "Work Day" is a weekend day worked to pay back a bridge day: a normal working day.
     frame["is_work_day"] = kind == "Work Day"
     frame["is_event"] = kind == "Event"
-    frame["day_of_week"] = frame["date"].dt.dayofweek + 1
+    frame["day_of_week"] = frame["date"].dt.day_of_week + 1
     columns = [
         "date",
         "holiday_type",
@@ -129,7 +129,7 @@ def clean_oil(oil: pd.DataFrame, holidays: pd.DataFrame, trend_window_days: int 
     frame["gap_reason"] = np.select(
         [
             ~frame["was_filled"],
-            frame["date"].dt.dayofweek >= 5,
+            frame["date"].dt.day_of_week >= 5,
             frame["date"].isin(national_days_off),
         ],
         [None, "weekend", "holiday"],
@@ -163,7 +163,7 @@ def clean_transactions(
     deviation = (frame["transactions"] - median).abs() / mad.replace(0, np.nan)
     frame["is_outlier"] = (deviation > outlier_mad_limit).fillna(False).astype(bool)
     frame["is_valid"] = frame["is_positive"] & frame["is_known_store"] & ~frame["is_duplicate"]
-    frame["day_of_week"] = frame["date"].dt.dayofweek + 1
+    frame["day_of_week"] = frame["date"].dt.day_of_week + 1
     return frame[
         [
             "date",
@@ -183,7 +183,7 @@ def add_day_features(frame: pd.DataFrame, settings: CalendarSettings) -> pd.Data
     """pandas: weekday, payday and earthquake-period columns for a frame with a ``date`` column."""
     dates = pd.to_datetime(frame["date"])
     return frame.assign(
-        day_of_week=dates.dt.dayofweek + 1,
+        day_of_week=dates.dt.day_of_week + 1,
         is_payday=is_payday(dates, settings),
         is_earthquake_period=is_earthquake_period(dates, settings),
     )
