@@ -48,3 +48,21 @@ class Plugin(BasePlugin):  # type: ignore[misc,valid-type]
 
         conn.create_function("retailops_make_dirs", make_dirs, [duckdb.sqltype("VARCHAR")],
                              duckdb.sqltype("VARCHAR"), side_effects=True)
+
+
+def release_duckdb() -> None:
+    """Close the DuckDB file dbt-duckdb keeps open after an in-process ``dbtRunner`` call.
+
+    dbt-duckdb caches one connection per process; until it is closed, opening the same file
+    with another configuration (e.g. ``read_only=True``) in this process fails. Call this after
+    each ``dbtRunner().invoke(...)`` before reading the warehouse.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # pragma: no cover
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        if environment is not None and hasattr(environment, "close"):
+            environment.close()
+        DuckDBConnectionManager._ENV = None

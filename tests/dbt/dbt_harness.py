@@ -1,0 +1,108 @@
+"""Helpers for the dbt project's tests: land a simulated lake, drive dbt in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+from dbt.cli.main import dbtRunner, dbtRunnerResult  # noqa: E402
+
+from retailops.lake.landing import DayLanding, land_day, land_dimensions  # noqa: E402
+from retailops.lake.storage import Lake  # noqa: E402
+from retailops.simulation import (  # noqa: E402
+    SimulationConfig,
+    build_world,
+    dimension_tables,
+    initial_state,
+    run_days,
+)
+from retailops.warehouse.dbt_project import DBT_PROJECT_DIR, dbt_vars, release_duckdb  # noqa: E402
+
+FACT_TABLES = ("sales", "inventory", "shipments")
+
+
+def land_lake(root: Path, last_day: date, scale: float = 0.05) -> Path:
+    """Land the dimensions and every day from the first simulated day through last_day."""
+    config = SimulationConfig(scale=scale)
+    world = build_world(config)
+    lake = Lake(str(root))
+    land_dimensions(lake, dimension_tables(world))
+    for batch in run_days(world, initial_state(world), last_day):
+        land_day(lake, DayLanding(batch, config.fingerprint()))
+    return root
+
+
+def hide_manifests(root: Path, day: str, stash: Path) -> None:
+    """Move a day's manifests aside: its partitions become incomplete (data without manifest)."""
+    for table in FACT_TABLES:
+        source = root / "metadata" / "manifests" / table / f"dt={day}"
+        shutil.move(str(source), str(stash / table))
+
+
+def restore_manifests(root: Path, day: str, stash: Path) -> None:
+    for table in FACT_TABLES:
+        target = root / "metadata" / "manifests" / table / f"dt={day}"
+        shutil.move(str(stash / table), str(target))
+
+
+@dataclass
+class DbtProject:
+    """dbt_athena driven in-process against one lake root and one DuckDB file."""
+
+    lake_root: Path
+    duckdb_path: Path
+    target_path: Path
+
+    def invoke(self, *args: str, run_date: str | None = None, target: str = "duckdb",
+               lake_root: str | None = None) -> dbtRunnerResult:
+        values = dbt_vars(lake_root or str(self.lake_root), run_date)
+        previous = os.environ.get("RETAILOPS_DUCKDB_PATH")
+        os.environ["RETAILOPS_DUCKDB_PATH"] = str(self.duckdb_path)
+        try:
+            return dbtRunner().invoke([
+                *args,
+                "--project-dir", str(DBT_PROJECT_DIR),
+                "--profiles-dir", str(DBT_PROJECT_DIR),
+                "--target", target,
+                "--target-path", str(self.target_path),
+                "--log-path", str(self.target_path / "logs"),
+                "--vars", json.dumps(values),
+                "--no-use-colors",
+                "--quiet",
+            ])
+        finally:
+            release_duckdb()
+            if previous is None:
+                os.environ.pop("RETAILOPS_DUCKDB_PATH", None)
+            else:
+                os.environ["RETAILOPS_DUCKDB_PATH"] = previous
+
+    def query(self, sql: str) -> "Any":
+        import duckdb
+
+        with duckdb.connect(str(self.duckdb_path), read_only=True) as con:
+            return con.execute(sql).df()
+
+
+def new_project(tmp: Path, lake_root: Path) -> DbtProject:
+    (tmp / "warehouse").mkdir(parents=True, exist_ok=True)
+    return DbtProject(lake_root=lake_root, duckdb_path=tmp / "warehouse" / "retailops.duckdb",
+                      target_path=tmp / "dbt_target")
+
+
+def failures(result: dbtRunnerResult) -> list[str]:
+    """Names of the nodes that errored or failed in a dbt result."""
+    if result.result is None or not hasattr(result.result, "results"):
+        return [str(result.exception)]
+    return [r.node.name for r in result.result.results
+            if str(r.status) in ("error", "fail")]
