@@ -455,8 +455,9 @@ class _Handler(BaseHTTPRequestHandler):
 class StandInServer:
     """Start with ``with StandInServer(...) as server:``; ``server.url`` is its base URL."""
 
-    def __init__(self, api_key: str = "test-api-key", users: dict[str, str] | None = None) -> None:
-        self.state = State(api_key=api_key, users=dict(users or {}))
+    def __init__(self, api_key: str = "test-api-key", users: dict[str, str] | None = None,
+                 marts_schema: str = "marts") -> None:
+        self.state = State(api_key=api_key, users=dict(users or {}), marts_schema=marts_schema)
         handler = type("Handler", (_Handler,), {"standin": StandIn(self.state)})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._server.serve_forever,

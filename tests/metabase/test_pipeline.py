@@ -10,8 +10,8 @@ from .conftest import API_KEY
 from .test_provisioning import FIRST_RUN_WRITES
 
 
-def _kedro(standin, *params: str, api_key: str = API_KEY):
-    args = ["run", "--pipelines", "metabase"]
+def _kedro(standin, *params: str, api_key: str = API_KEY, env: str | None = None):
+    args = ["run", "--pipelines", "metabase"] + (["--env", env] if env else [])
     if params:
         args += ["--params", ",".join(params)]
     return run_kedro(*args, env={"METABASE_URL": standin.url, "METABASE_API_KEY": api_key},
@@ -48,3 +48,18 @@ def test_a_bad_api_key_ends_the_run_in_one_line(standin):
                       "(401 Unauthenticated): check METABASE_API_KEY or credentials 'metabase'"]
     assert "Traceback" not in result.stderr
     assert standin.state.writes == []
+
+
+@pytest.mark.slow
+def test_on_aws_metabase_reads_the_marts_through_athena():
+    from .standin import StandInServer
+
+    with StandInServer(api_key=API_KEY, marts_schema="retailops_marts") as standin:
+        result = _kedro(standin, env="aws")
+        assert result.returncode == 0, result.stderr + result.stdout
+        (database,) = standin.state.databases.values()
+        assert (database["name"], database["engine"]) == ("RetailOps marts (Athena)", "athena")
+        assert database["details"]["dbname"] == "retailops_marts"
+        assert database["details"]["region"]
+        sql = [c["dataset_query"]["native"]["query"] for c in standin.state.cards.values()]
+        assert all("retailops_marts." in q and "{marts}" not in q for q in sql)
