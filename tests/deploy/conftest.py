@@ -52,9 +52,9 @@ def checkov_results() -> list[dict]:
     """One checkov run over every template and the Dockerfile (it is slow: ~20 s)."""
     checkov = lint_tool("checkov")
     out = subprocess.run(
-        [checkov, "--skip-download", "--quiet", "--compact", "-o", "json",
-         "--framework", "cloudformation", "dockerfile",
-         "-d", str(CFN_DIR), "-f", str(DOCKERFILE)],
+        # deploy/ holds the templates (cfn/) and the Dockerfile (ecs/).
+        [checkov, "--skip-download", "-o", "json", "--framework", "cloudformation", "dockerfile",
+         "-d", str(CFN_DIR.parent)],
         capture_output=True, text=True, cwd=REPO, timeout=300,
         env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
     )
