@@ -7,6 +7,8 @@ from kedro.pipeline import Pipeline
 
 # ``kedro run`` with no --pipelines: the whole local platform, in this order.
 DEFAULT_STAGES = ("ingest", "transform", "validate", "report")
+# What the scheduler runs for one day (`--params run_date=D`).
+DAILY_STAGES = ("ingest", "transform", "validate")
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -15,4 +17,6 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["__default__"] = sum(
         (pipelines[name] for name in DEFAULT_STAGES if name in pipelines), Pipeline([])
     )
+    pipelines["daily"] = sum((pipelines[name] for name in DAILY_STAGES if name in pipelines),
+                             Pipeline([]))
     return pipelines

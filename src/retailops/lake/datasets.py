@@ -79,3 +79,31 @@ class RawDaysDataset(_LakeBacked, AbstractDataset[DayLanding, dict[str, list[dat
 
     def load(self) -> dict[str, list[date]]:
         return {t: sorted(complete_days(self.lake, t)) for t in FACT_TABLES}
+
+
+class RunReportDataset(_LakeBacked, AbstractDataset[dict, dict]):
+    """Run reports under ``metadata/runs/<kind>/``: one file per run plus ``latest.json``."""
+
+    def __init__(self, lake_root: str, kind: str, credentials: dict[str, Any] | None = None,
+                 metadata: dict[str, Any] | None = None):
+        super().__init__(lake_root, credentials, metadata)
+        self._kind = kind
+
+    def save(self, data: dict) -> None:
+        import json
+
+        body = (json.dumps(data, indent=2, default=str) + "\n").encode()
+        stamp = str(data.get("generated_at", "")).replace(":", "").replace("+0000", "Z")
+        window = data.get("window", {})
+        run_id = f"{stamp}_{window.get('first', '')}_{window.get('last', '')}".strip("_")
+        self.lake.write_bytes(f"metadata/runs/{self._kind}/{run_id}.json", body)
+        self.lake.write_bytes(f"metadata/runs/{self._kind}/latest.json", body)
+        log.info("Run report written to %s", self.lake.url(f"metadata/runs/{self._kind}/{run_id}.json"))
+
+    def load(self) -> dict:
+        import json
+
+        return json.loads(self.lake.read_bytes(f"metadata/runs/{self._kind}/latest.json"))
+
+    def _describe(self) -> dict[str, Any]:
+        return {"lake_root": self._lake_root, "kind": self._kind}

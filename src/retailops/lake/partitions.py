@@ -76,10 +76,12 @@ def read_manifest(lake: Lake, table: str, day: date) -> Manifest | None:
 def complete_days(lake: Lake, table: str) -> set[date]:
     """Days whose partition of ``table`` is complete (has a manifest)."""
     days = set()
-    for name in lake.list_partitions(layout.manifest_folder(table)):
-        day = layout.parse_partition(name)
-        if day is not None and lake.exists(layout.manifest_file(table, day)):
-            days.add(day)
+    for relative in lake.find(layout.manifest_folder(table)):
+        parts = relative.rsplit("/", 2)
+        if len(parts) == 3 and parts[2] == "manifest.json":
+            day = layout.parse_partition(parts[1])
+            if day is not None:
+                days.add(day)
     return days
 
 

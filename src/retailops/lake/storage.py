@@ -87,6 +87,17 @@ class Lake:
         return sorted(posixpath.basename(e["name"].rstrip("/")) for e in entries
                       if e.get("type") == "directory")
 
+    def find(self, relative_folder: str) -> list[str]:
+        """Every file below a folder (one listing call), as lake-relative paths."""
+        try:
+            found = self.fs.find(self.url(relative_folder))
+        except FileNotFoundError:
+            return []
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("list", relative_folder, exc) from exc
+        prefix = self.root.split("://", 1)[-1].rstrip("/") + "/"
+        return sorted(p.split(prefix, 1)[-1] for p in found)
+
     def write_bytes(self, relative: str, data: bytes,
                     metadata: Mapping[str, str] | None = None) -> None:
         """Write a whole object atomically (readers see the old bytes or the new, never half)."""

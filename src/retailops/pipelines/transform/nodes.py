@@ -1,0 +1,46 @@
+"""Transform nodes: one in-process ``dbt build`` and one lineage node per dbt model."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from retailops.lake.storage import Lake
+from retailops.warehouse import dbt
+from retailops.warehouse.engines import DuckDBWarehouse, Warehouse
+
+
+def build_warehouse(lake: Lake, raw_days: dict[str, list[date]], raw_dimensions: dict[str, int],
+                    warehouse: Warehouse, run_date: str | None,
+                    dbt_params: dict[str, Any]) -> dict[str, Any]:
+    """Build every model and run every data test over the complete raw partitions.
+
+    With ``run_date`` the fact marts rebuild only that day (incremental); without it they
+    rebuild every complete day. The summary is returned even when something failed, so the
+    run report can name it.
+    """
+    del raw_days, raw_dimensions  # inputs for ordering and lineage: dbt reads the lake itself
+    duckdb_path = warehouse.path if isinstance(warehouse, DuckDBWarehouse) else None
+    return dbt.build(lake.root, target=dbt_params["target"], run_date=run_date or None,
+                     duckdb_path=duckdb_path, full_refresh=bool(dbt_params.get("full_refresh")))
+
+
+def require_successful_build(build_summary: dict[str, Any]) -> dict[str, Any]:
+    """Fail the run, naming the failed models and tests, unless the build succeeded."""
+    dbt.raise_for_failures(build_summary)
+    return build_summary
+
+
+def model_result(model_name: str):
+    """A node function that reports one model's result from the build summary."""
+
+    def publish(build_summary: dict[str, Any], *upstream: Any) -> dict[str, Any]:
+        del upstream  # lineage only: dbt built the model from these
+        for entry in build_summary["models"]:
+            if entry["name"] == model_name:
+                return entry
+        return {"name": model_name, "status": "not built"}
+
+    publish.__name__ = f"publish_{model_name}"
+    publish.__doc__ = f"Publish dbt model {model_name} as a catalog dataset once dbt built it."
+    return publish

@@ -1,0 +1,35 @@
+"""Transform pipeline, derived from dbt's manifest: one build node, then a node per model whose
+inputs are the model's own dbt dependencies (so kedro-viz draws dbt's lineage)."""
+
+from kedro.pipeline import Node, Pipeline
+
+from retailops.pipelines.transform.nodes import (
+    build_warehouse,
+    model_result,
+    require_successful_build,
+)
+from retailops.warehouse.lineage import SOURCE_DATASETS, DbtModel, dbt_models
+
+
+def _model_node(model: DbtModel, layers: dict[str, str]) -> Node:
+    upstream = [f"{layers[m]}.{m}" for m in model.depends_on_models]
+    upstream += sorted({SOURCE_DATASETS[s] for s in model.depends_on_sources})
+    return Node(model_result(model.name), inputs=["dbt_build_result", *upstream],
+                outputs=model.dataset, name=f"dbt_{model.name}", tags=["dbt", model.layer])
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    models = dbt_models()
+    layers = {m.name: m.layer for m in models}
+    return Pipeline(
+        [
+            Node(build_warehouse,
+                 inputs=["lake", "raw_days", "raw_dimensions", "warehouse", "params:run_date",
+                         "params:dbt"],
+                 outputs="dbt_build_summary", name="dbt_build"),
+            Node(require_successful_build, inputs="dbt_build_summary",
+                 outputs="dbt_build_result", name="require_successful_dbt_build"),
+            *[_model_node(m, layers) for m in models],
+        ],
+        tags=["transform"],
+    )

@@ -1,0 +1,138 @@
+"""Running the dbt project in-process and summarising what it did.
+
+dbt is invoked through ``dbtRunner`` in this Python process (never as a shell command): the
+first call pays dbt's start-up, later calls cost well under a second. One ``dbt build`` builds
+every model and runs every data test; its summary (models built, tests passed and failed, by
+name) is what the validate stage and the run report read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from retailops.errors import TransformError
+from retailops.warehouse.dbt_project import dbt_vars, release_duckdb
+
+log = logging.getLogger(__name__)
+
+
+def project_dir() -> Path:
+    """The dbt project: ``$RETAILOPS_DBT_PROJECT_DIR``, else ``./dbt_athena``, else beside the
+    source tree (an editable install)."""
+    configured = os.environ.get("RETAILOPS_DBT_PROJECT_DIR")
+    if configured:
+        return Path(configured).resolve()
+    local = Path.cwd() / "dbt_athena"
+    if (local / "dbt_project.yml").is_file():
+        return local.resolve()
+    return Path(__file__).resolve().parents[3] / "dbt_athena"
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def invoke(args: list[str], target: str, env: dict[str, str] | None = None) -> Any:
+    """Run one dbt command in-process against the project; returns dbt's result object."""
+    from dbt.cli.main import dbtRunner
+
+    directory = project_dir()
+    full = [*args, "--project-dir", str(directory), "--profiles-dir", str(directory),
+            "--target", target]
+    with _environment({"RETAILOPS_DBT_TARGET": target, **(env or {})}):
+        try:
+            return dbtRunner().invoke(full)
+        finally:
+            release_duckdb()
+
+
+def summarise(result: Any, seconds: float, command: str) -> dict[str, Any]:
+    """Models built and tests passed/failed, by name, from a dbt result."""
+    models, tests = [], []
+    for item in getattr(result.result, "results", None) or []:
+        node = item.node
+        entry = {"name": node.name, "unique_id": node.unique_id,
+                 "status": str(getattr(item.status, "value", item.status)),
+                 "seconds": round(float(item.execution_time or 0.0), 3)}
+        if node.resource_type == "test":
+            entry["failures"] = int(item.failures or 0)
+            entry["message"] = item.message
+            tests.append(entry)
+        elif node.resource_type in ("model", "seed", "snapshot"):
+            entry["rows_affected"] = (item.adapter_response or {}).get("rows_affected")
+            models.append(entry)
+    failed_tests = [t["name"] for t in tests if t["status"] in ("fail", "error")]
+    failed_models = [m["name"] for m in models if m["status"] == "error"]
+    error = None
+    if result.exception is not None:
+        error = str(result.exception).strip().splitlines()[0] if str(result.exception) else repr(
+            result.exception)
+    return {
+        "command": command,
+        "success": bool(result.success),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 2),
+        "models": models,
+        "models_built": sum(m["status"] == "success" for m in models),
+        "failed_models": failed_models,
+        "tests": tests,
+        "tests_passed": sum(t["status"] == "pass" for t in tests),
+        "tests_warned": sum(t["status"] == "warn" for t in tests),
+        "failed_tests": failed_tests,
+        "error": error,
+    }
+
+
+def build(lake_root: str, target: str, run_date: str | None = None,
+          duckdb_path: str | None = None, select: str | None = None,
+          full_refresh: bool = False) -> dict[str, Any]:
+    """``dbt build`` (models and tests) for the lake; returns the summary, failed or not."""
+    args = ["build", "--vars", json.dumps(dbt_vars(lake_root, run_date))]
+    if select:
+        args += ["--select", select]
+    if full_refresh:
+        args.append("--full-refresh")
+    env = {}
+    if duckdb_path:
+        Path(duckdb_path).parent.mkdir(parents=True, exist_ok=True)
+        env["RETAILOPS_DUCKDB_PATH"] = str(Path(duckdb_path).resolve())
+    started = time.perf_counter()
+    result = invoke(args, target, env)
+    summary = summarise(result, time.perf_counter() - started, " ".join(args[:1] + args[3:]))
+    log.info("dbt build: %d model(s) built, %d test(s) passed, %d failed in %.1f s",
+             summary["models_built"], summary["tests_passed"], len(summary["failed_tests"]),
+             summary["seconds"])
+    return summary
+
+
+def raise_for_failures(summary: dict[str, Any]) -> None:
+    """Turn a failed build into one line that names what failed."""
+    if summary["success"]:
+        return
+    parts = []
+    if summary["failed_models"]:
+        parts.append(f"model(s) failed: {', '.join(summary['failed_models'])}")
+    if summary["failed_tests"]:
+        names = summary["failed_tests"]
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        parts.append(f"{len(names)} data test(s) failed: {shown}")
+    if not parts:
+        parts.append(summary.get("error") or "dbt reported a failure")
+    raise TransformError("dbt build failed: " + "; ".join(parts))

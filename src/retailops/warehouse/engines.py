@@ -1,0 +1,76 @@
+"""The warehouse behind one small interface: run a SQL query, get a DataFrame.
+
+Locally it is the DuckDB file dbt builds (schemas ``staging`` and ``marts``); on AWS it is
+Athena (Glue databases ``retailops_staging`` and ``retailops_marts``) through awswrangler.
+Callers write schema-qualified names with ``warehouse.table("marts", "fct_daily_sales")`` and
+ANSI SQL that both engines accept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+from retailops.errors import LakeUnavailableError
+
+
+class Warehouse(Protocol):
+    engine: str
+
+    def table(self, layer: str, name: str) -> str:
+        """Fully qualified name of a model in a layer (``staging`` or ``marts``)."""
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """Run one query and return its rows."""
+
+
+@dataclass(frozen=True)
+class DuckDBWarehouse:
+    """The local DuckDB file; every query opens it read-only, so dbt can write in between."""
+
+    path: str
+    engine: str = "duckdb"
+
+    def table(self, layer: str, name: str) -> str:
+        return f"{layer}.{name}"
+
+    def query(self, sql: str) -> pd.DataFrame:
+        import duckdb
+
+        if not Path(self.path).is_file():
+            raise LakeUnavailableError(
+                f"the warehouse {self.path} does not exist yet: run the transform stage first")
+        with duckdb.connect(self.path, read_only=True) as con:
+            return con.execute(sql).df()
+
+
+@dataclass(frozen=True)
+class AthenaWarehouse:
+    """Athena through awswrangler. ``ctas_approach=False`` reads results directly (the CTAS
+    path silently returns empty frames on emulators and costs a table per query)."""
+
+    database_prefix: str = "retailops"
+    workgroup: str = "primary"
+    engine: str = "athena"
+
+    def table(self, layer: str, name: str) -> str:
+        return f"{self.database_prefix}_{layer}.{name}"
+
+    def query(self, sql: str) -> pd.DataFrame:
+        import awswrangler as wr
+
+        return wr.athena.read_sql_query(sql, database=f"{self.database_prefix}_marts",
+                                        workgroup=self.workgroup, ctas_approach=False)
+
+
+def make_warehouse(engine: str, **options: str) -> Warehouse:
+    """The warehouse named by the catalog (``duckdb`` with ``path``, or ``athena``)."""
+    if engine == "duckdb":
+        return DuckDBWarehouse(path=str(Path(options["path"]).resolve()))
+    if engine == "athena":
+        return AthenaWarehouse(**{k: v for k, v in options.items()
+                                  if k in ("database_prefix", "workgroup")})
+    raise ValueError(f"unknown warehouse engine {engine!r} (expected duckdb or athena)")
