@@ -271,3 +271,19 @@ def test_favorita_is_not_part_of_the_default_run():
     assert "favorita" in pipelines
     default_nodes = {node.name for node in pipelines["__default__"].nodes}
     assert not any(name.startswith("favorita") for name in default_nodes)
+
+
+def test_transactions_are_checked_against_sales_days(tmp_path):
+    from conftest import run_favorita
+
+    written = write_download(tmp_path / "download")
+    # Drop one store-day's count and add a count for a day without sales.
+    transactions = written["transactions"].iloc[1:]
+    extra = pd.DataFrame({"date": ["2013-01-02"], "store_nbr": [1], "transactions": [700]})
+    pd.concat([transactions, extra]).to_csv(tmp_path / "download" / "transactions.csv", index=False)
+    run_favorita(tmp_path / "download", tmp_path / "out")
+    quality = pd.read_parquet(tmp_path / "out" / "quality.parquet").set_index("check")
+    assert quality.loc["train.store_day_has_transactions", "status"] == "warned"
+    assert quality.loc["train.store_day_has_transactions", "failing_rows"] == 1
+    assert quality.loc["transactions.store_day_has_sales", "failing_rows"] == 1
+    assert "2013-01-02" in quality.loc["transactions.store_day_has_sales", "sample"]

@@ -183,6 +183,30 @@ def build_checks(params: dict) -> list[Check]:
                 f"SELECT * FROM {table} WHERE date < DATE '{start}' OR date > DATE '{end}'",
             )
         )
+    # Daily transaction counts against the sales they should accompany. Warnings: the real
+    # files disagree on a few store-days (openings, closures), which is worth seeing, not fatal.
+    train_store_days = "(SELECT DISTINCT date, store_nbr FROM train)"
+    checks += [
+        Check(
+            "transactions.store_day_has_sales",
+            ("transactions", "train"),
+            "consistency",
+            "every store-day with a transaction count has sales in train",
+            f"SELECT t.* FROM transactions AS t ANTI JOIN {train_store_days} AS s "
+            "ON s.date = t.date AND s.store_nbr = t.store_nbr "
+            "WHERE t.date <= (SELECT max(date) FROM train)",
+            severity="warn",
+        ),
+        Check(
+            "train.store_day_has_transactions",
+            ("train", "transactions"),
+            "consistency",
+            "every store-day with sales has a transaction count",
+            f"SELECT s.* FROM {train_store_days} AS s ANTI JOIN transactions AS t "
+            "ON s.date = t.date AND s.store_nbr = t.store_nbr",
+            severity="warn",
+        ),
+    ]
     checks.append(
         Check(
             "test.after_train",
