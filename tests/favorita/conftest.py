@@ -13,9 +13,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fixtures import write_download  # noqa: E402
+from favorita_fixtures import run_favorita, write_download  # noqa: E402
 
-PROJECT = Path(__file__).resolve().parents[2]
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 
@@ -38,28 +37,6 @@ class FavoritaRun:
     @property
     def report_html(self) -> str:
         return (self.out_dir / "reports" / "favorita.html").read_text()
-
-
-def run_favorita(data_dir: Path, out_dir: Path) -> None:
-    """``kedro run --pipelines favorita`` in-process, with outputs under ``out_dir``."""
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
-    bootstrap_project(PROJECT)
-    params = {
-        "favorita": {
-            "data_dir": str(data_dir),
-            "out_dir": str(out_dir),
-            "reports_dir": str(out_dir / "reports"),
-        }
-    }
-    cwd = Path.cwd()
-    os.chdir(PROJECT)
-    try:
-        with KedroSession.create(project_path=PROJECT, runtime_params=params) as session:
-            session.run(pipeline_names=["favorita"])
-    finally:
-        os.chdir(cwd)
 
 
 def _run(tmp_path_factory: pytest.TempPathFactory, name: str, **options) -> FavoritaRun:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fixtures import ITEMS, WEIGHED_ITEM, write_download
+from favorita_fixtures import ITEMS, WEIGHED_ITEM, run_favorita, write_download
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -53,7 +53,6 @@ def test_missing_optional_files_are_reported_and_the_rest_still_runs(partial_run
 
 
 def test_missing_train_stops_the_run_with_one_line_naming_it(tmp_path):
-    from conftest import run_favorita
     from retailops.favorita.errors import FavoritaInputError
 
     write_download(tmp_path / "download", omit=("train", "oil"))
@@ -274,7 +273,6 @@ def test_favorita_is_not_part_of_the_default_run():
 
 
 def test_transactions_are_checked_against_sales_days(tmp_path):
-    from conftest import run_favorita
 
     written = write_download(tmp_path / "download")
     # Drop one store-day's count and add a count for a day without sales.

@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 import duckdb
-import pandas as pd
 
-from retailops.favorita.errors import FavoritaInputError
 from retailops.favorita.tables import TableSpec
 
 
@@ -75,22 +73,6 @@ def parquet_scan(path: str | Path, with_row_number: bool = False) -> str:
     """A ``read_parquet`` call; ``file_row_number`` is the physical order used for correlation."""
     extra = ", file_row_number = true" if with_row_number else ""
     return f"read_parquet({sql_string(path)}{extra})"
-
-
-def query_df(con: duckdb.DuckDBPyConnection, sql: str, what: str) -> pd.DataFrame:
-    """Run ``sql`` and return a small result as a DataFrame; parse errors become one line."""
-    try:
-        return con.execute(sql).df()
-    except duckdb.Error as exc:
-        raise FavoritaInputError(f"{what}: {first_line(exc)}") from exc
-
-
-def execute(con: duckdb.DuckDBPyConnection, sql: str, what: str) -> list[tuple]:
-    """Run ``sql`` to the end (DuckDB 2.0 refuses other work on a half-read result)."""
-    try:
-        return con.execute(sql).fetchall()
-    except duckdb.Error as exc:
-        raise FavoritaInputError(f"{what}: {first_line(exc)}") from exc
 
 
 def first_line(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from retailops.favorita.duck import parquet_scan, sql_string
+from retailops.favorita.duck import parquet_scan
 
 PROFILE_COLUMNS = [
     "table",
@@ -168,5 +168,3 @@ def profile_tables(
         return pd.DataFrame(columns=PROFILE_COLUMNS)
     return pd.concat(frames, ignore_index=True)
 
-
-__all__ = ["ProfileSettings", "profile_table", "profile_tables", "quote_ident", "sql_string"]

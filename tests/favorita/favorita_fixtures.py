@@ -9,9 +9,12 @@ weekend and a holiday.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
+
+PROJECT = Path(__file__).resolve().parents[2]
 
 STORES = pd.DataFrame(
     {
@@ -143,3 +146,25 @@ def write_download(folder: Path, *, omit: tuple[str, ...] = (), broken: bool = F
         if name not in omit:
             frame.to_csv(folder / f"{name}.csv", index=False)
     return tables
+
+
+def run_favorita(data_dir: Path, out_dir: Path) -> None:
+    """``kedro run --pipelines favorita`` in-process, with outputs under ``out_dir``."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(PROJECT)
+    params = {
+        "favorita": {
+            "data_dir": str(data_dir),
+            "out_dir": str(out_dir),
+            "reports_dir": str(out_dir / "reports"),
+        }
+    }
+    cwd = Path.cwd()
+    os.chdir(PROJECT)
+    try:
+        with KedroSession.create(project_path=PROJECT, runtime_params=params) as session:
+            session.run(pipeline_names=["favorita"])
+    finally:
+        os.chdir(cwd)
