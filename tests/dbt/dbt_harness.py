@@ -64,10 +64,14 @@ class DbtProject:
     target_path: Path
 
     def invoke(self, *args: str, run_date: str | None = None, target: str = "duckdb",
-               lake_root: str | None = None) -> dbtRunnerResult:
-        values = dbt_vars(lake_root or str(self.lake_root), run_date)
-        previous = os.environ.get("RETAILOPS_DUCKDB_PATH")
-        os.environ["RETAILOPS_DUCKDB_PATH"] = str(self.duckdb_path)
+               lake_root: str | None = None, env: dict[str, str] | None = None,
+               raw_vars: dict[str, Any] | None = None) -> dbtRunnerResult:
+        """Run one dbt command in-process. ``raw_vars`` bypasses ``dbt_vars`` (for bad input)."""
+        values = raw_vars if raw_vars is not None else dbt_vars(lake_root or str(self.lake_root), run_date)
+        settings = {"RETAILOPS_DUCKDB_PATH": str(self.duckdb_path), "RETAILOPS_RUN_DATE": "",
+                    **(env or {})}
+        previous = {name: os.environ.get(name) for name in settings}
+        os.environ.update(settings)
         try:
             return dbtRunner().invoke([
                 *args,
@@ -82,10 +86,11 @@ class DbtProject:
             ])
         finally:
             release_duckdb()
-            if previous is None:
-                os.environ.pop("RETAILOPS_DUCKDB_PATH", None)
-            else:
-                os.environ["RETAILOPS_DUCKDB_PATH"] = previous
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     def query(self, sql: str) -> "Any":
         import duckdb

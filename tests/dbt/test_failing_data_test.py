@@ -1,0 +1,49 @@
+"""A bad raw value makes the named data test fail, and bad run variables stop dbt early."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from dbt_harness import DbtProject, failures, new_project
+
+
+@pytest.fixture(scope="module")
+def corrupted(module_lake: Path, tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
+    """The lake with one sale line's quantity landed as -3 (a corrupt value, manifest intact)."""
+    path = module_lake / "raw" / "sales" / "dt=2024-07-02" / "sales.csv"
+    sales = pd.read_csv(path, dtype=str, keep_default_na=False)
+    sales.loc[7, "quantity"] = "-3"
+    sales.to_csv(path, index=False)
+    return new_project(tmp_path_factory.mktemp("dbt_corrupt"), module_lake)
+
+
+def test_a_negative_sale_quantity_fails_the_named_test(corrupted: DbtProject) -> None:
+    result = corrupted.invoke("build", "--select", "stg_manifests", "stg_sales")
+    assert not result.success
+    failed = failures(result)
+    assert "accepted_range_stg_sales_quantity__1" in failed
+    # Only the rule the corrupt value breaks fails; the view itself builds.
+    statuses = {r.node.name: str(r.status) for r in result.result.results}
+    assert statuses["stg_sales"] == "success"
+    assert statuses["unique_stg_sales_sale_id"] == "pass"
+
+
+def test_a_relative_lake_root_is_refused(corrupted: DbtProject) -> None:
+    result = corrupted.invoke("run", "--select", "stg_manifests", raw_vars={"lake_root": "data/lake"})
+    assert not result.success
+    assert "must be an absolute folder or s3://bucket" in error_text(result)
+
+
+def test_a_run_date_outside_the_supported_range_is_refused(corrupted: DbtProject) -> None:
+    # Through the environment route, so the project is not re-parsed.
+    result = corrupted.invoke("run", "--select", "stg_manifests", env={"RETAILOPS_RUN_DATE": "2031-01-01"})
+    assert not result.success
+    assert "outside the supported range" in error_text(result)
+
+
+def error_text(result) -> str:
+    messages = [str(result.exception)]
+    messages += [str(r.message) for r in getattr(result.result, "results", None) or []]
+    return " ".join(messages)
