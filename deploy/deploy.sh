@@ -73,7 +73,7 @@ if aws ecr describe-images --repository-name "${repository_uri#*/}" --image-ids 
   echo "==> image ${image} already pushed"
 else
   echo "==> kedro package"
-  rm -rf dist
+  rm -f dist/retailops-*.whl dist/conf-retailops.tar.gz  # the Dockerfile copies exactly one of each
   "$KEDRO" package
   echo "==> docker build ${image}"
   docker build --file deploy/ecs/Dockerfile --tag "$image" .
