@@ -1,0 +1,23 @@
+"""Report pipeline: marts + the last run report -> the executive summary page."""
+
+from kedro.pipeline import Node, Pipeline
+
+from retailops.pipelines.report.nodes import render_summary_page, summarise_marts
+
+# What the summary's queries read (inputs for lineage; the warehouse does the reading).
+REPORTED_MODELS = ["marts.fct_daily_sales", "marts.fct_inventory_snapshots",
+                   "marts.dim_products", "marts.dim_stores", "marts.mart_supplier_performance",
+                   "staging.stg_defects"]
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(summarise_marts,
+                 inputs=["warehouse", "run_report", "params:report", *REPORTED_MODELS],
+                 outputs="executive_summary_data", name="summarise_marts"),
+            Node(render_summary_page, inputs="executive_summary_data",
+                 outputs="executive_summary", name="render_executive_summary"),
+        ],
+        tags=["report"],
+    )
