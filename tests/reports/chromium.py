@@ -8,6 +8,7 @@ uncaught exceptions, log errors, and every network request the page makes.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -46,6 +47,7 @@ class Browser:
         self._profile = tempfile.mkdtemp(prefix="retailops-chromium-")
         self._process: subprocess.Popen | None = None
         self._socket = None
+        self._stack = contextlib.ExitStack()
         self._next_id = 0
 
     # ------------------------------------------------------------------ life cycle
@@ -57,15 +59,15 @@ class Browser:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         port = self._devtools_port()
         page = self._page_target(port)
-        self._socket = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
+        self._socket = self._stack.enter_context(
+            connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30))
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable")
         return self
 
     def __exit__(self, *exc: Any) -> None:
         try:
-            if self._socket is not None:
-                self._socket.close()
+            self._stack.close()
         finally:
             if self._process is not None and self._process.poll() is None:
                 os.killpg(self._process.pid, signal.SIGTERM)
