@@ -1,22 +1,44 @@
-"""The project's pipelines: one folder per stage under ``retailops/pipelines``."""
+"""The project's pipelines: one package per stage under ``retailops/pipelines``, plus the runs
+composed from them."""
 
 from __future__ import annotations
 
-from kedro.framework.project import find_pipelines
+import importlib
+import importlib.resources
+
+from kedro.framework.project import pipelines as project_pipelines
 from kedro.pipeline import Pipeline
 
-# ``kedro run`` with no --pipelines: the whole local platform, in this order.
-DEFAULT_STAGES = ("ingest", "transform", "validate", "report")
-# What the scheduler runs for one day (`--params run_date=D`).
-DAILY_STAGES = ("ingest", "transform", "validate")
+COMPOSED = {
+    # ``kedro run`` with no --pipelines: the whole local platform, in this order.
+    "__default__": ("ingest", "transform", "validate", "report"),
+    # What the scheduler runs for one day (``--params run_date=D``).
+    "daily": ("ingest", "transform", "validate"),
+}
+
+
+def _stage_names() -> list[str]:
+    root = importlib.resources.files("retailops.pipelines")
+    return sorted(p.name for p in root.iterdir()
+                  if p.is_dir() and not p.name.startswith(("_", ".")))
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Discover every pipeline package and compose the default and daily runs."""
-    pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = sum(
-        (pipelines[name] for name in DEFAULT_STAGES if name in pipelines), Pipeline([])
-    )
-    pipelines["daily"] = sum((pipelines[name] for name in DAILY_STAGES if name in pipelines),
-                             Pipeline([]))
+    """Every stage pipeline, and the default and daily runs composed from them.
+
+    Kedro 1.7 tells the registry which pipelines a command asked for; only those stages are
+    imported, so ``--pipelines ingest`` never pays for parsing the dbt project.
+    """
+    requested = getattr(project_pipelines, "_requested_pipelines", None)
+    stages = _stage_names()
+    wanted: set[str] = set(stages)
+    if requested is not None and "__default__" not in requested:
+        wanted = set()
+        for name in requested:
+            wanted.update(COMPOSED.get(name, (name,)))
+    pipelines = {name: importlib.import_module(f"retailops.pipelines.{name}").create_pipeline()
+                 for name in stages if name in wanted}
+    for name, parts in COMPOSED.items():
+        if all(part in pipelines for part in parts):
+            pipelines[name] = sum((pipelines[part] for part in parts), Pipeline([]))
     return pipelines

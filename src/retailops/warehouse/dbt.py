@@ -54,8 +54,9 @@ def invoke(args: list[str], target: str, env: dict[str, str] | None = None) -> A
     from dbt.cli.main import dbtRunner
 
     directory = project_dir()
-    full = [*args, "--project-dir", str(directory), "--profiles-dir", str(directory),
-            "--target", target]
+    # dbt's per-node log lines would drown the run's own log; our summary names what matters.
+    full = ["--quiet", "--no-use-colors", *args, "--project-dir", str(directory),
+            "--profiles-dir", str(directory), "--target", target]
     with _environment({"RETAILOPS_DBT_TARGET": target, **(env or {})}):
         try:
             return dbtRunner().invoke(full)

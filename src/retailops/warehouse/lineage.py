@@ -38,8 +38,8 @@ class DbtModel:
 
     @property
     def dataset(self) -> str:
-        """Its catalog dataset name, e.g. ``marts.fct_daily_sales``."""
-        return f"{self.layer}.{self.name}"
+        """Its catalog dataset name: the model's own name (``fct_daily_sales``)."""
+        return self.name
 
 
 def _newest_project_file(directory: Path) -> float:

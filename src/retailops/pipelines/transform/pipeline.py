@@ -11,8 +11,8 @@ from retailops.pipelines.transform.nodes import (
 from retailops.warehouse.lineage import SOURCE_DATASETS, DbtModel, dbt_models
 
 
-def _model_node(model: DbtModel, layers: dict[str, str]) -> Node:
-    upstream = [f"{layers[m]}.{m}" for m in model.depends_on_models]
+def _model_node(model: DbtModel) -> Node:
+    upstream = list(model.depends_on_models)
     upstream += sorted({SOURCE_DATASETS[s] for s in model.depends_on_sources})
     return Node(model_result(model.name), inputs=["dbt_build_result", *upstream],
                 outputs=model.dataset, name=f"dbt_{model.name}", tags=["dbt", model.layer])
@@ -20,7 +20,6 @@ def _model_node(model: DbtModel, layers: dict[str, str]) -> Node:
 
 def create_pipeline(**kwargs) -> Pipeline:
     models = dbt_models()
-    layers = {m.name: m.layer for m in models}
     return Pipeline(
         [
             Node(build_warehouse,
@@ -29,7 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  outputs="dbt_build_summary", name="dbt_build"),
             Node(require_successful_build, inputs="dbt_build_summary",
                  outputs="dbt_build_result", name="require_successful_dbt_build"),
-            *[_model_node(m, layers) for m in models],
+            *[_model_node(m) for m in models],
         ],
         tags=["transform"],
     )

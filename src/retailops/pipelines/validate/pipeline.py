@@ -4,9 +4,9 @@ from kedro.pipeline import Node, Pipeline
 
 from retailops.pipelines.validate.nodes import require_valid_run, validate_run
 
-RECONCILED_MODELS = ["staging.stg_sales", "staging.stg_inventory", "staging.stg_shipments",
-                     "staging.stg_defects", "marts.fct_daily_sales",
-                     "marts.fct_inventory_snapshots"]
+RECONCILED_MODELS = ["stg_sales", "stg_inventory", "stg_shipments",
+                     "stg_defects", "fct_daily_sales",
+                     "fct_inventory_snapshots"]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
