@@ -18,21 +18,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from retailops.errors import TransformError
-from retailops.warehouse.dbt_project import dbt_vars, release_duckdb
+from retailops.warehouse.dbt_project import DBT_PROJECT_DIR, dbt_vars, release_duckdb
 
 log = logging.getLogger(__name__)
 
 
 def project_dir() -> Path:
-    """The dbt project: ``$RETAILOPS_DBT_PROJECT_DIR``, else ``./dbt_athena``, else beside the
-    source tree (an editable install)."""
-    configured = os.environ.get("RETAILOPS_DBT_PROJECT_DIR")
-    if configured:
-        return Path(configured).resolve()
-    local = Path.cwd() / "dbt_athena"
-    if (local / "dbt_project.yml").is_file():
-        return local.resolve()
-    return Path(__file__).resolve().parents[3] / "dbt_athena"
+    """The dbt project folder (see ``dbt_project.DBT_PROJECT_DIR``)."""
+    return DBT_PROJECT_DIR
 
 
 @contextmanager

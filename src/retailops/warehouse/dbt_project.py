@@ -9,13 +9,25 @@ dbt-duckdb plugin it loads.
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import fsspec
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_athena"
+def _project_dir() -> Path:
+    """``$RETAILOPS_DBT_PROJECT_DIR`` (set in the container image), else ``./dbt_athena``, else
+    the folder beside the source tree (an editable install)."""
+    configured = os.environ.get("RETAILOPS_DBT_PROJECT_DIR")
+    if configured:
+        return Path(configured).resolve()
+    if (Path.cwd() / "dbt_athena" / "dbt_project.yml").is_file():
+        return (Path.cwd() / "dbt_athena").resolve()
+    return Path(__file__).resolve().parents[3] / "dbt_athena"
+
+
+DBT_PROJECT_DIR = _project_dir()
 
 
 def dbt_vars(lake_root: str, run_date: str | date | None = None) -> dict[str, Any]:
