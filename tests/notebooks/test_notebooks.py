@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 from tests.conftest import PROJECT_ROOT
 
@@ -57,7 +58,11 @@ def test_notebook_runs_top_to_bottom_on_the_kedro_catalog(platform, path: Path):
     workdir.mkdir(exist_ok=True)
     client = NotebookClient(notebook, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(workdir)}})
-    client.execute()  # raises CellExecutionError naming the failing cell
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        pytest.fail(f"{path.name} failed in a cell: {error.ename}: {error.evalue}\n"
+                    f"{_error_outputs(notebook)}", pytrace=False)
 
     text, rich = _outputs(notebook)
     # The marts came through the catalog of the project the notebook sits in: the session's
@@ -76,6 +81,12 @@ def test_notebook_runs_top_to_bottom_on_the_kedro_catalog(platform, path: Path):
             "title")
     tables = [d["text/html"] for d in rich if "text/html" in d and "<table" in d["text/html"]]
     assert tables and all("<tbody>" in t and "<tr>" in t.split("<tbody>")[1] for t in tables)
+
+
+def _error_outputs(notebook: nbformat.NotebookNode) -> str:
+    return "\n".join("\n".join(o.get("traceback", []))[-3000:] or o.get("evalue", "")
+                     for c in notebook.cells for o in c.get("outputs", [])
+                     if o.get("output_type") == "error")
 
 
 def _values(trace: dict) -> list:

@@ -14,10 +14,11 @@ from typing import Callable
 
 import pandas as pd
 
+from retailops.errors import RetailOpsError
 from retailops.warehouse.engines import Warehouse
 
 
-class NoSalesError(LookupError):
+class NoSalesError(RetailOpsError):
     """The marts hold no sales yet, so there is nothing to report on."""
 
 

@@ -5,9 +5,9 @@ from kedro.pipeline import Node, Pipeline
 from retailops.pipelines.report.nodes import render_summary_page, summarise_marts
 
 # What the summary's queries read (inputs for lineage; the warehouse does the reading).
-REPORTED_MODELS = ["marts.fct_daily_sales", "marts.fct_inventory_snapshots",
-                   "marts.dim_products", "marts.dim_stores", "marts.mart_supplier_performance",
-                   "staging.stg_defects"]
+REPORTED_MODELS = ["fct_daily_sales", "fct_inventory_snapshots",
+                   "dim_products", "dim_stores", "mart_supplier_performance",
+                   "stg_defects"]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
