@@ -47,3 +47,13 @@
         {{ partition_column }} = '{{ day }}'
     {%- endif -%}
 {%- endmacro %}
+
+{#- The same limit for a date column (the fact marts' sale_date / snapshot_date). -#}
+{% macro rebuilt_dates_filter(date_column) -%}
+    {%- set day = run_date() -%}
+    {%- if day is none -%}
+        1 = 1
+    {%- else -%}
+        {{ date_column }} = date '{{ day }}'
+    {%- endif -%}
+{%- endmacro %}
