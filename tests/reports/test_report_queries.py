@@ -140,7 +140,8 @@ def test_supplier_scorecard_is_the_mart_worst_on_time_first(warehouse, marts):
 
 def test_inventory_health_uses_each_cells_latest_count(warehouse, window, marts):
     health = queries.inventory_health(warehouse, window).set_index("category")
-    counts = marts["fct_inventory_snapshots"]
+    counts = _in(marts["fct_inventory_snapshots"], "snapshot_date", window.counts_first,
+                 window.last)
     latest = (counts.sort_values("snapshot_date")
               .groupby(["store_id", "product_id"], as_index=False).tail(1))
     latest = latest.merge(marts["dim_products"][["product_id", "category"]], on="product_id")
@@ -158,6 +159,17 @@ def test_inventory_health_uses_each_cells_latest_count(warehouse, window, marts)
                 group.quantity_on_hand.fillna(0).sum() / daily)
         else:
             assert math.isnan(health.loc[category, "days_of_cover"])
+
+
+def test_stale_counts_are_left_out(warehouse, marts):
+    counts = marts["fct_inventory_snapshots"]
+    last = max(counts.snapshot_date)
+    window = ReportWindow.ending(last, 3, 90, 14, min(counts.snapshot_date),
+                                 count_lookback_days=2)
+    health = queries.inventory_health(warehouse, window)
+    recent = counts[counts.snapshot_date >= last - timedelta(days=1)]
+    assert health.cells_counted.sum() == recent.groupby(["store_id", "product_id"]).ngroups
+    assert health.cells_counted.sum() < counts.groupby(["store_id", "product_id"]).ngroups
 
 
 def test_days_of_cover_count_only_days_the_marts_hold(window, marts):

@@ -341,8 +341,9 @@ def _inventory_section(summary: ExecutiveSummary) -> str:
     figure.update_yaxes(tickformat=".1%", rangemode="tozero", row=1, col=1)
     figure.update_yaxes(ticksuffix=" d", rangemode="tozero", row=1, col=2)
     figure.update_layout(showlegend=False)
-    note = ("From each store × product cell's latest cycle count up to "
-            f"{_day(window.last)}; days of cover compares those units with the same cells' "
+    note = ("From each store × product cell's latest cycle count in "
+            f"{_span(window.counts_first, window.last)}; days of cover compares those units "
+            "with the same cells' "
             f"average daily sales over the last {window.cover_days} days.")
     return (f"<section id='inventory'><h2>Inventory health</h2><div class='tiles'>{tiles}</div>"
             f"<div style='margin-top:1rem'>"

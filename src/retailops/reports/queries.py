@@ -29,7 +29,8 @@ class ReportWindow:
     ``first..last`` is the current period (the KPI tiles, categories, products, stores);
     ``previous_first..previous_last`` the period of the same length just before it;
     ``trend_first..last`` the trend chart; ``cover_first..last`` the sales that days of cover
-    are measured against.
+    are measured against; ``counts_first..last`` the inventory counts still considered current
+    (an older count is stale, and skipping it keeps the query from scanning all history).
     """
 
     first: date
@@ -38,22 +39,27 @@ class ReportWindow:
     previous_last: date
     trend_first: date
     cover_first: date
+    counts_first: date
 
     @classmethod
     def ending(cls, last: date, period_days: int, trend_days: int, cover_lookback_days: int,
-               data_first_day: date | None = None) -> "ReportWindow":
+               data_first_day: date | None = None,
+               count_lookback_days: int = 60) -> "ReportWindow":
         """The window ending on ``last``. Average daily sales are measured only over days the
         marts hold (from ``data_first_day``), so a young lake does not dilute them."""
         first = last - timedelta(days=period_days - 1)
         previous_last = first - timedelta(days=1)
         cover_first = last - timedelta(days=cover_lookback_days - 1)
+        counts_first = last - timedelta(days=count_lookback_days - 1)
         if data_first_day is not None:
             cover_first = max(cover_first, min(data_first_day, last))
+            counts_first = max(counts_first, min(data_first_day, last))
         return cls(first=first, last=last,
                    previous_first=previous_last - timedelta(days=period_days - 1),
                    previous_last=previous_last,
                    trend_first=last - timedelta(days=trend_days - 1),
-                   cover_first=cover_first)
+                   cover_first=cover_first,
+                   counts_first=counts_first)
 
     @property
     def period_days(self) -> int:
@@ -260,8 +266,8 @@ def supplier_scorecard(warehouse: Warehouse) -> pd.DataFrame:
 def inventory_health(warehouse: Warehouse, window: ReportWindow) -> pd.DataFrame:
     """Stock-out rate and days of cover per category, from each cell's latest count.
 
-    Counts are a rotating cycle count, so each store × product cell's most recent count is its
-    best known stock. Days of cover = units on hand in those cells / their average daily units
+    Counts are a rotating cycle count, so each store × product cell's most recent count (within
+    ``counts_first..last``) is its best known stock. Days of cover = units on hand in those cells / their average daily units
     sold over the cover window; null when the cells sold nothing (cover is unbounded).
     """
     counts = warehouse.table("marts", "fct_inventory_snapshots")
@@ -275,7 +281,7 @@ def inventory_health(warehouse: Warehouse, window: ReportWindow) -> pd.DataFrame
                 row_number() over (partition by store_id, product_id
                                    order by snapshot_date desc) as recency
             from {counts}
-            where snapshot_date <= {_day(window.last)}
+            where snapshot_date between {_day(window.counts_first)} and {_day(window.last)}
         ),
         latest_counts as (
             select * from numbered_counts where recency = 1

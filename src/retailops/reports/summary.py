@@ -21,6 +21,7 @@ class SummarySettings:
     period_days: int = 7
     trend_days: int = 90
     cover_lookback_days: int = 14
+    count_lookback_days: int = 60
     top_products: int = 10
     stores_shown: int = 15
     suppliers_shown: int = 10
@@ -33,7 +34,8 @@ class SummarySettings:
         if unknown:
             raise ValueError(f"unknown report setting(s): {', '.join(unknown)}")
         settings = cls(**params)
-        for name in ("period_days", "trend_days", "cover_lookback_days", "top_products",
+        for name in ("period_days", "trend_days", "cover_lookback_days", "count_lookback_days",
+                     "top_products",
                      "stores_shown", "suppliers_shown"):
             if int(getattr(settings, name)) < 1:
                 raise ValueError(f"report setting {name} must be at least 1")
@@ -73,7 +75,8 @@ def collect_summary(warehouse: Warehouse, run_report: dict[str, Any],
     """Run every report query for the period ending on the last day with sales."""
     first_day, last_day = queries.sales_date_range(warehouse)
     window = ReportWindow.ending(last_day, settings.period_days, settings.trend_days,
-                                 settings.cover_lookback_days, first_day)
+                                 settings.cover_lookback_days, first_day,
+                                 settings.count_lookback_days)
     run_first, run_last = _run_window(run_report, window)
     return ExecutiveSummary(
         window=window,
