@@ -18,14 +18,16 @@ unioned as (
 
     select
         'facts' as ledger,
-        defect_dt, table_name, defect_type, record_key, column_name, recorded_value, true_value
+        defect_dt, table_name, defect_type, record_key, column_name, recorded_value, true_value,
+        dt as partition_dt
     from fact_defects
 
     union all
 
     select
         'dimensions' as ledger,
-        defect_dt, table_name, defect_type, record_key, column_name, recorded_value, true_value
+        defect_dt, table_name, defect_type, record_key, column_name, recorded_value, true_value,
+        cast(null as varchar) as partition_dt
     from dimension_defects
 
 ),
@@ -40,7 +42,8 @@ final as (
         nullif(trim(record_key), '') as record_key,
         nullif(trim(column_name), '') as column_name,
         nullif(recorded_value, '') as recorded_value,
-        nullif(trim(true_value), '') as true_value
+        nullif(trim(true_value), '') as true_value,
+        partition_dt
 
     from unioned
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from kedro.io import AbstractDataset
 
+from retailops.errors import LakeUnavailableError
 from retailops.lake.landing import DayLanding, land_day, land_dimensions
 from retailops.lake.partitions import complete_days
 from retailops.lake.storage import Lake
@@ -103,7 +104,13 @@ class RunReportDataset(_LakeBacked, AbstractDataset[dict, dict]):
     def load(self) -> dict:
         import json
 
-        return json.loads(self.lake.read_bytes(f"metadata/runs/{self._kind}/latest.json"))
+        latest = f"metadata/runs/{self._kind}/latest.json"
+        try:
+            return json.loads(self.lake.read_bytes(latest))
+        except FileNotFoundError:
+            raise LakeUnavailableError(
+                f"no {self._kind} run report yet at {self.lake.url(latest)}: "
+                f"run the {self._kind.replace('validation', 'validate')} stage first") from None
 
     def _describe(self) -> dict[str, Any]:
         return {"lake_root": self._lake_root, "kind": self._kind}

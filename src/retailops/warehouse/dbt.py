@@ -96,20 +96,27 @@ def summarise(result: Any, seconds: float, command: str) -> dict[str, Any]:
 
 def build(lake_root: str, target: str, run_date: str | None = None,
           duckdb_path: str | None = None, select: str | None = None,
-          full_refresh: bool = False) -> dict[str, Any]:
-    """``dbt build`` (models and tests) for the lake; returns the summary, failed or not."""
-    args = ["build", "--vars", json.dumps(dbt_vars(lake_root, run_date))]
+          selector: str | None = None, full_refresh: bool = False) -> dict[str, Any]:
+    """``dbt build`` (models and tests) for the lake; returns the summary, failed or not.
+
+    ``selector`` names a selector of ``dbt_athena/selectors.yml`` (``daily``)."""
+    # run_date travels as an environment variable: a changed --vars value makes dbt re-parse
+    # the whole project (seconds), a changed env var only the few nodes that read it.
+    args = ["build", "--vars", json.dumps(dbt_vars(lake_root))]
     if select:
         args += ["--select", select]
+    if selector:
+        args += ["--selector", selector]
     if full_refresh:
         args.append("--full-refresh")
-    env = {}
+    env = {"RETAILOPS_RUN_DATE": run_date or ""}
     if duckdb_path:
         Path(duckdb_path).parent.mkdir(parents=True, exist_ok=True)
         env["RETAILOPS_DUCKDB_PATH"] = str(Path(duckdb_path).resolve())
     started = time.perf_counter()
     result = invoke(args, target, env)
     summary = summarise(result, time.perf_counter() - started, " ".join(args[:1] + args[3:]))
+    summary["run_date"] = run_date
     log.info("dbt build: %d model(s) built, %d test(s) passed, %d failed in %.1f s",
              summary["models_built"], summary["tests_passed"], len(summary["failed_tests"]),
              summary["seconds"])

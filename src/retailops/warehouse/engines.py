@@ -26,6 +26,9 @@ class Warehouse(Protocol):
     def query(self, sql: str) -> pd.DataFrame:
         """Run one query and return its rows."""
 
+    def has_table(self, layer: str, name: str) -> bool:
+        """Whether a model has been built (a daily run needs the full build to exist)."""
+
 
 @dataclass(frozen=True)
 class DuckDBWarehouse:
@@ -46,6 +49,13 @@ class DuckDBWarehouse:
         with duckdb.connect(self.path, read_only=True) as con:
             return con.execute(sql).df()
 
+    def has_table(self, layer: str, name: str) -> bool:
+        if not Path(self.path).is_file():
+            return False
+        found = self.query("select count(*) as n from information_schema.tables "
+                           f"where table_schema = '{layer}' and table_name = '{name}'")
+        return bool(found.iloc[0, 0])
+
 
 @dataclass(frozen=True)
 class AthenaWarehouse:
@@ -64,6 +74,12 @@ class AthenaWarehouse:
 
         return wr.athena.read_sql_query(sql, database=f"{self.database_prefix}_marts",
                                         workgroup=self.workgroup, ctas_approach=False)
+
+    def has_table(self, layer: str, name: str) -> bool:
+        import awswrangler as wr
+
+        return bool(wr.catalog.does_table_exist(database=f"{self.database_prefix}_{layer}",
+                                                table=name))
 
 
 def make_warehouse(engine: str, **options: str) -> Warehouse:

@@ -13,16 +13,21 @@ from retailops.warehouse.engines import DuckDBWarehouse, Warehouse
 def build_warehouse(lake: Lake, raw_days: dict[str, list[date]], raw_dimensions: dict[str, int],
                     warehouse: Warehouse, run_date: str | None,
                     dbt_params: dict[str, Any]) -> dict[str, Any]:
-    """Build every model and run every data test over the complete raw partitions.
+    """Build the models and run their data tests over the complete raw partitions.
 
-    With ``run_date`` the fact marts rebuild only that day (incremental); without it they
-    rebuild every complete day. The summary is returned even when something failed, so the
-    run report can name it.
+    Without ``run_date``: every model and test, the facts over every complete day. With it
+    (the daily run): the facts rebuild only that day, and once the warehouse exists only the
+    models a day changes are built (dbt selector ``daily``). The summary is returned even
+    when something failed, so the run report can name it.
     """
     del raw_days, raw_dimensions  # inputs for ordering and lineage: dbt reads the lake itself
     duckdb_path = warehouse.path if isinstance(warehouse, DuckDBWarehouse) else None
+    full_refresh = bool(dbt_params.get("full_refresh"))
+    # A daily run rebuilds only what a day changes, once a full build exists to build upon.
+    daily = bool(run_date) and not full_refresh and warehouse.has_table("marts", "dim_date")
     return dbt.build(lake.root, target=dbt_params["target"], run_date=run_date or None,
-                     duckdb_path=duckdb_path, full_refresh=bool(dbt_params.get("full_refresh")))
+                     duckdb_path=duckdb_path, full_refresh=full_refresh,
+                     selector=dbt_params.get("daily_selector") if daily else None)
 
 
 def require_successful_build(build_summary: dict[str, Any]) -> dict[str, Any]:
