@@ -67,7 +67,7 @@ class DbtModelDataset(AbstractDataset[dict[str, Any], ModelTable]):
 
     def save(self, data: dict[str, Any]) -> None:
         status = data.get("status")
-        if status not in ("success", "skipped-unchanged"):
+        if status not in ("success", "unchanged"):
             raise TransformError(f"dbt model {self._layer}.{self._name} was not built ({status})")
 
     def _describe(self) -> dict[str, Any]:

@@ -117,6 +117,7 @@ def build(lake_root: str, target: str, run_date: str | None = None,
     result = invoke(args, target, env)
     summary = summarise(result, time.perf_counter() - started, " ".join(args[:1] + args[3:]))
     summary["run_date"] = run_date
+    summary["selector"] = selector
     log.info("dbt build: %d model(s) built, %d test(s) passed, %d failed in %.1f s",
              summary["models_built"], summary["tests_passed"], len(summary["failed_tests"]),
              summary["seconds"])
