@@ -6,7 +6,7 @@ and yields each day formatted as the contract's raw tables.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Iterator
 
 from retailops.simulation.config import (
@@ -49,8 +49,3 @@ def run_days(world: World, state: SimulationState, last_day: date) -> Iterator[D
     while state.next_day <= last_day:
         activity, state = simulate_day(world, state)
         yield day_batch(world, activity, state)
-
-
-def days_between(first: date, last: date) -> list[date]:
-    """Every day from ``first`` to ``last`` inclusive."""
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]

@@ -28,6 +28,8 @@ from retailops.simulation.world import UNITS_PER_LINE_EXTRA, World
 PROMOTION_SHARE = 0.04
 PROMOTION_DISCOUNTS = np.array([0.10, 0.15, 0.20, 0.25, 0.30, 0.40])
 ANNUAL_GROWTH = 0.03
+# One traffic weight per trading hour.
+assert CLOSING_HOUR - OPENING_HOUR == len(HOURLY_TRAFFIC)
 _PENDING_FIELDS = ("shipment_id", "line_number", "supplier", "store", "product", "order_day",
                    "expected_day", "received_day", "quantity_ordered", "quantity_received")
 
@@ -153,7 +155,6 @@ def _sell(world: World, state: SimulationState, day: date, rng: np.random.Genera
     quantity = (1 + rng.poisson(UNITS_PER_LINE_EXTRA, size=cell.size)).astype(np.int32)
     hour = rng.choice(len(HOURLY_TRAFFIC), size=cell.size, p=HOURLY_TRAFFIC)
     seconds = ((OPENING_HOUR + hour) * 3600 + rng.integers(0, 3600, size=cell.size)).astype(np.int32)
-    assert CLOSING_HOUR - OPENING_HOUR == len(HOURLY_TRAFFIC)
 
     # Shoppers of one cell arrive in time order; once the shelf cannot cover a basket line,
     # that shopper and everyone after leave without it (a stock-out).

@@ -261,7 +261,6 @@ def _shipments(world: World, activity: DayActivity, rng: np.random.Generator,
 
 
 def _truth(world: World, activity: DayActivity) -> pa.Table:
-    cells = world.n_cells
     store_index = np.repeat(np.arange(world.n_stores, dtype=np.int32), world.n_products)
     product_index = np.tile(np.arange(world.n_products, dtype=np.int32), world.n_stores)
     return pa.table({
@@ -274,7 +273,7 @@ def _truth(world: World, activity: DayActivity) -> pa.Table:
         "sold_units": pa.array(activity.sold_units, pa.int32()),
         "lost_units": pa.array(activity.demanded_units - activity.sold_units, pa.int32()),
         "on_promotion": pa.array(activity.on_promotion, pa.bool_()),
-    }) if cells else pa.table({})
+    })
 
 
 def day_batch(world: World, activity: DayActivity, state: SimulationState) -> DayBatch:
