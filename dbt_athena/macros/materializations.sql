@@ -90,3 +90,34 @@
         to '{{ day_folder }}/data_0.parquet' (format parquet)
     {%- endif -%}
 {%- endmacro %}
+
+{#- How the raw fact partitions are landed in the warehouse (models/staging/base/), per adapter:
+    {{ config(**raw_landing_config()) }}
+    - Athena: a view over the Glue table. Athena scans the files per query anyway, pruned by
+      partition projection; copying them would only duplicate the raw zone.
+    - DuckDB: a table holding the raw text of every complete partition, so that the staging
+      views and the data tests read columnar storage instead of re-parsing the CSVs (one
+      parse of the sales history costs ~9 s on two cores). Incremental with delete+insert on
+      `dt`: a run with run_date reloads only that day's partition; a run without run_date
+      rebuilds the table whole (full_refresh), so a partition that lost its manifest goes
+      away too. -#}
+{% macro raw_landing_config() -%}
+    {{ return(adapter.dispatch('raw_landing_config', 'retailops')()) }}
+{%- endmacro %}
+
+{% macro default__raw_landing_config() -%}
+    {{ return({'materialized': 'view'}) }}
+{%- endmacro %}
+
+{% macro duckdb__raw_landing_config() -%}
+    {%- set settings = {
+        'materialized': 'incremental',
+        'incremental_strategy': 'delete+insert',
+        'unique_key': 'dt',
+        'on_schema_change': 'fail',
+    } -%}
+    {%- if run_date() is none -%}
+        {%- do settings.update({'full_refresh': true}) -%}
+    {%- endif -%}
+    {{ return(settings) }}
+{%- endmacro %}

@@ -85,9 +85,12 @@ def test_every_compiled_statement_passes_the_athena_check(compiled: DbtProject) 
 
 
 def test_sources_resolve_to_the_glue_raw_database(compiled: DbtProject) -> None:
-    sql = compiled_files(compiled)["models/staging/stg_sales.sql"]
-    assert '"awsdatacatalog"."retailops_raw"."sales"' in sql
-    assert "read_csv" not in sql
+    for table in ("sales", "inventory", "shipments"):
+        sql = compiled_files(compiled)[f"models/staging/base/base_{table}.sql"]
+        assert f'"awsdatacatalog"."retailops_raw"."{table}"' in sql
+        assert "read_csv" not in sql
+        staged = compiled_files(compiled)[f"models/staging/stg_{table}.sql"]
+        assert f'"awsdatacatalog"."retailops_staging"."base_{table}"' in staged
     marts = compiled_files(compiled)["models/marts/fct_daily_sales.sql"]
     assert '"retailops_staging"."stg_sales"' in marts
     assert f"partition_dt = '{RUN_DATE}'" in marts
@@ -113,9 +116,14 @@ def test_facts_are_hive_parquet_partitions_overwritten_by_day(compiled: DbtProje
         assert models[name]["config"]["external_location"] == f"{LAKE}/curated/{name}"
         assert models[name]["config"]["materialized"] == "table"
     assert models["stg_sales"]["schema"] == "retailops_staging"
+    # The landed raw partitions are plain views over the Glue tables on Athena.
+    for name in BASE_VIEWS:
+        assert models[name]["config"]["materialized"] == "view"
+        assert models[name]["schema"] == "retailops_staging"
 
 
-STAGING_VIEWS = ("stg_manifests", "stg_products", "stg_stores", "stg_suppliers", "stg_sales",
+BASE_VIEWS = ("base_sales", "base_inventory", "base_shipments")
+STAGING_VIEWS = (*BASE_VIEWS, "stg_manifests", "stg_products", "stg_stores", "stg_suppliers", "stg_sales",
                  "stg_inventory", "stg_shipments", "stg_defects")
 TABLE_MARTS = ("dim_date", "dim_stores", "dim_products", "mart_supplier_performance")
 FACT_MARTS = ("fct_daily_sales", "fct_inventory_snapshots")

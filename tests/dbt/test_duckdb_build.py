@@ -46,6 +46,7 @@ def built(module_lake: Path, tmp_path_factory: pytest.TempPathFactory) -> DbtPro
     result = project.invoke("build")
     project.build_result = result  # type: ignore[attr-defined]
     assert result.success, f"dbt build failed: {failures(result)}"
+    project.landed = landed_rows(project)  # type: ignore[attr-defined]
     return project
 
 
@@ -54,18 +55,28 @@ def daily(built: DbtProject) -> dict[str, object]:
     """Publish the late day's manifests, then run the daily path for it twice."""
     before = {m: built.query(f"select * from marts.{m}") for m in ("fct_daily_sales", "fct_inventory_snapshots")}
     restore_manifests(built.lake_root, LATE_DAY, built.stash)  # type: ignore[attr-defined]
-    first = built.invoke("build", "--select", "fct_daily_sales", "fct_inventory_snapshots",
-                         run_date=LATE_DAY)
+    # The daily path (selector `daily`): the day's raw partitions are landed, then its facts.
+    first = built.invoke("build", "--selector", "daily", run_date=LATE_DAY)
     assert first.success, failures(first)
     after_first = {m: built.query(f"select * from marts.{m}") for m in before}
+    landed_first = landed_rows(built)
     files_first = sorted(glob.glob(str(built.lake_root / "curated" / "fct_daily_sales" / "*" / "*")))
     # The same day again, through the environment route (no project re-parse).
-    second = built.invoke("run", "--select", "fct_daily_sales", "fct_inventory_snapshots",
-                          env={"RETAILOPS_RUN_DATE": LATE_DAY})
+    second = built.invoke("run", "--selector", "daily", env={"RETAILOPS_RUN_DATE": LATE_DAY})
     assert second.success, failures(second)
     after_second = {m: built.query(f"select * from marts.{m}") for m in before}
     return {"before": before, "after_first": after_first, "after_second": after_second,
-            "files_first": files_first}
+            "files_first": files_first, "landed_before": built.landed,  # type: ignore[attr-defined]
+            "landed_first": landed_first, "landed_second": landed_rows(built)}
+
+
+def landed_rows(project: DbtProject) -> dict[tuple[str, str], int]:
+    """Rows of each raw partition landed in the base_* tables, by (table, dt)."""
+    counts = {}
+    for table in ("sales", "inventory", "shipments"):
+        frame = project.query(f"select dt, count(*) as n from staging.base_{table} group by dt")
+        counts.update({(table, row.dt): int(row.n) for row in frame.itertuples()})
+    return counts
 
 
 def sort_frame(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -270,3 +281,28 @@ def test_rebuilding_a_day_is_idempotent(built: DbtProject, daily: dict) -> None:
     files = sorted(glob.glob(str(built.lake_root / "curated" / "fct_daily_sales" / "*" / "*")))
     assert files == daily["files_first"]
     assert len(files) == len(COMPLETE_DAYS) + 1  # one file per day, none stale
+
+
+def test_staging_views_read_raw_partitions_landed_once_as_tables(built: DbtProject) -> None:
+    kinds = built.query("select table_name, table_type from information_schema.tables "
+                        "where table_schema = 'staging'").set_index("table_name")["table_type"]
+    for name in ("stg_products", "stg_stores", "stg_suppliers", "stg_sales", "stg_inventory",
+                 "stg_shipments", "stg_manifests", "stg_defects"):
+        assert kinds[name] == "VIEW", name
+    for table in ("sales", "inventory", "shipments"):
+        assert kinds[f"base_{table}"] == "BASE TABLE", table
+        # Landed by the full build: every complete partition whole, the late day not at all.
+        landed = {dt: n for (name, dt), n in built.landed.items() if name == table}  # type: ignore[attr-defined]
+        assert set(landed) <= set(COMPLETE_DAYS)  # a day without rows (no deliveries) has none
+        assert {day: landed.get(day, 0) for day in COMPLETE_DAYS} == {
+            day: len(raw_fact(built.lake_root, table, [day])) for day in COMPLETE_DAYS}
+
+
+def test_daily_run_lands_only_its_days_partitions(built: DbtProject, daily: dict) -> None:
+    before, first, second = daily["landed_before"], daily["landed_first"], daily["landed_second"]
+    assert not [key for key in before if key[1] == LATE_DAY]
+    assert {k: v for k, v in first.items() if k[1] != LATE_DAY} == before
+    for table in ("sales", "inventory", "shipments"):
+        assert first.get((table, LATE_DAY), 0) == len(raw_fact(built.lake_root, table, [LATE_DAY]))
+    assert first[("sales", LATE_DAY)] > 0
+    assert second == first

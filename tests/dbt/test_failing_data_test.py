@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from dbt_harness import DbtProject, failures, new_project
 
-SALES_AND_PARENTS = ("stg_manifests", "stg_suppliers", "stg_products", "stg_stores", "stg_sales")
+SALES_AND_PARENTS = ("stg_manifests", "stg_suppliers", "stg_products", "stg_stores", "base_sales",
+                     "stg_sales")
 
 
 @pytest.fixture(scope="module")

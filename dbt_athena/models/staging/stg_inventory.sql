@@ -4,13 +4,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'inventory') }}
-
-),
-
-complete_partitions as (
-
-    select partition_dt from {{ ref('stg_manifests') }} where table_name = 'inventory'
+    select * from {{ ref('base_inventory') }}
 
 ),
 
@@ -26,7 +20,6 @@ typed as (
         dt as partition_dt
 
     from source
-    where dt in (select partition_dt from complete_partitions)
 
 ),
 

@@ -1,15 +1,10 @@
-{#- Only partitions with a manifest are read (an incomplete partition is invisible). -#}
+{#- Typed sale lines. base_sales holds only partitions with a manifest (an incomplete
+    partition is invisible). -#}
 with
 
 source as (
 
-    select * from {{ source('raw', 'sales') }}
-
-),
-
-complete_partitions as (
-
-    select partition_dt from {{ ref('stg_manifests') }} where table_name = 'sales'
+    select * from {{ ref('base_sales') }}
 
 ),
 
@@ -28,7 +23,6 @@ final as (
         dt as partition_dt
 
     from source
-    where dt in (select partition_dt from complete_partitions)
 
 )
 

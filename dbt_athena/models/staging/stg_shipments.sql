@@ -3,13 +3,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'shipments') }}
-
-),
-
-complete_partitions as (
-
-    select partition_dt from {{ ref('stg_manifests') }} where table_name = 'shipments'
+    select * from {{ ref('base_shipments') }}
 
 ),
 
@@ -29,7 +23,6 @@ typed as (
         dt as partition_dt
 
     from source
-    where dt in (select partition_dt from complete_partitions)
 
 ),
 
