@@ -139,3 +139,42 @@ def test_a_ledger_mismatch_fails_validation_in_one_line(platform):
     assert "validation failed for 2024-07-01..2024-07-05" in lines[0]
     assert "null_discount" in lines[0]
     assert not report["ok"] and len(report["failed_checks"]) == 2
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda data: data.replace(b"ST0", b"ST9", 1), "does not match its manifest (sha256)"),
+    (lambda data: data[: len(data) // 2], "does not match its manifest (sha256)"),
+])
+def test_a_corrupt_partition_stops_the_transform_naming_the_file(platform, damage, message):
+    tmp, conf, lake = platform
+    path = lake / "raw/sales/dt=2024-07-04/sales.csv"
+    original = path.read_bytes()
+    try:
+        path.write_bytes(damage(original))
+        result = run_kedro("run", "--pipelines", "transform", "--conf-source", str(conf))
+    finally:
+        path.write_bytes(original)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"retailops: error: partition {path} {message}"], result.stderr
+
+
+def test_a_drifted_header_stops_the_transform_naming_the_columns(platform):
+    tmp, conf, lake = platform
+    day = __import__("datetime").date(2024, 7, 4)
+    path = lake / "raw/inventory/dt=2024-07-04/inventory.csv"
+    manifest = lake / "metadata/manifests/inventory/dt=2024-07-04/manifest.json"
+    original, original_manifest = path.read_bytes(), manifest.read_bytes()
+    try:
+        drifted = original.replace(b'"quantity_on_hand"', b'"qty_on_hand"', 1)
+        manifest.unlink()  # re-landed by a producer that renamed a column
+        commit_partition(Lake(str(lake)), "inventory", day, drifted, drifted.count(b"\n") - 1,
+                         RAW_COLUMNS["inventory"], "drifted-producer")
+        result = run_kedro("run", "--pipelines", "transform", "--conf-source", str(conf))
+    finally:
+        path.write_bytes(original)
+        manifest.write_bytes(original_manifest)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "drifted columns" in lines[0]
+    assert "qty_on_hand" in lines[0]

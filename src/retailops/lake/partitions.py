@@ -107,14 +107,18 @@ def commit_partition(lake: Lake, table: str, day: date, data: bytes, rows: int,
     return "rewritten" if existing is not None else "written"
 
 
-def read_partition(lake: Lake, table: str, day: date, expected_columns: tuple[str, ...]) -> pa.Table:
-    """Read a complete partition, checking its bytes against the manifest and its header
-    against the contract; raises ``CorruptPartitionError`` naming the file otherwise."""
+def verify_partition(lake: Lake, table: str, day: date,
+                     expected_columns: tuple[str, ...]) -> bytes:
+    """The bytes of a complete partition, checked against its manifest (sha256) and its header
+    against the contract's columns; raises ``CorruptPartitionError`` naming the file otherwise."""
     manifest = read_manifest(lake, table, day)
     where = lake.url(layout.fact_file(table, day))
     if manifest is None:
         raise CorruptPartitionError(f"partition {where} is not complete (no manifest)")
-    data = lake.read_bytes(layout.fact_file(table, day))
+    try:
+        data = lake.read_bytes(layout.fact_file(table, day))
+    except FileNotFoundError:
+        raise CorruptPartitionError(f"partition {where} is missing but has a manifest") from None
     if hashlib.sha256(data).hexdigest() != manifest.sha256:
         raise CorruptPartitionError(f"partition {where} does not match its manifest (sha256)")
     header = data.split(b"\n", 1)[0].decode("utf-8", "replace")
@@ -123,5 +127,12 @@ def read_partition(lake: Lake, table: str, day: date, expected_columns: tuple[st
         raise CorruptPartitionError(
             f"partition {where} has drifted columns: expected {','.join(expected_columns)}, "
             f"found {','.join(columns)}")
-    convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns})
+    return data
+
+
+def read_partition(lake: Lake, table: str, day: date, expected_columns: tuple[str, ...]) -> pa.Table:
+    """Read a complete, verified partition (all columns as text)."""
+    data = verify_partition(lake, table, day, expected_columns)
+    columns = data.split(b"\n", 1)[0].decode("utf-8", "replace").split(",")
+    convert = pacsv.ConvertOptions(column_types={c.strip().strip('"'): pa.string() for c in columns})
     return pacsv.read_csv(io.BytesIO(data), convert_options=convert)

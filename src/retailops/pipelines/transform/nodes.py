@@ -5,12 +5,28 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from retailops.lake.partitions import verify_partition
 from retailops.lake.storage import Lake
+from retailops.simulation import RAW_COLUMNS
 from retailops.warehouse import dbt
 from retailops.warehouse.engines import DuckDBWarehouse, Warehouse
 
 
-def build_warehouse(lake: Lake, raw_days: dict[str, list[date]], raw_dimensions: dict[str, int],
+def verify_raw_partitions(lake: Lake, raw_days: dict[str, list[date]],
+                          run_date: str | None) -> dict[str, int]:
+    """Check the partitions dbt is about to read against their manifests and the contract's
+    columns (the run's day, or every complete day), so a corrupt or drifted file stops the run
+    with its name instead of flowing into the marts. Returns partitions checked per table."""
+    checked = {}
+    for table, days in raw_days.items():
+        wanted = [d for d in days if not run_date or d.isoformat() == str(run_date)]
+        for day in wanted:
+            verify_partition(lake, table, day, RAW_COLUMNS[table])
+        checked[table] = len(wanted)
+    return checked
+
+
+def build_warehouse(lake: Lake, verified_partitions: dict[str, int], raw_dimensions: dict[str, int],
                     warehouse: Warehouse, run_date: str | None,
                     dbt_params: dict[str, Any]) -> dict[str, Any]:
     """Build the models and run their data tests over the complete raw partitions.
@@ -20,7 +36,7 @@ def build_warehouse(lake: Lake, raw_days: dict[str, list[date]], raw_dimensions:
     models a day changes are built (dbt selector ``daily``). The summary is returned even
     when something failed, so the run report can name it.
     """
-    del raw_days, raw_dimensions  # inputs for ordering and lineage: dbt reads the lake itself
+    del verified_partitions, raw_dimensions  # ordering and lineage: dbt reads the lake itself
     duckdb_path = warehouse.path if isinstance(warehouse, DuckDBWarehouse) else None
     full_refresh = bool(dbt_params.get("full_refresh"))
     # A daily run rebuilds only what a day changes, once a full build exists to build upon.

@@ -5,6 +5,7 @@ from kedro.pipeline import Node, Pipeline
 
 from retailops.pipelines.transform.nodes import (
     build_warehouse,
+    verify_raw_partitions,
     model_result,
     require_successful_build,
 )
@@ -22,9 +23,11 @@ def create_pipeline(**kwargs) -> Pipeline:
     models = dbt_models()
     return Pipeline(
         [
+            Node(verify_raw_partitions, inputs=["lake", "raw_days", "params:run_date"],
+                 outputs="verified_raw_partitions", name="verify_raw_partitions"),
             Node(build_warehouse,
-                 inputs=["lake", "raw_days", "raw_dimensions", "warehouse", "params:run_date",
-                         "params:dbt"],
+                 inputs=["lake", "verified_raw_partitions", "raw_dimensions", "warehouse",
+                         "params:run_date", "params:dbt"],
                  outputs="dbt_build_summary", name="dbt_build"),
             Node(require_successful_build, inputs="dbt_build_summary",
                  outputs="dbt_build_result", name="require_successful_dbt_build"),
