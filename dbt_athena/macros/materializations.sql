@@ -121,3 +121,21 @@
     {%- endif -%}
     {{ return(settings) }}
 {%- endmacro %}
+
+{#- How stg_manifests is stored, per adapter: {{ config(**manifest_index_config()) }}
+    - Athena: a view over the Glue manifests table, like the other staging views.
+    - DuckDB: a table rebuilt whole every run. Its source is one small JSON file per fact
+      partition (about 1,100 for a year); every query of a view would open them all again,
+      and the base models, the row-count tests and the manifest tests each query it (about
+      0.5 s per query for a year on two cores, against milliseconds for the table). -#}
+{% macro manifest_index_config() -%}
+    {{ return(adapter.dispatch('manifest_index_config', 'retailops')()) }}
+{%- endmacro %}
+
+{% macro default__manifest_index_config() -%}
+    {{ return({'materialized': 'view'}) }}
+{%- endmacro %}
+
+{% macro duckdb__manifest_index_config() -%}
+    {{ return({'materialized': 'table'}) }}
+{%- endmacro %}

@@ -38,8 +38,12 @@
 
 {#- Rows of a staged fact limited to the days this run rebuilds: `run_date` alone when set,
     every complete day otherwise. Filters on the raw partition column so that both engines
-    prune files (DuckDB hive partitions, Athena partition projection). -#}
+    prune files (DuckDB hive partitions, Athena partition projection).
+    While dbt parses the project (`execute` false) the filter is not needed and the run date
+    is not read: a node that reads an environment variable at parse time is re-parsed
+    whenever its value changes, i.e. every day. -#}
 {% macro rebuilt_days_filter(partition_column='partition_dt') -%}
+    {%- if not execute -%}{{ return('1 = 1') }}{%- endif -%}
     {%- set day = run_date() -%}
     {%- if day is none -%}
         1 = 1
@@ -50,6 +54,7 @@
 
 {#- The same limit for a date column (the fact marts' sale_date / snapshot_date). -#}
 {% macro rebuilt_dates_filter(date_column) -%}
+    {%- if not execute -%}{{ return('1 = 1') }}{%- endif -%}
     {%- set day = run_date() -%}
     {%- if day is none -%}
         1 = 1

@@ -65,15 +65,17 @@ class DbtProject:
 
     def invoke(self, *args: str, run_date: str | None = None, target: str = "duckdb",
                lake_root: str | None = None, env: dict[str, str] | None = None,
-               raw_vars: dict[str, Any] | None = None) -> dbtRunnerResult:
-        """Run one dbt command in-process. ``raw_vars`` bypasses ``dbt_vars`` (for bad input)."""
+               raw_vars: dict[str, Any] | None = None,
+               callbacks: list[Any] | None = None) -> dbtRunnerResult:
+        """Run one dbt command in-process. ``raw_vars`` bypasses ``dbt_vars`` (for bad input);
+        ``callbacks`` receive every event dbt fires."""
         values = raw_vars if raw_vars is not None else dbt_vars(lake_root or str(self.lake_root), run_date)
         settings = {"RETAILOPS_DUCKDB_PATH": str(self.duckdb_path), "RETAILOPS_RUN_DATE": "",
                     **(env or {})}
         previous = {name: os.environ.get(name) for name in settings}
         os.environ.update(settings)
         try:
-            return dbtRunner().invoke([
+            return dbtRunner(callbacks=callbacks or []).invoke([
                 *args,
                 "--project-dir", str(DBT_PROJECT_DIR),
                 "--profiles-dir", str(DBT_PROJECT_DIR),

@@ -1,3 +1,5 @@
+{{ config(**manifest_index_config()) }}
+
 with
 
 source as (

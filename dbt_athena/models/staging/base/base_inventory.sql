@@ -1,5 +1,6 @@
-{#- The raw cycle counts of complete partitions (those with a manifest), as landed: text
-    columns, `dt` last. How it is stored depends on the engine (raw_landing_config). -#}
+{#- The raw cycle counts of complete partitions (those with a manifest), typed: empty text is
+    null, a value that does not parse is null too. `dt` (the partition, as text) last. How it
+    is stored depends on the engine (raw_landing_config). -#}
 {{ config(**raw_landing_config()) }}
 
 with
@@ -22,12 +23,12 @@ complete_partitions as (
 final as (
 
     select
-        snapshot_date,
-        store_id,
-        product_id,
-        quantity_on_hand,
-        quantity_on_order,
-        reorder_point,
+        try_cast(nullif(trim(snapshot_date), '') as date) as snapshot_date,
+        nullif(trim(store_id), '') as store_id,
+        nullif(trim(product_id), '') as product_id,
+        try_cast(nullif(trim(quantity_on_hand), '') as integer) as quantity_on_hand,
+        try_cast(nullif(trim(quantity_on_order), '') as integer) as quantity_on_order,
+        try_cast(nullif(trim(reorder_point), '') as integer) as reorder_point,
         dt
 
     from source

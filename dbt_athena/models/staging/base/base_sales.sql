@@ -1,5 +1,7 @@
-{#- The raw sale lines of complete partitions (those with a manifest), as landed: text
-    columns, `dt` last. How it is stored depends on the engine (raw_landing_config). -#}
+{#- The raw sale lines of complete partitions (those with a manifest), typed: empty text is
+    null, a value that does not parse is null too (the staging tests then name the column).
+    `dt` (the partition, as text) last. How it is stored depends on the engine
+    (raw_landing_config): on DuckDB the typed columns are what the tests and marts scan. -#}
 {{ config(**raw_landing_config()) }}
 
 with
@@ -22,13 +24,13 @@ complete_partitions as (
 final as (
 
     select
-        sale_id,
-        sold_at,
-        store_id,
-        product_id,
-        quantity,
-        unit_price,
-        discount_pct,
+        try_cast(nullif(trim(sale_id), '') as bigint) as sale_id,
+        {{ iso_timestamp("nullif(trim(sold_at), '')") }} as sold_at,
+        nullif(trim(store_id), '') as store_id,
+        nullif(trim(product_id), '') as product_id,
+        try_cast(nullif(trim(quantity), '') as integer) as quantity,
+        try_cast(nullif(trim(unit_price), '') as double) as unit_price,
+        try_cast(nullif(trim(discount_pct), '') as double) as discount_pct,
         dt
 
     from source

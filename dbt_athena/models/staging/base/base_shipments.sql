@@ -1,6 +1,7 @@
-{#- The raw delivery lines of complete partitions (those with a manifest), as landed: text
-    columns, `dt` last, exact duplicate rows still in (stg_shipments collapses them). How it
-    is stored depends on the engine (raw_landing_config). -#}
+{#- The raw delivery lines of complete partitions (those with a manifest), typed: empty text
+    is null, a value that does not parse is null too. Exact duplicate rows are still in
+    (stg_shipments collapses them); `dt` (the partition, as text) last. How it is stored
+    depends on the engine (raw_landing_config). -#}
 {{ config(**raw_landing_config()) }}
 
 with
@@ -23,16 +24,16 @@ complete_partitions as (
 final as (
 
     select
-        shipment_id,
-        line_number,
-        supplier_id,
-        store_id,
-        product_id,
-        order_date,
-        expected_date,
-        received_date,
-        quantity_ordered,
-        quantity_received,
+        try_cast(nullif(trim(shipment_id), '') as bigint) as shipment_id,
+        try_cast(nullif(trim(line_number), '') as integer) as line_number,
+        nullif(trim(supplier_id), '') as supplier_id,
+        nullif(trim(store_id), '') as store_id,
+        nullif(trim(product_id), '') as product_id,
+        try_cast(nullif(trim(order_date), '') as date) as order_date,
+        try_cast(nullif(trim(expected_date), '') as date) as expected_date,
+        try_cast(nullif(trim(received_date), '') as date) as received_date,
+        try_cast(nullif(trim(quantity_ordered), '') as integer) as quantity_ordered,
+        try_cast(nullif(trim(quantity_received), '') as integer) as quantity_received,
         dt
 
     from source
