@@ -236,3 +236,26 @@ def test_report_settings_reject_unknown_keys_and_empty_periods():
     with pytest.raises(ValueError, match="period_days"):
         SummarySettings.from_params({"period_days": 0})
     assert SummarySettings.from_params({"period_days": 3}).period_days == 3
+
+
+def test_a_report_session_answers_like_single_queries_and_lets_go_of_the_file(warehouse, window,
+                                                                             tmp_path):
+    """collect_summary runs every query through one read-only DuckDB connection: the answers
+    are those of one connection per query, and once the batch is over the file can be opened
+    for writing again in this process (as dbt does on the next run)."""
+    import shutil
+
+    import duckdb
+
+    from retailops.warehouse.engines import DuckDBWarehouse
+
+    with warehouse.session() as connected:
+        assert connected.session().__enter__() is connected  # nested batches share it
+        for name, query in REPORT_QUERIES.items():
+            pd.testing.assert_frame_equal(query(connected, window), query(warehouse, window),
+                                          obj=name)
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(warehouse.path, copy)
+    collect_summary(DuckDBWarehouse(str(copy)), {}, SummarySettings())
+    with duckdb.connect(str(copy)) as writer:  # fails if the session left the file open
+        writer.execute("create table marts.written_after_the_report as select 1 as one")

@@ -72,7 +72,14 @@ def _run_window(run_report: dict[str, Any], fallback: ReportWindow) -> tuple[dat
 
 def collect_summary(warehouse: Warehouse, run_report: dict[str, Any],
                     settings: SummarySettings) -> ExecutiveSummary:
-    """Run every report query for the period ending on the last day with sales."""
+    """Run every report query for the period ending on the last day with sales (on DuckDB
+    through one read-only connection)."""
+    with warehouse.session() as connected:
+        return _collect(connected, run_report, settings)
+
+
+def _collect(warehouse: Warehouse, run_report: dict[str, Any],
+             settings: SummarySettings) -> ExecutiveSummary:
     first_day, last_day = queries.sales_date_range(warehouse)
     window = ReportWindow.ending(last_day, settings.period_days, settings.trend_days,
                                  settings.cover_lookback_days, first_day,

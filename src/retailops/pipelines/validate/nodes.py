@@ -17,8 +17,9 @@ def validate_run(warehouse: Warehouse, build_summary: dict[str, Any], start_date
     del marts  # lineage: the report reads these marts through the warehouse
     window = resolve_window(start_date, end_date, run_date)
     first, last = date.fromisoformat(window["first"]), date.fromisoformat(window["last"])
-    return run_report(reconcile(warehouse, first, last), build_summary, first, last,
-                      warehouse.engine)
+    with warehouse.session() as connected:  # DuckDB: one read-only connection for every check
+        checks = reconcile(connected, first, last)
+    return run_report(checks, build_summary, first, last, warehouse.engine)
 
 
 def require_valid_run(report: dict[str, Any]) -> dict[str, Any]:
