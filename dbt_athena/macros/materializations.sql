@@ -95,9 +95,9 @@
     {{ config(**raw_landing_config()) }}
     - Athena: a view over the Glue table. Athena scans the files per query anyway, pruned by
       partition projection; copying them would only duplicate the raw zone.
-    - DuckDB: a table holding the raw text of every complete partition, so that the staging
-      views and the data tests read columnar storage instead of re-parsing the CSVs (one
-      parse of the sales history costs ~9 s on two cores). Incremental with delete+insert on
+    - DuckDB: a table holding the typed rows of every complete partition, so that the staging
+      views and the data tests read typed columnar storage instead of re-parsing and re-casting
+      the CSVs (one parse of the sales history costs ~9 s on two cores). Incremental with delete+insert on
       `dt`: a run with run_date reloads only that day's partition; a run without run_date
       rebuilds the table whole (full_refresh), so a partition that lost its manifest goes
       away too. -#}
