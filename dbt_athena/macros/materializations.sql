@@ -97,10 +97,10 @@
       partition projection; copying them would only duplicate the raw zone.
     - DuckDB: a table holding the typed rows of every complete partition, so that the staging
       views and the data tests read typed columnar storage instead of re-parsing and re-casting
-      the CSVs (one parse of the sales history costs ~9 s on two cores). Incremental with delete+insert on
-      `dt`: a run with run_date reloads only that day's partition; a run without run_date
-      rebuilds the table whole (full_refresh), so a partition that lost its manifest goes
-      away too. -#}
+      the CSVs (one parse of the sales history costs ~9 s on two cores). Incremental with
+      delete+insert on `dt`: a run with run_date reloads only that day's partition; a run
+      without run_date rebuilds the table whole (full_refresh), so a partition that lost its
+      manifest goes away too. -#}
 {% macro raw_landing_config() -%}
     {{ return(adapter.dispatch('raw_landing_config', 'retailops')()) }}
 {%- endmacro %}

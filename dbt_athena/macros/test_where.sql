@@ -16,13 +16,13 @@
     {%- set where = config.get('where', '') -%}
     {%- set marker = modules.re.match('^ *rebuilt_(days|dates)[(]([A-Za-z0-9_]+)[)] *$', where or '') -%}
     {%- if marker -%}
-        {%- if marker.group(1) == 'days' -%}
+        {#- Parsing (execute false) must not read the run date; a full build filters nothing. -#}
+        {%- if not execute or run_date() is none -%}
+            {%- do return(relation) -%}
+        {%- elif marker.group(1) == 'days' -%}
             {%- set where = rebuilt_days_filter(marker.group(2)) -%}
         {%- else -%}
             {%- set where = rebuilt_dates_filter(marker.group(2)) -%}
-        {%- endif -%}
-        {%- if where | trim == '1 = 1' -%}
-            {%- do return(relation) -%}
         {%- endif -%}
     {%- endif -%}
     {%- if where -%}

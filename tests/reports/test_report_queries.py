@@ -250,7 +250,8 @@ def test_a_report_session_answers_like_single_queries_and_lets_go_of_the_file(wa
     from retailops.warehouse.engines import DuckDBWarehouse
 
     with warehouse.session() as connected:
-        assert connected.session().__enter__() is connected  # nested batches share it
+        with connected.session() as nested:
+            assert nested is connected  # a batch inside a batch shares the connection
         for name, query in REPORT_QUERIES.items():
             pd.testing.assert_frame_equal(query(connected, window), query(warehouse, window),
                                           obj=name)
