@@ -23,6 +23,10 @@ class CorruptPartitionError(RetailOpsError):
     """A landed file does not match its manifest or the contract's columns."""
 
 
+class LakeConfigurationError(RetailOpsError):
+    """The lake was built with another simulation configuration or generator version."""
+
+
 class TransformError(RetailOpsError):
     """dbt failed to build a model or a data test failed."""
 
