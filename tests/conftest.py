@@ -34,6 +34,7 @@ def conf_with_lake(tmp_path: Path, lake_root: str, extra: dict[str, str] | None 
     (conf / "local").mkdir()
     lines = [f"lake_root: {lake_root}",
              f"warehouse_path: {tmp_path / 'warehouse' / 'retailops.duckdb'}",
+             f"serving_path: {tmp_path / 'warehouse' / 'serving.duckdb'}",
              f"reports_dir: {tmp_path / 'reports'}"]
     lines += [f"{k}: {v}" for k, v in (extra or {}).items()]
     (conf / "base" / "globals.yml").write_text("\n".join(lines) + "\n")

@@ -11,9 +11,10 @@ from kedro.pipeline import Pipeline
 
 COMPOSED = {
     # ``kedro run`` with no --pipelines: the whole local platform, in this order.
-    "__default__": ("ingest", "transform", "validate", "report"),
+    # publish: the validated marts go to the readers' serving file (the report reads it).
+    "__default__": ("ingest", "transform", "validate", "publish", "report"),
     # What the scheduler runs for one day (``--params run_date=D``).
-    "daily": ("ingest", "transform", "validate"),
+    "daily": ("ingest", "transform", "validate", "publish"),
 }
 
 

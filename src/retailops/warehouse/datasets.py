@@ -4,11 +4,18 @@
 - ``DbtModelDataset`` is one dbt model as a catalog entry. dbt materialises the table, so
   saving only checks that the build reported success for it; loading gives a ``ModelTable``,
   a lazy handle an analyst can query or pull into pandas (nothing is read until asked).
+  With ``serving_path`` (the marts, the defect ledger) loading reads the readers' serving file
+  instead of the warehouse, so a notebook never holds the file dbt writes.
+- ``ServingWarehouseDataset`` is the readers' published copy (``retailops.warehouse.serving``):
+  saving publishes the marts to the serving file, loading gives it as a read-only warehouse.
+  With ``engine: athena`` (AWS) readers query Athena directly: saving does nothing.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -16,6 +23,9 @@ from kedro.io import AbstractDataset
 
 from retailops.errors import TransformError
 from retailops.warehouse.engines import Warehouse, make_warehouse
+from retailops.warehouse.serving import ServingWarehouse, publish_serving
+
+log = logging.getLogger(__name__)
 
 
 class WarehouseDataset(AbstractDataset[None, Warehouse]):
@@ -55,15 +65,25 @@ class ModelTable:
         return self.query("select * from {table}" + suffix)
 
 
+def _reader_warehouse(engine: str, serving_path: str | None, **options: str) -> Warehouse:
+    """Where readers query: the serving file locally, Athena itself on AWS (which never locks;
+    conf/aws entries inherit ``serving_path`` from base by the soft merge, so it is ignored)."""
+    if engine == "duckdb" and serving_path:
+        return ServingWarehouse(path=str(Path(serving_path).resolve()))
+    return make_warehouse(engine, **options)
+
+
 class DbtModelDataset(AbstractDataset[dict[str, Any], ModelTable]):
-    def __init__(self, layer: str, name: str, engine: str,
+    def __init__(self, layer: str, name: str, engine: str, serving_path: str | None = None,
                  metadata: dict[str, Any] | None = None, **options: str):
         self._layer, self._name = layer, name
         self._engine, self._options = engine, options
+        self._serving_path = serving_path
         self.metadata = metadata
 
     def load(self) -> ModelTable:
-        return ModelTable(make_warehouse(self._engine, **self._options), self._layer, self._name)
+        return ModelTable(_reader_warehouse(self._engine, self._serving_path, **self._options),
+                          self._layer, self._name)
 
     def save(self, data: dict[str, Any]) -> None:
         status = data.get("status")
@@ -71,4 +91,39 @@ class DbtModelDataset(AbstractDataset[dict[str, Any], ModelTable]):
             raise TransformError(f"dbt model {self._layer}.{self._name} was not built ({status})")
 
     def _describe(self) -> dict[str, Any]:
-        return {"model": f"{self._layer}.{self._name}", "engine": self._engine}
+        described = {"model": f"{self._layer}.{self._name}", "engine": self._engine}
+        if self._serving_path and self._engine == "duckdb":
+            described["read_from"] = self._serving_path
+        return described
+
+
+class ServingWarehouseDataset(AbstractDataset[dict[str, Any], Warehouse]):
+    """The readers' view of the marts. ``save(request)`` publishes (``request``: the keys
+    ``copied_relations`` and ``keep_snapshots``); ``load()`` is the read-only serving warehouse.
+    """
+
+    def __init__(self, engine: str, path: str | None = None, warehouse_path: str | None = None,
+                 lake_root: str | None = None, metadata: dict[str, Any] | None = None,
+                 **options: str):
+        if path is None and warehouse_path:  # conf without serving_path: beside the warehouse
+            path = str(Path(warehouse_path).with_name("serving.duckdb"))
+        self._engine, self._path = engine, path
+        self._warehouse_path, self._lake_root = warehouse_path, lake_root
+        self._options = options
+        self.metadata = metadata
+
+    def load(self) -> Warehouse:
+        return _reader_warehouse(self._engine, self._path, **self._options)
+
+    def save(self, data: dict[str, Any]) -> None:
+        if self._engine != "duckdb":
+            log.info("Readers query %s directly: nothing to publish", self._engine)
+            return
+        if not (self._path and self._warehouse_path and self._lake_root):
+            raise ValueError("the serving dataset needs warehouse_path and lake_root")
+        publish_serving(self._warehouse_path, self._path, self._lake_root,
+                        copied_relations=tuple(data.get("copied_relations", ())),
+                        keep_snapshots=int(data.get("keep_snapshots", 2)))
+
+    def _describe(self) -> dict[str, Any]:
+        return {"engine": self._engine, "path": self._path}

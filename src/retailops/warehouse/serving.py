@@ -1,0 +1,281 @@
+"""The readers' copy of the local warehouse: a serving DuckDB file that dashboards (Metabase),
+notebooks and the executive summary open instead of the file dbt writes.
+
+Why it exists: while any process holds a DuckDB file open, even read-only, no other process
+can open it for writing ("Could not set lock on file"). Metabase's DuckDB driver keeps a
+connection pool open, so a reader on the warehouse file would make the next ``kedro run`` fail.
+Readers therefore never open the warehouse; after each validated run the writer publishes:
+
+1. **A snapshot of the curated Parquet** of every mart, as hard links under
+   ``<serving dir>/snapshots/<id>/<model>/`` (``<serving dir>`` is the serving file's path
+   without its suffix). dbt replaces a curated file by writing a new file and renaming it over
+   the old one, so a link keeps the published bytes while the next run writes: readers see only
+   validated data and never a half-written folder. (Where the lake is on another file system,
+   files are copied; an unchanged file is linked to the previous snapshot's copy.)
+2. **``<serving dir>/current``**, a symbolic link swapped atomically (``os.replace``) to the new
+   snapshot. The serving file's views read through it, so a connection held open across runs
+   (a Metabase pool) sees the new data on its next query.
+3. **The serving file**, written whole under a temporary name and swapped in with
+   ``os.replace``: schema ``marts`` holds one view per mart with the warehouse table's column
+   names, order and types; small relations readers query that have no curated copy (the defect
+   ledger, ``staging.stg_defects``) are copied in as tables. A reader holding the old file keeps
+   its (unlinked) inode; the writer never opens a file a reader holds.
+
+Snapshots older than the last ``keep_snapshots`` are deleted. Publishing checks that every view
+counts the same rows as its warehouse table before anything is swapped in, so a curated copy out
+of step with the warehouse is refused and the previous publication stays in place.
+
+On AWS readers use Athena over the curated zone, which never locks anything: nothing is
+published there (the catalog's serving dataset is a no-op with ``engine: athena``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from retailops.errors import LakeUnavailableError, RetailOpsError
+from retailops.warehouse.engines import DuckDBSession, DuckDBWarehouse
+
+log = logging.getLogger(__name__)
+
+MARTS_SCHEMA = "marts"
+# The serving file's own record of what it holds and when it was published.
+PUBLICATION_TABLE = "main.publication"
+
+
+class PublishError(RetailOpsError):
+    """The marts cannot be published to the readers' serving file."""
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What one publish wrote: the serving file, the snapshot its views read, what it holds."""
+
+    serving_path: str
+    snapshot: str
+    views: tuple[str, ...]
+    copied: tuple[str, ...]
+    rows: dict[str, int] = field(default_factory=dict)
+    published_at: str = ""
+
+
+def serving_dir(serving_path: str | Path) -> Path:
+    """The folder beside the serving file that holds its Parquet snapshots."""
+    path = Path(serving_path)
+    return path.with_name(path.stem)
+
+
+@dataclass(frozen=True)
+class ServingWarehouse(DuckDBWarehouse):
+    """The serving file through the warehouse interface: every connection is read-only and
+    never touches the file dbt writes."""
+
+    @contextmanager
+    def session(self) -> Iterator[DuckDBSession]:
+        if not Path(self.path).is_file():
+            raise LakeUnavailableError(
+                f"the serving warehouse {self.path} does not exist yet: run `kedro run` "
+                "(or `kedro run --pipelines publish` after a transform and validate)")
+        with super().session() as connected:
+            yield connected
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _link_or_copy(source: Path, target: Path, previous: Path | None) -> None:
+    """Hard-link ``source`` to ``target``; across file systems, reuse the previous snapshot's
+    copy when the file is unchanged (same size and modification time), else copy it."""
+    try:
+        os.link(source, target)
+        return
+    except OSError:
+        pass
+    if previous is not None and previous.is_file():
+        was, now = previous.stat(), source.stat()
+        if (was.st_size, was.st_mtime_ns) == (now.st_size, now.st_mtime_ns):
+            os.link(previous, target)
+            return
+    shutil.copy2(source, target)
+
+
+def _snapshot_curated(curated: Path, models: Sequence[str], snapshot: Path,
+                      previous: Path | None) -> None:
+    for model in models:
+        source = curated / model
+        if not source.is_dir():
+            continue
+        for file in sorted(source.rglob("*.parquet")):
+            relative = file.relative_to(curated)
+            target = snapshot / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(file, target, previous / relative if previous else None)
+
+
+def _parquet_source(snapshot: Path, model: str, root: Path) -> str | None:
+    """The ``read_parquet`` call for a mart's files in ``snapshot``, with paths under ``root``
+    (the snapshot itself to check it, ``current`` for the readers' views): one file for whole
+    tables, hive partitions for facts."""
+    if (snapshot / model / f"{model}.parquet").is_file():
+        return f"read_parquet({_literal(str(root / model / f'{model}.parquet'))})"
+    if any((snapshot / model).glob("*=*/*.parquet")):
+        pattern = str(root / model / "*=*" / "*.parquet")
+        return f"read_parquet({_literal(pattern)}, hive_partitioning = true)"
+    return None
+
+
+def _swap_symlink(link: Path, target: str) -> None:
+    staged = link.with_name(f".{link.name}.tmp-{os.getpid()}")
+    if staged.is_symlink() or staged.exists():
+        staged.unlink()
+    os.symlink(target, staged)
+    os.replace(staged, link)
+
+
+def _prune(snapshots: Path, keep: set[str], keep_count: int) -> None:
+    """Delete old snapshots, keeping the newest ``keep_count`` and those named in ``keep``.
+    The previous one stays so a query that listed its files just before the swap can finish."""
+    names = sorted((p.name for p in snapshots.iterdir() if p.is_dir()), reverse=True)
+    for name in names[max(keep_count, 1):]:
+        if name not in keep:
+            shutil.rmtree(snapshots / name, ignore_errors=True)
+
+
+def _columns(con, catalog: str, schema: str, table: str) -> list[tuple[str, str]]:
+    return con.execute(
+        "select column_name, data_type from duckdb_columns() "
+        "where database_name = ? and schema_name = ? and table_name = ? "
+        "order by column_index", [catalog, schema, table]).fetchall()
+
+
+def _split(relation: str) -> tuple[str, str]:
+    schema, _, name = relation.partition(".")
+    if not name:
+        raise PublishError(f"copied relation {relation!r} must be written schema.name "
+                           "(publish.copied_relations)")
+    return schema, name
+
+
+def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_root: str | Path,
+                    copied_relations: Sequence[str] = ("staging.stg_defects",),
+                    keep_snapshots: int = 2) -> Publication:
+    """Publish the warehouse's marts to the serving file (see the module docstring).
+
+    Reads the warehouse read-only, in the writer's own process, after the run's last write.
+    Nothing a reader uses changes until every view has been checked; a failure leaves the
+    previous publication whole.
+    """
+    import duckdb
+
+    warehouse_path, serving_path = Path(warehouse_path).resolve(), Path(serving_path).resolve()
+    curated = Path(str(lake_root)).resolve() / "curated"
+    if not warehouse_path.is_file():
+        raise PublishError(f"nothing to publish: the warehouse {warehouse_path} does not exist "
+                           "(run the transform stage first)")
+    if serving_path == warehouse_path:
+        raise PublishError(f"the serving file must not be the warehouse itself ({serving_path})")
+    folder = serving_dir(serving_path)
+    snapshots, current = folder / "snapshots", folder / "current"
+    snapshots.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(timezone.utc)
+    snapshot_id = now.strftime("%Y%m%dT%H%M%S%fZ")
+    snapshot = snapshots / snapshot_id
+    previous = current.resolve() if current.is_symlink() and current.resolve().is_dir() else None
+    staged = serving_path.with_name(f".{serving_path.name}.tmp-{os.getpid()}")
+    for leftover in (staged, Path(f"{staged}.wal")):
+        leftover.unlink(missing_ok=True)
+    # The warehouse is attached under its own catalog name: dbt's views name their tables
+    # catalog-qualified ("retailops"."staging"...), so another alias would break them.
+    alias = warehouse_path.stem
+    con = duckdb.connect(str(staged))
+    swapped = False
+    try:
+        con.execute(f"attach {_literal(str(warehouse_path))} as {_quote(alias)} (read_only)")
+        models = [name for (name,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = ? and schema_name = ? "
+            "order by table_name", [alias, MARTS_SCHEMA]).fetchall()]
+        if not models:
+            raise PublishError(f"nothing to publish: the warehouse {warehouse_path} has no "
+                               f"tables in schema {MARTS_SCHEMA} (run the transform stage first)")
+        _snapshot_curated(curated, models, snapshot, previous)
+        selects, rows = {}, {}
+        for model in models:
+            source = _parquet_source(snapshot, model, snapshot)
+            if source is None:
+                raise PublishError(f"mart {MARTS_SCHEMA}.{model} has no curated Parquet under "
+                                   f"{curated / model}: rebuild it (kedro run --pipelines transform)")
+            columns = _columns(con, alias, MARTS_SCHEMA, model)
+            selects[model] = ", ".join(f"cast({_quote(c)} as {t}) as {_quote(c)}"
+                                       for c, t in columns)
+            (served,) = con.execute(f"select count(*) from {source}").fetchone()
+            (built,) = con.execute(
+                f"select count(*) from {_quote(alias)}.{MARTS_SCHEMA}.{_quote(model)}").fetchone()
+            if served != built:
+                raise PublishError(
+                    f"mart {MARTS_SCHEMA}.{model}: the curated Parquet under {curated / model} "
+                    f"holds {served} rows, the warehouse {built}; not published (rebuild it "
+                    "with a full `kedro run --pipelines transform`)")
+            con.execute(f"select {selects[model]} from {source} limit 0").fetchall()
+            rows[model] = int(built)
+        copied = []
+        for relation in copied_relations:
+            schema, name = _split(relation)
+            if not _columns(con, alias, schema, name):
+                raise PublishError(f"copied relation {relation} is not in the warehouse "
+                                   f"{warehouse_path} (publish.copied_relations)")
+            con.execute(f"create schema if not exists {_quote(schema)}")
+            con.execute(f"create table {_quote(schema)}.{_quote(name)} as select * from "
+                        f"{_quote(alias)}.{_quote(schema)}.{_quote(name)}")
+            (count,) = con.execute(
+                f"select count(*) from {_quote(schema)}.{_quote(name)}").fetchone()
+            rows[relation] = int(count)
+            copied.append(relation)
+        con.execute(f"detach {_quote(alias)}")
+        # Everything is checked: point `current` at the new snapshot. DuckDB binds a view when
+        # it is created, so the views can only be created once `current` holds their files.
+        _swap_symlink(current, f"snapshots/{snapshot_id}")
+        swapped = True
+        con.execute(f"create schema if not exists {MARTS_SCHEMA}")
+        for model in models:
+            con.execute(f"create view {MARTS_SCHEMA}.{_quote(model)} as "
+                        f"select {selects[model]} from {_parquet_source(snapshot, model, current)}")
+        con.execute(f"create table {PUBLICATION_TABLE} (published_at timestamp with time zone, "
+                    "snapshot varchar, relation varchar, kind varchar, row_count bigint)")
+        con.executemany(f"insert into {PUBLICATION_TABLE} values (?, ?, ?, ?, ?)",
+                        [(now, snapshot_id, f"{MARTS_SCHEMA}.{m}", "view", rows[m])
+                         for m in models]
+                        + [(now, snapshot_id, r, "table", rows[r]) for r in copied])
+        con.execute("checkpoint")
+    except Exception:
+        con.close()
+        staged.unlink(missing_ok=True)
+        Path(f"{staged}.wal").unlink(missing_ok=True)
+        if swapped:  # readers go back to what the serving file they hold was published with
+            if previous is not None:
+                _swap_symlink(current, f"snapshots/{previous.name}")
+            else:
+                current.unlink(missing_ok=True)
+        shutil.rmtree(snapshot, ignore_errors=True)
+        raise
+    con.close()
+    os.replace(staged, serving_path)
+    _prune(snapshots, keep={snapshot_id, previous.name if previous else ""},
+           keep_count=keep_snapshots)
+    log.info("Published %d mart view(s) and %d table(s) to %s (snapshot %s)",
+             len(models), len(copied), serving_path, snapshot_id)
+    return Publication(serving_path=str(serving_path), snapshot=snapshot_id,
+                       views=tuple(f"{MARTS_SCHEMA}.{m}" for m in models), copied=tuple(copied),
+                       rows={k: rows[k] for k in sorted(rows)},
+                       published_at=now.isoformat())
