@@ -76,7 +76,9 @@ else
   rm -f dist/retailops-*.whl dist/conf-retailops.tar.gz  # the Dockerfile copies exactly one of each
   "$KEDRO" package
   echo "==> docker build ${image}"
-  docker build --file deploy/ecs/Dockerfile --tag "$image" .
+  # The task definition runs on X86_64: build for it whatever the laptop's architecture
+  # (an arm64 image fails there with "exec format error").
+  docker build --platform linux/amd64 --file deploy/ecs/Dockerfile --tag "$image" .
   aws ecr get-login-password | docker login --username AWS --password-stdin "${repository_uri%%/*}"
   docker push "$image"
 fi

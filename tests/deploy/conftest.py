@@ -24,8 +24,8 @@ from tests.deploy.cfn_render import CFN_DIR, REPO
 
 LINT_VENV = REPO / ".venv-lint"
 MOTO_VENV = REPO / ".venv-moto"
-SETUP_LINT = "python3.11 -m venv .venv-lint && .venv-lint/bin/pip install -r deploy/requirements-lint.txt"
-SETUP_MOTO = "python3.11 -m venv .venv-moto && .venv-moto/bin/pip install -r deploy/requirements-moto.txt"
+SETUP_LINT = "make .venv-lint/.installed"
+SETUP_MOTO = "make .venv-moto/.installed"
 DOCKERFILE = REPO / "deploy" / "ecs" / "Dockerfile"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.cfn_render import CFN_DIR, REPO, TEMPLATES, Renderer, template
+from tests.deploy.cfn_render import CFN_DIR, REPO, TEMPLATES, Renderer, iam_policies, template
 from tests.deploy.conftest import tool
 
 DEPLOY_SH = REPO / "deploy" / "deploy.sh"
@@ -274,3 +274,52 @@ def test_dashboard_shows_executions_task_failures_and_recent_errors():
     assert "ExecutionsFailed" in metrics and "ServiceIntegrationsFailed" in metrics
     (logs,) = [w for w in widgets if w["type"] == "log"]
     assert re.match(r"SOURCE '/ecs/retailops-daily' \|", logs["properties"]["query"])
+
+
+def test_step_functions_may_tag_the_tasks_it_runs_because_the_task_definition_propagates_tags():
+    # deploy.sh tags every stack, and the task definition passes its tags on to each task, so
+    # RunTask creates a tagged resource and is authorised as ecs:TagResource as well.
+    statements = [s for name, doc in iam_policies(template("05-iam.yaml")).items()
+                  if name.startswith("StateMachineRole/")
+                  for s in doc["Statement"]]
+    tagging = [s for s in statements if "ecs:TagResource" in (
+        s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+    assert tagging, "the Step Functions role cannot tag the tasks RunTask creates"
+    assert all(s["Condition"]["StringEquals"]["ecs:CreateAction"] == "RunTask" for s in tagging)
+    assert all(":task/" in s["Resource"] for s in tagging)
+
+
+def test_deploy_script_builds_the_image_for_the_task_definitions_architecture():
+    compute = template("06-compute.yaml")["Resources"]
+    task_definition = next(r for r in compute.values() if r["Type"] == "AWS::ECS::TaskDefinition")
+    architecture = task_definition["Properties"]["RuntimePlatform"]["CpuArchitecture"]
+    platform = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}[architecture]
+    build = next(line for line in DEPLOY_SH.read_text().splitlines()
+                 if line.strip().startswith("docker build"))
+    assert f"--platform {platform}" in build
+
+
+def test_the_build_context_holds_only_what_the_dockerfile_copies():
+    import fnmatch
+
+    rules = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+
+    def sent(path: str) -> bool:
+        """Docker's rule: the last matching pattern wins; `!` re-includes."""
+        included = True
+        for rule in rules:
+            negated, pattern = rule.startswith("!"), rule.lstrip("!").rstrip("/")
+            if fnmatch.fnmatch(path, pattern) or path.startswith(pattern + "/"):
+                included = negated
+        return included
+
+    dockerfile = (REPO / "deploy" / "ecs" / "Dockerfile").read_text()
+    sources = [w for line in dockerfile.splitlines() if line.startswith(("COPY ", "ADD "))
+               for w in line.split()[1:-1] if not w.startswith("--")]
+    for source in sources:
+        example = source.replace("*", "0.1.0") if "*" in source else source
+        assert sent(example), f".dockerignore leaves out {source}, which the Dockerfile copies"
+    for private in (".venv/bin/python", ".git/HEAD", "data/lake/raw/sales/x.csv",
+                    "dbt_athena/target/manifest.json", "tests/conftest.py"):
+        assert not sent(private), f"{private} would be sent to the Docker build context"
