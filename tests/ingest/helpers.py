@@ -9,7 +9,12 @@ from pathlib import Path
 
 from retailops.lake.landing import DayReport, land_day, land_dimensions
 from retailops.lake.storage import Lake
-from retailops.pipelines.ingest.nodes import build_dimensions, resolve_window, simulate_window
+from retailops.pipelines.ingest.nodes import (
+    build_dimensions,
+    check_lake_configuration,
+    resolve_window,
+    simulate_window,
+)
 
 SMALL = {"review_period_days": 10}
 
@@ -18,9 +23,10 @@ def ingest(lake: Lake, first: str, last: str, scale: float = 0.05, seed: int = 7
            overwrite: bool = False, simulation: dict | None = None) -> list[DayReport]:
     window = resolve_window(first, last, None)
     sim = simulation or SMALL
-    land_dimensions(lake, build_dimensions(window, seed, scale, sim))
+    recorded = check_lake_configuration(lake, window, seed, scale, sim)
+    land_dimensions(lake, build_dimensions(window, seed, scale, sim, recorded))
     return [land_day(lake, landing)
-            for landing in simulate_window(lake, window, seed, scale, sim, overwrite)]
+            for landing in simulate_window(lake, window, seed, scale, sim, overwrite, recorded)]
 
 
 def tree_digest(root: Path, include_metadata: bool = True) -> dict[str, str]:

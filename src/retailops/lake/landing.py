@@ -1,8 +1,10 @@
 """Landing simulated data in the raw zone, and knowing where a run must resume from.
 
 Order of writes for a day: defect ledger, ground truth and state checkpoint first, then each
-fact table's data followed by its manifest. The manifests are the commit points, so a crash at
-any moment leaves either complete partitions or partitions the next run re-lands.
+fact table's data followed by its manifest (which carries the lake configuration's
+fingerprint). The manifests are the commit points, so a crash at any moment leaves either
+complete partitions or partitions the next run re-lands. Old checkpoints are pruned after each
+landed day (see ``state_store``).
 """
 
 from __future__ import annotations
@@ -17,10 +19,16 @@ import pyarrow.parquet as pq
 
 from retailops.lake import layout
 from retailops.lake.partitions import Outcome, commit_partition, complete_days, encode_csv
-from retailops.lake.state_store import checkpoint_days, load_state, save_state
+from retailops.lake.state_store import (
+    checkpoint_days,
+    load_state,
+    prune_checkpoints,
+    save_state,
+)
 from retailops.lake.storage import Lake
 from retailops.simulation import (
     FACT_TABLES,
+    FIRST_DAY,
     GENERATOR_VERSION,
     RAW_COLUMNS,
     DayBatch,
@@ -41,6 +49,8 @@ class DayLanding:
     batch: DayBatch
     fingerprint: str
     overwrite: bool = False
+    # When the day's work began: set before the day is simulated, so the day's time (and its
+    # rows/s) includes the simulation, not only the writes.
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -64,11 +74,12 @@ def land_dimensions(lake: Lake, batch: DimensionBatch) -> dict[str, int]:
 
 
 def land_day(lake: Lake, landing: DayLanding) -> DayReport:
-    """Land one simulated day under the commit protocol; complete partitions are kept as they are."""
+    """Land one simulated day under the commit protocol; complete partitions are kept as they
+    are (with ``overwrite``, as long as the stored bytes still match their manifests)."""
     batch = landing.batch
     day = batch.day
     outcomes: dict[str, Outcome] = {}
-    done = {t: _is_complete(lake, t, day) for t in FACT_TABLES}
+    done = {t: day in complete_days(lake, t, [day]) for t in FACT_TABLES}
     if landing.overwrite or not all(done.values()):
         lake.write_bytes(layout.day_defects_file(day), encode_csv(batch.defects))
         truth = io.BytesIO()
@@ -84,14 +95,13 @@ def land_day(lake: Lake, landing: DayLanding) -> DayReport:
         data = batch.tables[table]
         outcomes[table] = commit_partition(
             lake, table, day, encode_csv(data), data.num_rows, RAW_COLUMNS[table],
-            GENERATOR_VERSION, overwrite=landing.overwrite)
+            GENERATOR_VERSION, overwrite=landing.overwrite,
+            config_fingerprint=landing.fingerprint)
+    # After the day is landed, so a crash never loses the checkpoint a re-run resumes from.
+    prune_checkpoints(lake)
     seconds = time.perf_counter() - landing.started
     rows = {t: batch.tables[t].num_rows for t in FACT_TABLES}
     return DayReport(day, outcomes, rows, seconds)
-
-
-def _is_complete(lake: Lake, table: str, day: date) -> bool:
-    return lake.exists(layout.manifest_file(table, day))
 
 
 @dataclass(frozen=True)
@@ -101,36 +111,53 @@ class ResumePlan:
     start_state: SimulationState
     days_to_land: list[date]
     replayed_days: int
+    # The day whose end-of-day checkpoint the simulation started from (None: the first day).
+    checkpoint: date | None = None
+
+    def describe(self) -> str:
+        """What the run resumed from and replayed, for the log, exactly."""
+        if not self.days_to_land:
+            return "nothing to land"
+        start = self.days_to_land[0]
+        replay = (f"{self.replayed_days} day{'s' if self.replayed_days != 1 else ''}")
+        if self.checkpoint is not None:
+            text = f"resumed from the checkpoint of {self.checkpoint.isoformat()}"
+            if self.replayed_days:
+                text += (f", replayed {replay} from {self.checkpoint + timedelta(days=1)} "
+                         f"to reach {start}")
+            return text
+        if self.replayed_days:
+            return f"replayed {replay} from {FIRST_DAY.isoformat()} (no checkpoint)"
+        return f"started from the chain's first day {FIRST_DAY.isoformat()}"
 
 
 def plan_window(lake: Lake, world: World, first: date, last: date, overwrite: bool) -> ResumePlan:
     """Find the days of [first, last] that need landing and the state to start them from.
 
-    Complete days with a checkpoint are skipped without simulating them. The simulation
-    resumes from the newest usable checkpoint before the first day to land; only when there is
-    none does it replay from the chain's first day.
+    Complete days are skipped without simulating them (only the window's manifests are read,
+    so history does not slow a daily run). The simulation resumes from the newest usable
+    checkpoint before the first day to land (corrupt ones are skipped with a warning); only
+    when there is none does it replay from the chain's first day.
     """
     fingerprint = world.config.fingerprint()
-    complete = {t: complete_days(lake, t) for t in FACT_TABLES}
-    checkpoints = set(checkpoint_days(lake))
     window = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    to_land = [d for d in window if overwrite or d not in checkpoints
-               or not all(d in complete[t] for t in FACT_TABLES)]
+    complete = {t: complete_days(lake, t, window) for t in FACT_TABLES}
+    to_land = [d for d in window if overwrite or not all(d in complete[t] for t in FACT_TABLES)]
     if not to_land:
         return ResumePlan(initial_state(world), [], 0)
     start = to_land[0]
-    state = None
-    for day in sorted((d for d in checkpoints if d < start), reverse=True):
+    state, checkpoint = None, None
+    for day in sorted((d for d in checkpoint_days(lake) if d < start), reverse=True):
         state = load_state(lake, day, fingerprint)
         if state is not None:
+            checkpoint = day
             break
     if state is None:
         state = initial_state(world)
     replayed = (start - state.next_day).days
     if replayed:
-        log.info("Replaying %d day(s) from %s to reach %s", replayed, state.next_day, start)
         state = advance(world, state, start)
     # Days between the first and last to land are simulated (the state must pass through
     # them) and each one is landed only if incomplete.
     days = [d for d in window if d >= start]
-    return ResumePlan(state, days, replayed)
+    return ResumePlan(state, days, replayed, checkpoint)

@@ -58,6 +58,11 @@ def state_folder() -> str:
     return f"{METADATA}/state"
 
 
+def lake_config_file() -> str:
+    """The lake's configuration record (seed, scale, generator), written on its first ingest."""
+    return f"{METADATA}/lake.json"
+
+
 def run_report_file(kind: str, run_id: str) -> str:
     return f"{METADATA}/runs/{kind}/{run_id}.json"
 

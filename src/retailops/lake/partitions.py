@@ -1,9 +1,12 @@
 """The raw zone's commit protocol and its readers.
 
-A fact partition is complete only when its manifest exists, and the manifest is always written
-after the data. Re-landing a complete partition is skipped (same bytes, no write) unless the run
-asks to overwrite; an overwrite first removes the manifest, so a crash in between leaves the
-partition looking incomplete (and re-landed by the next run), never complete with wrong bytes.
+A fact partition is complete only when its manifest exists and parses, and the manifest is
+always written after the data. Re-landing a complete partition is skipped (same bytes, no write)
+unless the run asks to overwrite; an overwrite checks the STORED bytes against the manifest and
+lands again whatever does not match, removing the manifest first, so a crash in between leaves
+the partition looking incomplete (and re-landed by the next run), never complete with wrong
+bytes. ``verify_lake`` is the readers' check before a transform: sizes of every partition,
+sha256 of chosen days.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Literal
+from typing import Iterable, Literal, Mapping
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -21,6 +25,9 @@ import pyarrow.csv as pacsv
 from retailops.errors import CorruptPartitionError
 from retailops.lake import layout
 from retailops.lake.storage import Lake
+from retailops.simulation import FACT_TABLES, RAW_COLUMNS
+
+log = logging.getLogger(__name__)
 
 Outcome = Literal["written", "skipped", "rewritten"]
 
@@ -34,7 +41,7 @@ def encode_csv(table: pa.Table) -> bytes:
 
 @dataclass(frozen=True)
 class Manifest:
-    """Proof that a partition landed whole."""
+    """Proof that a partition landed whole, and under which lake configuration."""
 
     table: str
     dt: str
@@ -44,77 +51,144 @@ class Manifest:
     written_at: str
     generator_version: str
     columns: tuple[str, ...]
+    config_fingerprint: str = ""
 
     def to_json(self) -> bytes:
+        """One JSON record on one line: Athena's JSON SerDes read a record per line and reject
+        an indented manifest (HIVE_CURSOR_ERROR), while DuckDB would accept either."""
         payload = {"table": self.table, "dt": self.dt, "rows": self.rows, "sha256": self.sha256,
                    "bytes": self.bytes, "written_at": self.written_at,
-                   "generator_version": self.generator_version, "columns": list(self.columns)}
-        return (json.dumps(payload, indent=2) + "\n").encode()
+                   "generator_version": self.generator_version, "columns": list(self.columns),
+                   "config_fingerprint": self.config_fingerprint}
+        return (json.dumps(payload, separators=(",", ":")) + "\n").encode()
 
     @classmethod
     def from_json(cls, data: bytes, where: str) -> "Manifest":
         try:
             raw = json.loads(data)
-            return cls(table=raw["table"], dt=raw["dt"], rows=int(raw["rows"]),
-                       sha256=raw["sha256"], bytes=int(raw.get("bytes", -1)),
-                       written_at=raw["written_at"], generator_version=raw["generator_version"],
-                       columns=tuple(raw.get("columns", ())))
-        except (ValueError, KeyError, TypeError) as exc:
+            manifest = cls(table=str(raw["table"]), dt=str(raw["dt"]), rows=int(raw["rows"]),
+                           sha256=str(raw["sha256"]), bytes=int(raw.get("bytes", -1)),
+                           written_at=str(raw["written_at"]),
+                           generator_version=str(raw["generator_version"]),
+                           columns=tuple(raw.get("columns", ())),
+                           config_fingerprint=str(raw.get("config_fingerprint", "")))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CorruptPartitionError(f"manifest {where} is not a valid manifest: {exc}") from exc
+        if len(manifest.sha256) != 64:
+            raise CorruptPartitionError(f"manifest {where} is not a valid manifest: bad sha256")
+        return manifest
+
+
+def _parse_or_none(lake: Lake, table: str, day: date, data: bytes | None) -> Manifest | None:
+    """A manifest that is missing, does not parse or names another partition is no proof:
+    its partition is incomplete (readers skip it, the next ingest re-lands it)."""
+    if data is None:
+        return None
+    where = lake.url(layout.manifest_file(table, day))
+    try:
+        manifest = Manifest.from_json(data, where)
+    except CorruptPartitionError as exc:
+        log.warning("%s; the partition counts as incomplete and is re-landed by the next ingest",
+                    exc)
+        return None
+    if manifest.table != table or manifest.dt != day.isoformat():
+        log.warning("manifest %s names %s/dt=%s; the partition counts as incomplete", where,
+                    manifest.table, manifest.dt)
+        return None
+    return manifest
 
 
 def read_manifest(lake: Lake, table: str, day: date) -> Manifest | None:
-    """The manifest of a partition, or None when the partition is not complete."""
+    """The manifest of a partition, or None when the partition is not complete (no manifest,
+    or one that does not parse)."""
     relative = layout.manifest_file(table, day)
     try:
         data = lake.read_bytes(relative)
     except FileNotFoundError:
         return None
-    return Manifest.from_json(data, lake.url(relative))
+    return _parse_or_none(lake, table, day, data)
 
 
-def complete_days(lake: Lake, table: str) -> set[date]:
-    """Days whose partition of ``table`` is complete (has a manifest)."""
-    days = set()
-    for relative in lake.find(layout.manifest_folder(table)):
-        parts = relative.rsplit("/", 2)
-        if len(parts) == 3 and parts[2] == "manifest.json":
-            day = layout.parse_partition(parts[1])
-            if day is not None:
-                days.add(day)
-    return days
+def read_manifests(lake: Lake, table: str,
+                   days: Iterable[date] | None = None) -> dict[date, Manifest]:
+    """The manifests of the complete partitions of ``table``: of every day (one listing), or of
+    the given days only. Read in one batch (concurrent GETs on S3)."""
+    if days is None:
+        wanted = []
+        for relative in lake.find(layout.manifest_folder(table)):
+            parts = relative.rsplit("/", 2)
+            if len(parts) == 3 and parts[2] == "manifest.json":
+                day = layout.parse_partition(parts[1])
+                if day is not None:
+                    wanted.append(day)
+    else:
+        wanted = sorted(set(days))
+    paths = {layout.manifest_file(table, d): d for d in wanted}
+    found = lake.read_many(list(paths))
+    manifests = {}
+    for relative, day in paths.items():
+        manifest = _parse_or_none(lake, table, day, found.get(relative))
+        if manifest is not None:
+            manifests[day] = manifest
+    return manifests
+
+
+def complete_days(lake: Lake, table: str, days: Iterable[date] | None = None) -> set[date]:
+    """Days whose partition of ``table`` is complete (has a manifest that parses), among
+    ``days`` when given."""
+    return set(read_manifests(lake, table, days))
+
+
+def _stored_digest(lake: Lake, table: str, day: date) -> str | None:
+    try:
+        return hashlib.sha256(lake.read_bytes(layout.fact_file(table, day))).hexdigest()
+    except FileNotFoundError:
+        return None
 
 
 def commit_partition(lake: Lake, table: str, day: date, data: bytes, rows: int,
                      columns: tuple[str, ...], generator_version: str,
-                     overwrite: bool = False) -> Outcome:
-    """Land one fact partition: data first, manifest last."""
+                     overwrite: bool = False, config_fingerprint: str = "") -> Outcome:
+    """Land one fact partition: data first, manifest last.
+
+    A complete partition is kept as it is. With ``overwrite`` it is kept only when the STORED
+    file still hashes to its manifest and the manifest names these very bytes; a tampered or
+    missing file, or a manifest describing other bytes, is landed again (the manifest removed
+    first, so a crash in between leaves the partition incomplete, never wrongly complete).
+    """
     digest = hashlib.sha256(data).hexdigest()
+    manifest_path = layout.manifest_file(table, day)
     existing = read_manifest(lake, table, day)
     if existing is not None:
-        if not overwrite or existing.sha256 == digest:
+        if not overwrite:
             return "skipped"
-        lake.remove(layout.manifest_file(table, day))
+        stored = _stored_digest(lake, table, day)
+        if (stored == existing.sha256 == digest and existing.bytes == len(data)
+                and existing.config_fingerprint == config_fingerprint):
+            return "skipped"
+        if stored != existing.sha256:
+            log.warning("%s is missing or does not match its manifest (sha256): re-landing it",
+                        lake.url(layout.fact_file(table, day)))
+    # Also clears a manifest that does not parse, so only the new one can ever prove the data.
+    lake.remove(manifest_path)
     written_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     lake.write_bytes(layout.fact_file(table, day), data, metadata={
         "table": table, "dt": day.isoformat(), "rows": str(rows), "sha256": digest,
         "written-at": written_at})
     manifest = Manifest(table=table, dt=day.isoformat(), rows=rows, sha256=digest,
                         bytes=len(data), written_at=written_at,
-                        generator_version=generator_version, columns=columns)
-    lake.write_bytes(layout.manifest_file(table, day), manifest.to_json(),
+                        generator_version=generator_version, columns=columns,
+                        config_fingerprint=config_fingerprint)
+    lake.write_bytes(manifest_path, manifest.to_json(),
                      metadata={"table": table, "dt": day.isoformat()})
     return "rewritten" if existing is not None else "written"
 
 
-def verify_partition(lake: Lake, table: str, day: date,
-                     expected_columns: tuple[str, ...]) -> bytes:
-    """The bytes of a complete partition, checked against its manifest (sha256) and its header
-    against the contract's columns; raises ``CorruptPartitionError`` naming the file otherwise."""
-    manifest = read_manifest(lake, table, day)
+def _check_bytes(lake: Lake, table: str, day: date, manifest: Manifest,
+                 expected_columns: tuple[str, ...]) -> bytes:
+    """The stored bytes of a partition, checked against its manifest (sha256) and its header
+    against the contract's columns."""
     where = lake.url(layout.fact_file(table, day))
-    if manifest is None:
-        raise CorruptPartitionError(f"partition {where} is not complete (no manifest)")
     try:
         data = lake.read_bytes(layout.fact_file(table, day))
     except FileNotFoundError:
@@ -122,12 +196,63 @@ def verify_partition(lake: Lake, table: str, day: date,
     if hashlib.sha256(data).hexdigest() != manifest.sha256:
         raise CorruptPartitionError(f"partition {where} does not match its manifest (sha256)")
     header = data.split(b"\n", 1)[0].decode("utf-8", "replace")
-    columns = tuple(c.strip().strip('"') for c in header.split(","))
-    if columns[: len(expected_columns)] != expected_columns:
+    found = tuple(c.strip().strip('"') for c in header.split(","))
+    if found[: len(expected_columns)] != expected_columns:
         raise CorruptPartitionError(
             f"partition {where} has drifted columns: expected {','.join(expected_columns)}, "
-            f"found {','.join(columns)}")
+            f"found {','.join(found)}")
     return data
+
+
+def verify_partition(lake: Lake, table: str, day: date,
+                     expected_columns: tuple[str, ...]) -> bytes:
+    """The bytes of a complete partition, checked against its manifest (sha256) and its header
+    against the contract's columns; raises ``CorruptPartitionError`` naming the file otherwise."""
+    manifest = read_manifest(lake, table, day)
+    if manifest is None:
+        raise CorruptPartitionError(
+            f"partition {lake.url(layout.fact_file(table, day))} is not complete (no manifest)")
+    return _check_bytes(lake, table, day, manifest, expected_columns)
+
+
+def verify_lake(lake: Lake, tables: Iterable[str] = FACT_TABLES,
+                sha_days: Iterable[date] | Mapping[str, Iterable[date]] = (),
+                columns: Mapping[str, tuple[str, ...]] = RAW_COLUMNS,
+                ) -> dict[str, dict[date, Manifest]]:
+    """Check the raw zone before a transform reads it; returns the complete partitions'
+    manifests per table (incomplete partitions, including unparsable manifests, are left out).
+
+    Every complete partition: its data file exists with the size its manifest records (one
+    listing with sizes per table, no data read). The days in ``sha_days`` (the same days for
+    every table, or a mapping table -> days): the sha256 of the stored bytes and the header's
+    columns. The cost of a daily run stays flat as history grows; a same-size edit of an older
+    day is caught once that day is in ``sha_days``. Days without a complete partition are
+    skipped. Raises ``CorruptPartitionError`` naming the first bad file.
+    """
+    tables = list(tables)
+    if isinstance(sha_days, Mapping):
+        hashed = {t: set(sha_days.get(t, ())) for t in tables}
+    else:
+        every = set(sha_days)
+        hashed = {t: every for t in tables}
+    verified: dict[str, dict[date, Manifest]] = {}
+    for table in tables:
+        manifests = read_manifests(lake, table)
+        sizes = lake.sizes(layout.fact_folder(table))
+        for day, manifest in sorted(manifests.items()):
+            relative = layout.fact_file(table, day)
+            size = sizes.get(relative)
+            if size is None:
+                raise CorruptPartitionError(
+                    f"partition {lake.url(relative)} is missing but has a manifest")
+            if manifest.bytes >= 0 and size != manifest.bytes:
+                raise CorruptPartitionError(
+                    f"partition {lake.url(relative)} has {size:,} bytes but its manifest "
+                    f"records {manifest.bytes:,} (truncated or altered)")
+        for day in sorted(hashed[table] & set(manifests)):
+            _check_bytes(lake, table, day, manifests[day], tuple(columns[table]))
+        verified[table] = manifests
+    return verified
 
 
 def read_partition(lake: Lake, table: str, day: date, expected_columns: tuple[str, ...]) -> pa.Table:

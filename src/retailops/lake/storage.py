@@ -22,6 +22,18 @@ def _is_s3(root: str) -> bool:
     return root.startswith(("s3://", "s3a://"))
 
 
+def _file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file under the process's umask.
+
+    ``tempfile.mkstemp`` always creates 0600; lake files must be readable the way the operator's
+    umask says (0644 under 022), like any other file the user writes. The umask can only be
+    read by setting it, so it is set back at once.
+    """
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 class Lake:
     """One lake root, with helpers that take paths relative to it."""
 
@@ -98,6 +110,39 @@ class Lake:
         prefix = self.root.split("://", 1)[-1].rstrip("/") + "/"
         return sorted(p.split(prefix, 1)[-1] for p in found)
 
+    def sizes(self, relative_folder: str) -> dict[str, int]:
+        """Every file below a folder with its size in bytes (one listing call, no reads)."""
+        try:
+            found = self.fs.find(self.url(relative_folder), detail=True)
+        except FileNotFoundError:
+            return {}
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("list", relative_folder, exc) from exc
+        prefix = self.root.split("://", 1)[-1].rstrip("/") + "/"
+        return {path.split(prefix, 1)[-1]: int(info.get("size") or 0)
+                for path, info in found.items() if info.get("type", "file") == "file"}
+
+    def read_many(self, relatives: list[str]) -> dict[str, bytes | None]:
+        """The bytes of many small objects, None for the missing ones. On S3 the GETs run
+        concurrently (s3fs batches them), so reading every manifest stays a matter of seconds."""
+        if not relatives:
+            return {}
+        urls = {self.url(r): r for r in relatives}
+        try:
+            found = self.fs.cat(list(urls), on_error="return")
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("read", relatives[0].rsplit("/", 3)[0], exc) from exc
+        out: dict[str, bytes | None] = {}
+        for url, relative in urls.items():
+            value = found.get(url, found.get(url.split("://", 1)[-1]))
+            if isinstance(value, FileNotFoundError) or value is None:
+                out[relative] = None
+            elif isinstance(value, BaseException):
+                raise self._fail("read", relative, value)
+            else:
+                out[relative] = value
+        return out
+
     def write_bytes(self, relative: str, data: bytes,
                     metadata: Mapping[str, str] | None = None) -> None:
         """Write a whole object atomically (readers see the old bytes or the new, never half)."""
@@ -111,6 +156,7 @@ class Lake:
             os.makedirs(folder, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
             try:
+                os.fchmod(fd, _file_mode())
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
                 os.replace(tmp, url)
@@ -127,3 +173,12 @@ class Lake:
                 self.fs.rm(self.url(relative))
         except Exception as exc:  # noqa: BLE001
             raise self._fail("remove", relative, exc) from exc
+
+    def remove_folder(self, relative: str) -> None:
+        """Remove a folder left empty (locally; S3 has no folders to remove)."""
+        if self.is_s3:
+            return
+        try:
+            os.rmdir(self.url(relative))
+        except OSError:
+            pass  # not empty, or already gone: nothing to tidy

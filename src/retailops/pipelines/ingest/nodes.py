@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import date
 from typing import Any, Iterator
 
 from retailops.errors import InvalidParameterError
+from retailops.lake.lake_config import ensure_lake_configuration
 from retailops.lake.landing import DayLanding, plan_window
 from retailops.lake.storage import Lake
 from retailops.simulation import (
@@ -56,16 +58,28 @@ def simulation_config(seed: int, scale: float, simulation: dict[str, Any]) -> Si
     return SimulationConfig.from_params({"seed": seed, "scale": scale, **(simulation or {})})
 
 
-def build_dimensions(window: dict[str, str], seed: int, scale: float,
-                     simulation: dict[str, Any]) -> DimensionBatch:
-    """Stores, products and suppliers of the chain (deterministic for a configuration)."""
+def check_lake_configuration(lake: Lake, window: dict[str, str], seed: int, scale: float,
+                             simulation: dict[str, Any]) -> dict[str, Any]:
+    """Record this run's configuration in a new lake, or stop (before anything is written)
+    when the lake was built with another one. The nodes that write take its output, so they
+    run after it."""
     del window  # only orders this node after the window was validated
+    return ensure_lake_configuration(lake, simulation_config(seed, scale, simulation))
+
+
+def build_dimensions(window: dict[str, str], seed: int, scale: float,
+                     simulation: dict[str, Any],
+                     lake_configuration: dict[str, Any] | None = None) -> DimensionBatch:
+    """Stores, products and suppliers of the chain (deterministic for a configuration)."""
+    del window, lake_configuration  # ordering only: after the window and the lake were checked
     return dimension_tables(build_world(simulation_config(seed, scale, simulation)))
 
 
 def simulate_window(lake: Lake, window: dict[str, str], seed: int, scale: float,
-                    simulation: dict[str, Any], overwrite: bool) -> Iterator[DayLanding]:
+                    simulation: dict[str, Any], overwrite: bool,
+                    lake_configuration: dict[str, Any] | None = None) -> Iterator[DayLanding]:
     """Yield each day of the window that needs landing, resuming from the saved state."""
+    del lake_configuration  # ordering only: runs after the lake's configuration was checked
     config = simulation_config(seed, scale, simulation)
     world = build_world(config)
     first, last = date.fromisoformat(window["first"]), date.fromisoformat(window["last"])
@@ -73,9 +87,12 @@ def simulate_window(lake: Lake, window: dict[str, str], seed: int, scale: float,
     if not plan.days_to_land:
         log.info("Every day from %s to %s is already complete; nothing to land", first, last)
         return
-    log.info("Landing %d day(s) %s..%s at scale %s (resumed from %s)", len(plan.days_to_land),
-             plan.days_to_land[0], last, config.scale,
-             "the first day" if plan.start_state.next_day == FIRST_DAY and plan.replayed_days == 0
-             else f"a checkpoint, {plan.replayed_days} day(s) replayed")
+    log.info("Landing %d day(s) %s..%s at scale %s: %s", len(plan.days_to_land),
+             plan.days_to_land[0], last, config.scale, plan.describe())
+    # Each day's clock starts before it is simulated (and restarts once it is saved), so the
+    # per-day time and rows/s the dataset logs include the simulation.
+    started = time.perf_counter()
     for batch in run_days(world, plan.start_state, last):
-        yield DayLanding(batch=batch, fingerprint=config.fingerprint(), overwrite=bool(overwrite))
+        yield DayLanding(batch=batch, fingerprint=config.fingerprint(), overwrite=bool(overwrite),
+                         started=started)
+        started = time.perf_counter()
