@@ -1,0 +1,112 @@
+"""Operator journeys, each run as separate ``kedro`` processes in its own project folder and each
+ending in the invariant: the same raw zone and the same marts as one clean full build of the
+same days (``conftest.assert_same_as_reference``).
+
+Days are numbered 1..4 from 2024-07-01 (``day(k)``); the scale is tiny, so what is measured here
+is behaviour, not volume.
+"""
+
+from __future__ import annotations
+
+from tests.scenarios.conftest import (
+    WINDOW_DAYS,
+    Project,
+    assert_same_as_reference,
+    crash_env,
+    day,
+    one_error_line,
+    output_tail,
+    raw_zone_differences,
+    snapshot,
+    tamper_truncate,
+)
+
+
+def test_history_landed_by_ingest_then_daily_runs_only(project: Project, reference: Project):
+    # The backfill lands history without building a warehouse; the scheduler takes over.
+    project.ok(project.ingest(1, 2))
+    assert not project.warehouse.exists()
+    project.ok(project.daily(3))
+    project.ok(project.daily(4))
+    assert_same_as_reference(project, reference)
+
+
+def test_daily_runs_only_from_an_empty_lake(project: Project, reference: Project):
+    for k in range(1, WINDOW_DAYS + 1):
+        project.ok(project.daily(k))
+    assert_same_as_reference(project, reference)
+
+
+def test_gap_then_backfill(project: Project, reference: Project, tmp_path):
+    project.ok(project.daily(1))
+    # Days 2 and 3 were missed (the scheduler was down); day 4 runs on time.
+    gap = project.daily(4)
+    assert gap.returncode != 0, ("the daily run of day 4 passed validation with days 2 and 3 "
+                                 "never landed\n" + project.history())
+    assert day(2) in one_error_line(gap), "the error does not name the first missing day"
+    # The operator backfills the gap, then builds.
+    project.ok(project.ingest(2, 3))
+    project.ok(project.transform())
+    assert_same_as_reference(project, reference)
+
+
+def test_corrupted_past_partition_is_named_repaired_and_rebuilt(project: Project,
+                                                                reference: Project):
+    project.ok(project.ingest(1, 2))
+    project.ok(project.daily(3))
+    # A past day's data file loses its last line after the warehouse was built.
+    damaged = project.raw_file("sales", 1)
+    tamper_truncate(damaged)
+
+    stopped = project.daily(4)
+    line = one_error_line(stopped)
+    assert f"raw/sales/dt={day(1)}" in line, f"the error does not name the damaged file: {line}"
+
+    # The documented repair: re-land that day with overwrite=true.
+    project.ok(project.ingest(1, 1, overwrite="true"))
+    assert damaged.read_bytes() == reference.raw_file("sales", 1).read_bytes(), (
+        "overwrite=true did not restore the damaged file\n" + project.history())
+    # The next daily run rebuilds everything the damage touched.
+    project.ok(project.daily(4))
+    assert_same_as_reference(project, reference)
+
+
+def test_sigkill_in_the_middle_of_a_file_write_then_rerun(project: Project, reference: Project,
+                                                          tmp_path):
+    target = f"raw/sales/dt={day(3)}"
+    killed = project.kedro("ingest", {"start_date": day(1), "end_date": day(WINDOW_DAYS)},
+                           env=crash_env(tmp_path / "crash", target))
+    assert killed.returncode == -9, (f"the crash was not injected (exit {killed.returncode}):\n"
+                                     f"{output_tail(killed, 1500)}")
+    # Proof the kill came mid-write: half a file staged beside a destination that is not there.
+    folder = project.lake / target
+    assert any(p.name.startswith(".tmp-") and p.stat().st_size > 0 for p in folder.iterdir())
+    assert not (folder / "sales.csv").exists()
+
+    # The operator re-runs the same command, then builds.
+    project.ok(project.ingest(1, WINDOW_DAYS))
+    project.ok(project.transform())
+    assert_same_as_reference(project, reference)
+
+
+def test_same_day_rerun_three_times(project: Project, reference: Project):
+    project.ok(project.ingest(1, WINDOW_DAYS - 1))
+    for _ in range(3):
+        project.ok(project.daily(WINDOW_DAYS))
+    assert_same_as_reference(project, reference)
+
+
+def test_scale_change_is_refused_with_nothing_written(project: Project, reference: Project):
+    project.ok(project.ingest(1, 2))
+    before = snapshot(project.lake, project.warehouse.parent)
+
+    refused = project.daily(3, scale="0.02")
+    line = one_error_line(refused)
+    assert refused.returncode == 2, f"exit {refused.returncode}, expected 2 (a user error)"
+    assert "0.01" in line and "0.02" in line, f"the error does not name both scales: {line}"
+
+    after = snapshot(project.lake, project.warehouse.parent)
+    changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    assert not changed, "the refused run wrote to the lake:\n  " + "\n  ".join(changed[:20])
+    # And what is there is still the first two days of the clean build.
+    assert raw_zone_differences(project.lake, reference.lake, days=[day(1), day(2)]) == []
