@@ -1,6 +1,9 @@
-"""Validation of a run: freshness, row reconciliation raw -> staging -> marts, the defect ledger
-against what staging caught, and the dbt test summary, gathered into one run report."""
+"""Validation of a run: every day of the window landed and in the marts, rows, money, the
+supplier scorecard and stock reconciled from the raw data, the defect ledger against what
+staging caught, and the dbt test summary, gathered into one run report."""
 
-from retailops.validation.reconcile import Check, reconcile, run_report
+from retailops.validation.checks import Check
+from retailops.validation.reconcile import Settings, reconcile, run_report
+from retailops.validation.window import Window, daily_window
 
-__all__ = ["Check", "reconcile", "run_report"]
+__all__ = ["Check", "Settings", "Window", "daily_window", "reconcile", "run_report"]

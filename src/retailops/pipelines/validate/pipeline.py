@@ -4,9 +4,11 @@ from kedro.pipeline import Node, Pipeline
 
 from retailops.pipelines.validate.nodes import require_valid_run, validate_run
 
-RECONCILED_MODELS = ["stg_sales", "stg_inventory", "stg_shipments",
-                     "stg_defects", "fct_daily_sales",
-                     "fct_inventory_snapshots"]
+# The models the checks read (inputs for lineage and ordering: validate runs after they are
+# built).
+RECONCILED_MODELS = ["stg_manifests", "base_sales", "base_shipments", "stg_sales",
+                     "stg_inventory", "stg_shipments", "stg_defects", "stg_products",
+                     "fct_daily_sales", "fct_inventory_snapshots", "mart_supplier_performance"]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -14,7 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(validate_run,
                  inputs=["warehouse", "dbt_build_summary", "params:start_date", "params:end_date",
-                         "params:run_date", *RECONCILED_MODELS],
+                         "params:run_date", "params:validation", *RECONCILED_MODELS],
                  outputs="run_report", name="reconcile_run"),
             Node(require_valid_run, inputs="run_report", outputs="validated_run_report",
                  name="require_valid_run"),

@@ -1,0 +1,84 @@
+"""What a validation check is, and the small SQL helpers every family of checks shares.
+
+A check compares two numbers that must agree and may name what disagrees (the missing days,
+the suppliers or stock cells that do not add up), so that the run's one-line error tells an
+operator where to look. A number the warehouse cannot produce (a sum over no rows is NULL)
+is missing, never zero: a day that was never landed must fail, not reconcile as 0 = 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from retailops.warehouse.engines import Warehouse
+
+# How many disagreeing items a check names; the run report keeps the same short list.
+MAX_NAMED_PROBLEMS = 5
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    expected: float | None
+    actual: float | None
+    explanation: str
+    tolerance: float = 1e-6          # relative to max(1, |expected|)
+    problems: tuple[str, ...] = field(default=())  # what disagrees, named (days, suppliers, ...)
+
+    @property
+    def ok(self) -> bool:
+        if self.problems or self.expected is None or self.actual is None:
+            return False
+        return abs(self.expected - self.actual) <= self.tolerance * max(1.0, abs(self.expected))
+
+    def describe(self) -> str:
+        """One line: the check, both numbers and what disagrees."""
+        line = f"{self.name}: expected {_number(self.expected)}, got {_number(self.actual)}"
+        if self.problems:
+            line += f" ({'; '.join(self.problems)})"
+        return line
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "problems": list(self.problems), "ok": self.ok}
+
+
+def _number(value: float | None) -> str:
+    return "nothing (no rows)" if value is None else f"{value:g}"
+
+
+def scalar(warehouse: Warehouse, sql: str) -> float | None:
+    """The first value of a one-row query; NULL (no rows to add up) stays None."""
+    value = warehouse.query(sql).iloc[0, 0]
+    return None if value is None or value != value else float(value)  # NaN is NULL
+
+
+def rows(warehouse: Warehouse, sql: str) -> list[tuple]:
+    """Every row of a query as plain tuples (NULL/NaN as None)."""
+    frame = warehouse.query(sql)
+    return [tuple(None if v is None or v != v else v for v in row)
+            for row in frame.itertuples(index=False, name=None)]
+
+
+def named(problems: list[str]) -> tuple[str, ...]:
+    """At most MAX_NAMED_PROBLEMS, and how many more there are."""
+    if len(problems) <= MAX_NAMED_PROBLEMS:
+        return tuple(problems)
+    return (*problems[:MAX_NAMED_PROBLEMS], f"and {len(problems) - MAX_NAMED_PROBLEMS} more")
+
+
+def days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def day_list(values: list[date]) -> str:
+    """Days as an operator reads them: single days, and runs of days as first..last."""
+    ordered, runs = sorted(values), []
+    for day in ordered:
+        if runs and (day - runs[-1][1]).days == 1:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    return ", ".join(a.isoformat() if a == b else f"{a.isoformat()}..{b.isoformat()}"
+                     for a, b in runs)

@@ -1,0 +1,62 @@
+"""The defect ledger against what staging caught: every defect the generator recorded is
+flagged (or removed, for duplicate delivery lines) exactly once, and nothing else is."""
+
+from __future__ import annotations
+
+from retailops.validation.checks import Check, scalar
+from retailops.validation.window import Window
+from retailops.warehouse.engines import Warehouse
+
+
+def ledger_checks(warehouse: Warehouse, window: Window) -> list[Check]:
+    stg = lambda name: warehouse.table("staging", name)  # noqa: E731
+    a, b = window.first.isoformat(), window.last.isoformat()
+    in_window = f"between '{a}' and '{b}'"
+    q = lambda sql: scalar(warehouse, sql)  # noqa: E731
+
+    def ledger(defect: str, window: bool = True) -> float | None:
+        where = f" and defect_date between date '{a}' and date '{b}'" if window else ""
+        return q(f"select count(*) from {stg('stg_defects')} where defect_type = '{defect}'{where}")
+
+    raw_lines = q(f"select sum(row_count) from {stg('stg_manifests')} "
+                  f"where table_name = 'shipments' and partition_dt {in_window}")
+    staged_lines = q(f"select count(*) from {stg('stg_shipments')} where partition_dt {in_window}")
+    return [
+        Check("sales: missing discounts flagged = ledger null_discount", ledger("null_discount"),
+              q(f"select count(*) from {stg('stg_sales')} where discount_was_missing and "
+                f"partition_dt {in_window}"),
+              "every blank discount is in the defect ledger and flagged by staging"),
+        Check("sales: ledger null_discount keys all flagged in staging", 0.0,
+              q(f"select count(*) from {stg('stg_defects')} d left join {stg('stg_sales')} s "
+                f"on d.record_key = cast(s.sale_id as varchar) and s.discount_was_missing "
+                f"and s.partition_dt {in_window} where d.defect_type = 'null_discount' "
+                f"and d.defect_date between date '{a}' and date '{b}' and s.sale_id is null"),
+              "ledger rows whose sale line staging did not flag"),
+        Check("inventory: negative counts flagged = ledger negative_on_hand",
+              ledger("negative_on_hand"),
+              q(f"select count(*) from {stg('stg_inventory')} where is_negative_on_hand and "
+                f"partition_dt {in_window}"),
+              "every negative count is a recorded defect"),
+        Check("shipments: raw lines - staged lines = ledger duplicates",
+              ledger("duplicate_shipment_line"),
+              None if raw_lines is None or staged_lines is None else raw_lines - staged_lines,
+              "staging removes exactly the duplicated delivery lines"),
+        Check("products: missing suppliers flagged = ledger missing_supplier",
+              ledger("missing_supplier", window=False),
+              q(f"select count(*) from {stg('stg_products')} where is_missing_supplier"),
+              "products exported without a supplier"),
+        Check("suppliers: messy text flagged = ledger messy_supplier_text",
+              ledger("messy_supplier_text", window=False),
+              q(f"select sum(case when is_messy_lead_time then 1 else 0 end) + "
+                f"sum(case when is_messy_on_time_rate then 1 else 0 end) "
+                f"from {stg('stg_suppliers')}"),
+              "supplier fields in a non-canonical format"),
+        Check("suppliers: parsed text matches the ledger's true values", 0.0,
+              q(f"select count(*) from {stg('stg_defects')} d join {stg('stg_suppliers')} s "
+                f"on d.record_key = s.supplier_id where d.defect_type = 'messy_supplier_text' "
+                f"and ((d.column_name = 'lead_time' "
+                f"and cast(s.lead_time_days as varchar) <> d.true_value) or "
+                f"(d.column_name = 'on_time_rate' "
+                f"and abs(s.on_time_rate - cast(d.true_value as double)) > 0.005))"),
+              "messy values staging parsed differently from what was meant"),
+    ]

@@ -1,0 +1,62 @@
+"""Money reconciles from the raw sale lines to fct_daily_sales.
+
+Net revenue, cost and profit are recomputed here from the raw lines as landed (``base_sales``:
+the complete partitions, typed, before any staging rule) and the products' unit cost, with
+the contract's definitions rather than the mart's SQL:
+
+- net revenue = quantity x unit price x (1 - discount), a blank discount being no discount;
+- cost = quantity x the product's unit cost;
+- profit = net revenue - cost.
+
+Each day of the window must agree within ``tolerance`` (0.01% by default: the two sides add
+the same doubles in a different order, and a wrong day is off by far more).
+"""
+
+from __future__ import annotations
+
+from retailops.validation.checks import Check, named, rows
+from retailops.validation.window import Window
+from retailops.warehouse.engines import Warehouse
+
+MEASURES = ("net revenue", "cost", "profit")
+
+
+def money_checks(warehouse: Warehouse, window: Window, tolerance: float = 1e-4) -> list[Check]:
+    a, b = window.first.isoformat(), window.last.isoformat()
+    raw = {str(day)[:10]: (net, cost, None if net is None or cost is None else net - cost)
+           for day, net, cost in rows(warehouse, (
+               f"select sales.dt, "
+               f"sum(sales.quantity * sales.unit_price * (1 - coalesce(sales.discount_pct, 0))), "
+               f"sum(sales.quantity * products.unit_cost) "
+               f"from {warehouse.table('staging', 'base_sales')} sales "
+               f"left join {warehouse.table('staging', 'stg_products')} products "
+               f"on sales.product_id = products.product_id "
+               f"where sales.dt between '{a}' and '{b}' group by sales.dt"))}
+    mart = {str(day)[:10]: values for day, *values in rows(warehouse, (
+        f"select cast(sale_date as varchar), sum(net_revenue), sum(cost), sum(profit) "
+        f"from {warehouse.table('marts', 'fct_daily_sales')} "
+        f"where sale_date between date '{a}' and date '{b}' group by sale_date"))}
+
+    checks = []
+    for i, measure in enumerate(MEASURES):
+        problems, expected, actual = [], 0.0, 0.0
+        for day in sorted(set(raw) | set(mart)):
+            left = raw.get(day, (None,) * 3)[i]
+            right = mart.get(day, (None,) * 3)[i]
+            if left is None or right is None:
+                problems.append(f"{day}: {_money(left)} from the raw lines, "
+                                f"{_money(right)} in the mart")
+                continue
+            expected, actual = expected + left, actual + right
+            if abs(left - right) > tolerance * max(1.0, abs(left)):
+                problems.append(f"{day}: {left:.2f} from the raw lines, {right:.2f} in the mart")
+        checks.append(Check(
+            f"money: {measure} from the raw sale lines = fct_daily_sales {measure}, every day",
+            expected if raw else None, actual if mart else None,
+            f"recomputed from base_sales and the products' unit cost; agree within "
+            f"{tolerance:.2%} a day", tolerance=tolerance, problems=named(problems)))
+    return checks
+
+
+def _money(value: float | None) -> str:
+    return "nothing" if value is None else f"{value:.2f}"

@@ -1,0 +1,44 @@
+"""Which days a run validates.
+
+A backfill (``start_date..end_date``) validates exactly its days. A daily run
+(``run_date=D``) validates the last week up to D, ``max(first landed day, D - 6)..D``: a day
+that went missing earlier in the week (a failed run, a lost partition) keeps failing every
+daily run until it is repaired, instead of passing unseen because it is not "today".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from retailops.warehouse.engines import Warehouse
+
+FACT_TABLES = ("sales", "inventory", "shipments")
+
+
+@dataclass(frozen=True)
+class Window:
+    first: date
+    last: date
+
+    def __str__(self) -> str:
+        return f"{self.first.isoformat()}..{self.last.isoformat()}"
+
+
+def first_landed_day(warehouse: Warehouse) -> date | None:
+    """The earliest day with a complete fact partition of any table (None on an empty lake)."""
+    tables = ", ".join(f"'{t}'" for t in FACT_TABLES)
+    found = warehouse.query(
+        f"select min(partition_dt) as first_day from {warehouse.table('staging', 'stg_manifests')} "
+        f"where table_name in ({tables})").iloc[0, 0]
+    return None if found is None or found != found else date.fromisoformat(str(found))
+
+
+def daily_window(warehouse: Warehouse, run_date: date, days: int) -> Window:
+    """``max(first landed day, run_date - (days - 1))..run_date``."""
+    first = run_date - timedelta(days=days - 1)
+    landed = first_landed_day(warehouse)
+    if landed is not None and first < landed <= run_date:
+        first = landed
+    return Window(first, run_date)
+

@@ -1,0 +1,332 @@
+"""Validation catches what an operator needs: a day never landed, a gap in the week, money,
+the supplier scorecard and stock that do not reconcile with the raw data.
+
+One tiny real platform is built per module (ingest -> transform -> validate, kedro as a user
+runs it, 19 days so that every stock cell has been counted twice: the chain counts each cell
+every 18 days). Each test copies its warehouse, breaks one thing on purpose, and runs the
+validate pipeline (in-process through a KedroSession, the same nodes and catalog as
+``kedro run``; once as a separate ``kedro`` process for the exit code and the one line).
+The expected values come from the raw files or from the break itself, never from the checks.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from retailops.validation import Settings, daily_window, reconcile
+from retailops.warehouse.engines import DuckDBWarehouse
+from tests.conftest import conf_with_lake, run_kedro
+from tests.platform_fixture import make_project
+
+FIRST, LAST, SCALE = "2024-07-01", "2024-07-19", "0.01"
+
+
+@dataclass(frozen=True)
+class Built:
+    project: Path
+    lake: Path
+    warehouse: Path
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A copy of the platform's warehouse (possibly broken) with a conf that points at it; the
+    run reports go to a lake folder of its own. The staging views still read the platform's
+    lake (dimensions, defect ledger), which no test changes."""
+
+    conf: Path
+    warehouse: Path
+    reports: Path
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory) -> Built:
+    project = tmp_path_factory.mktemp("validation") / "project"
+    conf, lake = make_project(project)
+    run = run_kedro("run", "--pipelines", "ingest,transform,validate", "--conf-source",
+                    str(conf), "--params", f"start_date={FIRST},end_date={LAST},scale={SCALE}",
+                    cwd=project, timeout=900)
+    assert run.returncode == 0, run.stderr[-4000:]
+    return Built(project, lake, project / "warehouse" / "retailops.duckdb")
+
+
+def copy_of(platform: Built, tmp_path: Path, *statements: str) -> Copy:
+    """The platform's warehouse copied under ``tmp_path``, with ``statements`` applied."""
+    reports = tmp_path / "reports-lake"
+    (reports / "metadata/dbt").mkdir(parents=True)
+    # The run report carries the transform's dbt summary, read from the lake's metadata.
+    shutil.copy(platform.lake / "metadata/dbt/build_summary.json", reports / "metadata/dbt")
+    conf = conf_with_lake(tmp_path, str(reports))
+    warehouse = tmp_path / "warehouse" / "retailops.duckdb"
+    warehouse.parent.mkdir()
+    shutil.copy(platform.warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        for statement in statements:
+            con.execute(statement)
+    return Copy(conf, warehouse, reports)
+
+
+def one(con_path: Path, sql: str) -> tuple:
+    with duckdb.connect(str(con_path), read_only=True) as con:
+        found = con.execute(sql).fetchall()
+    assert found, sql
+    return found[0]
+
+
+def validate(platform: Built, copy: Copy, **params: str) -> tuple[str | None, dict]:
+    """Run the validate pipeline in-process; the RetailOps error it ends with (or None) and
+    the run report it wrote."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from retailops.cli import find_user_error
+
+    bootstrap_project(platform.project)
+    message = None
+    try:
+        with KedroSession.create(project_path=platform.project, conf_source=str(copy.conf),
+                                 runtime_params=params) as session:
+            session.run(pipeline_names=["validate"])
+    except Exception as exc:  # noqa: BLE001 - the user error is somewhere in Kedro's chain
+        error = find_user_error(exc)
+        if error is None:
+            raise
+        message = str(error)
+    report = json.loads((copy.reports / "metadata/runs/validation/latest.json").read_text())
+    return message, report
+
+
+def checks_of(copy: Copy, first: str, last: str, **settings) -> dict:
+    with DuckDBWarehouse(str(copy.warehouse)).session() as warehouse:
+        found = reconcile(warehouse, date.fromisoformat(first), date.fromisoformat(last),
+                          Settings(**settings))
+    return {check.name: check for check in found}
+
+
+def failed(report: dict) -> set[str]:
+    return set(report["failed_checks"])
+
+
+def assert_one_line_naming(message: str | None, *parts: str) -> None:
+    assert message is not None, "the run should have failed"
+    assert "\n" not in message, message
+    assert message.startswith("validation failed for "), message
+    for part in parts:
+        assert part in message, (part, message)
+
+
+# --- the clean platform --------------------------------------------------------------------
+
+def _raw_totals(lake: Path) -> tuple[float, float, int]:
+    """Net revenue, cost and sale lines straight from the raw CSV files."""
+    return duckdb.execute(
+        f"select sum(cast(s.quantity as int) * cast(s.unit_price as double) "
+        f"* (1 - coalesce(try_cast(s.discount_pct as double), 0))), "
+        f"sum(cast(s.quantity as int) * cast(p.unit_cost as double)), count(*) "
+        f"from read_csv('{lake}/raw/sales/*/sales.csv', all_varchar=true, "
+        f"hive_partitioning=false) s join read_csv('{lake}/raw/products/products.csv', "
+        f"all_varchar=true) p using (product_id)").fetchone()
+
+
+def test_a_clean_platform_passes_every_check(platform):
+    report = json.loads((platform.lake / "metadata/runs/validation/latest.json").read_text())
+    assert report["ok"] is True, report["failures"]
+    assert report["window"] == {"first": FIRST, "last": LAST}
+    checks = {c["name"]: c for c in report["checks"]}
+    net, cost, lines = _raw_totals(platform.lake)
+    money = checks["money: net revenue from the raw sale lines = fct_daily_sales net revenue, "
+                   "every day"]
+    assert money["expected"] == pytest.approx(net, rel=1e-9)
+    assert checks["money: cost from the raw sale lines = fct_daily_sales cost, every day"][
+        "expected"] == pytest.approx(cost, rel=1e-9)
+    assert checks["sales: landed lines = staged lines, every day"]["expected"] == lines
+    # Real work was done: count pairs (every cell counted on day 1 is counted again on day 19),
+    # deliveries from several suppliers.
+    cells_counted_on_day_1 = sum(1 for _ in (
+        platform.lake / "raw/inventory/dt=2024-07-01/inventory.csv").open()) - 1
+    stock = checks["stock: on hand conserved between consecutive counts"]
+    assert 0 < stock["expected"] <= cells_counted_on_day_1
+    assert checks["suppliers: on-time rate per supplier = mart_supplier_performance "
+                  "on-time rate"]["expected"] >= 3
+
+
+def test_a_daily_run_validates_the_week_up_to_its_day(platform, tmp_path):
+    copy = copy_of(platform, tmp_path)
+    message, report = validate(platform, copy, run_date=LAST)
+    assert message is None and report["ok"], report["failures"]
+    assert report["window"] == {"first": "2024-07-13", "last": LAST}
+    # Early in the lake's life the week is cut at the first landed day.
+    with DuckDBWarehouse(str(copy.warehouse)).session() as warehouse:
+        early = daily_window(warehouse, date(2024, 7, 3), 7)
+    assert (early.first, early.last) == (date(2024, 7, 1), date(2024, 7, 3))
+
+
+# --- days ----------------------------------------------------------------------------------
+
+def test_a_day_never_landed_fails_the_run_in_one_line_naming_it(platform, tmp_path):
+    copy = copy_of(platform, tmp_path)
+    result = run_kedro("run", "--pipelines", "validate", "--conf-source", str(copy.conf),
+                       "--params", "run_date=2024-07-20", cwd=platform.project)
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("retailops: error: validation failed for 2024-07-14..2024-07-20: "
+                               "lake: every day has a complete sales partition"), lines[0]
+    assert "no sales partition for 2024-07-20" in lines[0]
+    report = json.loads((copy.reports / "metadata/runs/validation/latest.json").read_text())
+    assert {"lake: every day has a complete inventory partition",
+            "lake: every day has a complete shipments partition",
+            "marts: every day is in fct_daily_sales"} <= failed(report)
+
+
+def test_a_gap_earlier_in_the_week_fails_the_daily_run_naming_the_day(platform, tmp_path):
+    # The inventory manifest of 07-15 is gone: the manifest index the transform rebuilds from
+    # the lake's manifests on every run no longer lists it.
+    copy = copy_of(platform, tmp_path, "delete from staging.stg_manifests "
+                   "where table_name = 'inventory' and partition_dt = '2024-07-15'")
+    message, report = validate(platform, copy, run_date=LAST)
+    assert_one_line_naming(message, "2024-07-13..2024-07-19",
+                           "lake: every day has a complete inventory partition",
+                           "no inventory partition for 2024-07-15")
+    assert "lake: every day has a complete sales partition" not in failed(report)
+
+
+def test_a_day_missing_from_the_marts_fails_naming_it(platform, tmp_path):
+    copy = copy_of(platform, tmp_path,
+                   "delete from marts.fct_daily_sales where sale_date = date '2024-07-16'")
+    message, report = validate(platform, copy, run_date=LAST)
+    assert_one_line_naming(message, "marts: every day is in fct_daily_sales",
+                           "fct_daily_sales has no rows for 2024-07-16")
+    assert not any(name.startswith("lake:") for name in failed(report))
+
+
+def test_an_empty_window_is_missing_not_zero(platform, tmp_path):
+    copy = copy_of(platform, tmp_path)
+    checks = checks_of(copy, "2024-08-01", "2024-08-02")
+    # Nothing landed: the row and money checks have nothing to add up, and fail for it.
+    for name in ("sales: landed lines = staged lines, every day",
+                 "money: net revenue from the raw sale lines = fct_daily_sales net revenue, "
+                 "every day"):
+        assert checks[name].expected is None and not checks[name].ok
+    assert "no rows" in checks["sales: landed lines = staged lines, every day"].describe()
+
+
+# --- money ---------------------------------------------------------------------------------
+
+def test_money_in_the_mart_must_match_the_raw_sale_lines(platform, tmp_path):
+    store, product = one(platform.warehouse, "select store_id, product_id from "
+                         "marts.fct_daily_sales where sale_date = date '2024-07-18' limit 1")
+    copy = copy_of(platform, tmp_path,
+                   f"update marts.fct_daily_sales set net_revenue = net_revenue + 25 "
+                   f"where sale_date = date '2024-07-18' and store_id = '{store}' "
+                   f"and product_id = '{product}'")
+    message, report = validate(platform, copy, run_date=LAST)
+    net = "money: net revenue from the raw sale lines = fct_daily_sales net revenue, every day"
+    assert_one_line_naming(message, net, "2024-07-18:")
+    assert failed(report) == {net}  # cost and profit (a column of its own) still agree
+
+
+def test_money_tolerance_is_a_hundredth_of_a_percent(platform, tmp_path):
+    day = "sale_date = date '2024-07-18'"
+    within = copy_of(platform, tmp_path / "within",
+                     f"update marts.fct_daily_sales set cost = cost * (1 + 5e-5) where {day}")
+    beyond = copy_of(platform, tmp_path / "beyond",
+                     f"update marts.fct_daily_sales set cost = cost * (1 + 2e-4) where {day}")
+    name = "money: cost from the raw sale lines = fct_daily_sales cost, every day"
+    assert checks_of(within, "2024-07-13", LAST)[name].ok
+    assert not checks_of(beyond, "2024-07-13", LAST)[name].ok
+
+
+# --- suppliers -----------------------------------------------------------------------------
+
+def test_a_changed_received_quantity_breaks_the_supplier_fill_rate(platform, tmp_path):
+    supplier, shipment, line = one(platform.warehouse, (
+        "select supplier_id, shipment_id, line_number from staging.base_shipments "
+        "where quantity_received > 1 order by dt, shipment_id, line_number limit 1"))
+    copy = copy_of(platform, tmp_path,
+                   f"update staging.base_shipments set quantity_received = quantity_received - 1 "
+                   f"where shipment_id = {shipment} and line_number = {line}")
+    message, report = validate(platform, copy, start_date=FIRST, end_date=LAST)
+    fill = "suppliers: fill rate per supplier = mart_supplier_performance fill rate"
+    assert_one_line_naming(message, fill, f"{supplier}:")
+    # The lost unit also unbalances stock if its cell was counted on both sides of the receipt.
+    assert fill in failed(report)
+    assert failed(report) <= {fill, "stock: on hand conserved between consecutive counts"}
+
+
+def test_a_late_delivery_breaks_the_on_time_rate_and_lead_time(platform, tmp_path):
+    supplier, shipment = one(platform.warehouse, (
+        "select supplier_id, shipment_id from staging.base_shipments group by 1, 2 "
+        "having max(received_date) <= max(expected_date) order by 2 limit 1"))
+    copy = copy_of(platform, tmp_path,
+                   f"update staging.base_shipments set received_date = expected_date + 3 "
+                   f"where shipment_id = {shipment}")
+    checks = checks_of(copy, FIRST, LAST)
+    for measure in ("on-time rate", "lead time"):
+        check = checks[f"suppliers: {measure} per supplier = mart_supplier_performance {measure}"]
+        assert not check.ok and check.problems[0].startswith(f"{supplier}:"), check.describe()
+    assert checks["suppliers: shipments per supplier = mart_supplier_performance shipments"].ok
+
+
+# --- stock ---------------------------------------------------------------------------------
+
+def _a_clean_pair(platform: Built) -> tuple[str, str]:
+    """A cell counted on 07-01 and 07-19 with neither count in the defect ledger."""
+    return one(platform.warehouse, (
+        "select store_id, product_id from marts.fct_inventory_snapshots "
+        "where snapshot_date in (date '2024-07-01', date '2024-07-19') "
+        "group by 1, 2 having count(*) = 2 and bool_and(not is_negative_on_hand) "
+        "order by 1, 2 limit 1"))
+
+
+def test_a_changed_count_breaks_stock_conservation_naming_the_cell(platform, tmp_path):
+    store, product = _a_clean_pair(platform)
+    counted = one(platform.warehouse, (
+        f"select recorded_quantity_on_hand from marts.fct_inventory_snapshots "
+        f"where store_id = '{store}' and product_id = '{product}' "
+        f"and snapshot_date = date '2024-07-19'"))[0]
+    copy = copy_of(platform, tmp_path,
+                   f"update marts.fct_inventory_snapshots "
+                   f"set recorded_quantity_on_hand = recorded_quantity_on_hand + 3 "
+                   f"where store_id = '{store}' and product_id = '{product}' "
+                   f"and snapshot_date = date '2024-07-19'")
+    message, report = validate(platform, copy, run_date=LAST)
+    assert_one_line_naming(message, "stock: on hand conserved between consecutive counts",
+                           f"{store}/{product} 2024-07-01..2024-07-19: counted {counted + 3}, "
+                           f"expected {counted}")
+    assert failed(report) == {"stock: on hand conserved between consecutive counts"}
+
+
+def test_an_unlisted_negative_count_is_not_excused(platform, tmp_path):
+    store, product = _a_clean_pair(platform)
+    copy = copy_of(platform, tmp_path,
+                   f"update marts.fct_inventory_snapshots set recorded_quantity_on_hand = -4 "
+                   f"where store_id = '{store}' and product_id = '{product}' "
+                   f"and snapshot_date = date '2024-07-01'")
+    check = checks_of(copy, "2024-07-13", LAST)["stock: on hand conserved between consecutive "
+                                                "counts"]
+    assert not check.ok and check.problems[0].startswith(f"{store}/{product} 2024-07-01..")
+
+
+def test_a_daily_run_checks_only_the_count_pairs_ending_in_its_window(platform, tmp_path):
+    store, product = _a_clean_pair(platform)
+    copy = copy_of(platform, tmp_path,
+                   f"update marts.fct_inventory_snapshots "
+                   f"set recorded_quantity_on_hand = recorded_quantity_on_hand + 3 "
+                   f"where store_id = '{store}' and product_id = '{product}' "
+                   f"and snapshot_date = date '2024-07-19'")
+    name = "stock: on hand conserved between consecutive counts"
+    # The week before the broken pair's second count does not see it ...
+    before = checks_of(copy, "2024-07-12", "2024-07-18")[name]
+    assert before.ok and before.expected == 0
+    # ... and a lookback shorter than the counting cycle finds no first count to pair with.
+    short = checks_of(copy, "2024-07-13", LAST, stock_lookback_days=10)[name]
+    assert short.ok and short.expected == 0
+    assert not checks_of(copy, "2024-07-13", LAST)[name].ok
