@@ -3,16 +3,23 @@
 Configuration lives in ``conf/``: ``base`` is the embedded default (local lake folder and
 DuckDB), ``aws`` switches the lake root to S3 and the warehouse to Athena, and ``local`` holds a
 developer's own overrides and credentials (never committed).
+
+Relative locations in conf (``lake_root: data/lake``) are read against the project root, not the
+working directory, so ``kedro run`` at the root, a notebook in ``notebooks/`` and
+``kedro jupyter lab`` reach the same lake, warehouse and reports: Kedro anchors catalog
+``path``/``filepath`` keys itself, and ``ProjectPathHooks`` anchors the location globals
+(``*_root``, ``*_path``, ``*_dir``) wherever they are used (``retailops.project_paths``).
 """
 
 import os
 
 from retailops.hooks import RetailOpsHooks
+from retailops.project_paths import ProjectPathHooks
 
 # Kedro's telemetry plugin otherwise posts usage data and edits pyproject.toml.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
-HOOKS = (RetailOpsHooks(),)
+HOOKS = (ProjectPathHooks(), RetailOpsHooks())
 
 
 def _env(name: str, default: str | None = None) -> str | None:

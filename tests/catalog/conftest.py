@@ -1,0 +1,67 @@
+"""A throwaway Kedro project with the repository's OWN conf (relative paths untouched), and
+in-process sessions on it opened from any working directory, as a notebook kernel opens them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+# A few days at a small scale: enough to tell complete partitions from incomplete ones, and
+# late enough for the first deliveries (shipments) to arrive.
+FIRST_DAY, LAST_DAY = "2024-07-01", "2024-07-05"
+SCALE = 0.03
+
+
+def relative_project(root: Path) -> Path:
+    """pyproject.toml, an empty src/ (the package is installed), notebooks/ and a verbatim copy of
+    conf/ (its globals keep ``lake_root: data/lake``); conf/local starts empty as in a clone."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
+    (root / "src").mkdir(exist_ok=True)
+    (root / "notebooks").mkdir(exist_ok=True)
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    assert "lake_root: data/lake" in (root / "conf" / "base" / "globals.yml").read_text()
+    return root
+
+
+@contextmanager
+def session_in(project: Path, cwd: Path, env: str | None = None,
+               runtime_params: dict[str, Any] | None = None) -> Iterator[Any]:
+    """A KedroSession on ``project`` created while the working directory is ``cwd``; the working
+    directory stays there while the session is used (as in a notebook kernel)."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    before = Path.cwd()
+    os.chdir(cwd)
+    try:
+        bootstrap_project(project)
+        with KedroSession.create(project_path=project, env=env,
+                                 runtime_params=runtime_params) as session:
+            yield session
+    finally:
+        os.chdir(before)
+
+
+def land(project: Path, env: str | None = None) -> None:
+    """``kedro run --pipelines ingest`` in-process, from the project root, for the test window."""
+    params = {"start_date": FIRST_DAY, "end_date": LAST_DAY, "scale": SCALE}
+    with session_in(project, project, env=env, runtime_params=params) as session:
+        session.run(pipeline_names=["ingest"])
+
+
+@pytest.fixture(scope="module")
+def landed_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project whose own relative lake (``data/lake`` under the project) holds five days."""
+    project = relative_project(tmp_path_factory.mktemp("catalog") / "project")
+    land(project)
+    assert (project / "data" / "lake" / "raw" / "sales" / f"dt={LAST_DAY}" / "sales.csv").is_file()
+    return project
