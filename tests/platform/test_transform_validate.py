@@ -85,7 +85,8 @@ def test_daily_run_adds_only_its_day_and_rerunning_it_changes_nothing(platform):
     assert {k: v for k, v in after.items() if k != "2024-07-06"} == before
     assert after["2024-07-06"][:2] == _raw_sales_totals(lake)["2024-07-06"][:2]
     report = json.loads((lake / "metadata/runs/validation/latest.json").read_text())
-    assert report["window"] == {"first": "2024-07-06", "last": "2024-07-06"} and report["ok"]
+    # A daily run validates its week, cut at the first landed day: max(07-01, 07-06 - 6)..07-06.
+    assert report["window"] == {"first": "2024-07-01", "last": "2024-07-06"} and report["ok"]
 
     again = run_kedro("run", "--pipelines", "daily", "--conf-source", str(conf),
                       "--params", f"run_date=2024-07-06,{SCALE}")
