@@ -69,7 +69,7 @@ def test_run_report_reconciles_and_names_the_dbt_tests(platform):
     assert report["window"] == {"first": "2024-07-01", "last": "2024-07-05"}
     names = {c["name"] for c in report["checks"]}
     assert any(n.startswith("shipments: raw lines - staged lines") for n in names)
-    assert report["dbt"]["tests_passed"] >= 53 and report["dbt"]["failed_tests"] == []
+    assert report["dbt"]["tests_passed"] >= 35 and report["dbt"]["failed_tests"] == []
     summary = json.loads((lake / "metadata/dbt/build_summary.json").read_text())
     assert {m["name"] for m in summary["models"]} >= {
         "stg_sales", "fct_daily_sales", "fct_inventory_snapshots", "mart_supplier_performance"}

@@ -1,6 +1,10 @@
-{#- Fails for each partition whose loaded rows differ from its manifest's row count, and for
-    each loaded partition without a manifest: the landing took every committed partition
-    whole and nothing else. With run_date only that day is compared (rebuilt_days_filter). -#}
+{#- Fails for each committed partition (one with a manifest) whose rows in the model differ
+    from its manifest's row count, a partition missing from the model included (0 rows): the
+    landing took every committed partition whole. With run_date only that day is compared
+    (rebuilt_days_filter).
+    Why a left join from the manifests: the base models keep only partitions that have a
+    manifest, so "loaded rows without a manifest" cannot happen (an earlier version tested it
+    in a branch no data could reach). -#}
 {% test row_counts_match_manifest(model, table_name, partition_column='dt') %}
 
 with
@@ -25,14 +29,14 @@ committed as (
 final as (
 
     select
-        coalesce(committed.partition_dt, loaded.partition_dt) as partition_dt,
+        committed.partition_dt,
         committed.row_count as manifest_rows,
-        loaded.loaded_rows
+        coalesce(loaded.loaded_rows, 0) as loaded_rows
     from committed
-    full outer join loaded
+    left join loaded
         on committed.partition_dt = loaded.partition_dt
-    where committed.partition_dt is null
-        or coalesce(loaded.loaded_rows, 0) <> committed.row_count
+    where coalesce(loaded.loaded_rows, 0) <> committed.row_count
+        or committed.row_count is null
 
 )
 
