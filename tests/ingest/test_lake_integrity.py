@@ -359,3 +359,17 @@ def test_repair_verification_and_configuration_work_on_s3(aws_env):
     with pytest.raises(LakeConfigurationError, match="seed=7 scale=0.01.*seed=8 scale=0.01"):
         ensure_lake_configuration(lake, SimulationConfig.from_params(
             {"seed": 8, "scale": 0.01, **SMALL}))
+
+
+def test_a_writer_killed_mid_file_leaves_no_temporary_behind_the_next_run(week_lake, lake_copy):
+    """SIGKILL skips every clean-up: the half-written temporary file stays in the partition
+    folder, the manifest was never written; the next run re-lands the day and removes it."""
+    folder = lake_copy / "raw/sales/dt=2024-07-07"
+    data = (folder / "sales.csv").read_bytes()
+    (folder / "sales.csv").unlink()
+    (folder / ".tmp-killed.part").write_bytes(data[: len(data) // 3])
+    (lake_copy / "metadata/manifests/sales/dt=2024-07-07/manifest.json").unlink()
+    ingest(Lake(str(lake_copy)), "2024-07-01", "2024-07-07")
+    assert sorted(p.name for p in folder.iterdir()) == ["sales.csv"]
+    assert tree_digest(lake_copy, include_metadata=False) == tree_digest(
+        week_lake, include_metadata=False)

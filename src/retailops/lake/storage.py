@@ -1,8 +1,9 @@
 """The lake root as a filesystem: a local folder or an S3 bucket, through fsspec.
 
-Writes are whole-object and atomic: locally a temporary file is renamed into place, on S3 a
-single PUT either lands the whole object or nothing. Failures to reach or write the root are
-turned into ``LakeUnavailableError`` with the path in the message.
+Writes are whole-object and atomic: locally a temporary file is renamed into place (with the
+mode the umask gives any new file; a killed writer's leftovers are removed by the next write in
+that folder), on S3 a single PUT either lands the whole object or nothing. Failures to reach or
+write the root are turned into ``LakeUnavailableError`` with the path in the message.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from typing import Any, Mapping
 import fsspec
 
 from retailops.errors import LakeUnavailableError
+
+
+_TMP_PREFIX, _TMP_SUFFIX = ".tmp-", ".part"
 
 
 def _is_s3(root: str) -> bool:
@@ -32,6 +36,23 @@ def _file_mode() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return 0o666 & ~mask
+
+
+def _remove_stale_temporaries(folder: str) -> None:
+    """Remove temporary files a killed writer left in a folder (SIGKILL skips the clean-up in
+    ``write_bytes``). Each lake folder has one writer at a time (the ingest run), so any
+    temporary file still there once our own was renamed belongs to a dead process."""
+    try:
+        with os.scandir(folder) as entries:
+            stale = [e.path for e in entries
+                     if e.name.startswith(_TMP_PREFIX) and e.name.endswith(_TMP_SUFFIX)]
+    except OSError:
+        return
+    for path in stale:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass  # already gone
 
 
 class Lake:
@@ -154,7 +175,7 @@ class Lake:
                 return
             folder = os.path.dirname(url)
             os.makedirs(folder, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX)
             try:
                 os.fchmod(fd, _file_mode())
                 with os.fdopen(fd, "wb") as handle:
@@ -164,6 +185,7 @@ class Lake:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
                 raise
+            _remove_stale_temporaries(folder)
         except Exception as exc:  # noqa: BLE001
             raise self._fail("write", relative, exc) from exc
 
