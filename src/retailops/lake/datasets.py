@@ -121,11 +121,15 @@ class RawDaysDataset(_LakeBacked[DayLanding, dict[str, list[date]]]):
         report = land_day(self.lake, data)
         lines = sum(report.rows.values())
         written = [t for t, o in report.outcomes.items() if o != "skipped"]
-        log.info("%s %s: sales %s, inventory %s, shipment lines %s in %.2f s (%s rows/s)",
+        repaired = [t for t, o in report.outcomes.items() if o == "rewritten"]
+        # The time covers simulating and writing the day (DayLanding.started).
+        log.info("%s %s: sales %s, inventory %s, shipment lines %s in %.2f s simulated and "
+                 "written (%s rows/s)%s",
                  report.day, "landed " + "+".join(written) if written else "already complete",
                  f"{report.rows['sales']:,}", f"{report.rows['inventory']:,}",
                  f"{report.rows['shipments']:,}", report.seconds,
-                 f"{lines / max(report.seconds, 1e-9):,.0f}")
+                 f"{lines / max(report.seconds, 1e-9):,.0f}",
+                 f"; re-landed over an existing manifest: {'+'.join(repaired)}" if repaired else "")
 
     def load(self) -> dict[str, list[date]]:
         return {t: sorted(complete_days(self.lake, t)) for t in FACT_TABLES}
