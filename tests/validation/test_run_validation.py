@@ -165,7 +165,10 @@ def test_a_daily_run_validates_the_week_up_to_its_day(platform, tmp_path):
     # Early in the lake's life the week is cut at the first landed day.
     with DuckDBWarehouse(str(copy.warehouse)).session() as warehouse:
         early = daily_window(warehouse, date(2024, 7, 3), 7)
+        before = daily_window(warehouse, date(2024, 6, 20), 7)
     assert (early.first, early.last) == (date(2024, 7, 1), date(2024, 7, 3))
+    # A day before anything landed: that day is what is missing.
+    assert (before.first, before.last) == (date(2024, 6, 20), date(2024, 6, 20))
 
 
 # --- days ----------------------------------------------------------------------------------
@@ -374,3 +377,17 @@ def test_every_check_is_athena_sql_with_the_same_answers(platform, tmp_path):
         "stock: on hand conserved between consecutive counts"]
     problems = {sql.strip()[:80]: athena_problems(sql) for sql in athena.statements}
     assert not {k: v for k, v in problems.items() if v}
+
+
+def test_validation_settings_are_checked_in_one_line():
+    from retailops.errors import InvalidParameterError
+
+    assert Settings.from_params(None) == Settings()
+    assert Settings.from_params({"stock_lookback_days": 40}).stock_lookback_days == 40
+    for bad, named_ in (({"stock_lookback_dayz": 3}, "stock_lookback_dayz"),
+                        ({"daily_window_days": 0}, "daily_window_days"),
+                        ({"daily_window_days": 2.5}, "daily_window_days"),
+                        ({"money_tolerance": -0.1}, "money_tolerance")):
+        with pytest.raises(InvalidParameterError, match=named_) as caught:
+            Settings.from_params(bad)
+        assert "\n" not in str(caught.value)

@@ -15,10 +15,11 @@ Coverage comes first: when a day is missing, the run's one-line error names the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timezone
 from typing import Any
 
+from retailops.errors import InvalidParameterError
 from retailops.validation.checks import Check
 from retailops.validation.coverage import presence_checks, row_checks
 from retailops.validation.ledger import ledger_checks
@@ -39,7 +40,25 @@ class Settings:
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> "Settings":
-        return cls(**(params or {}))
+        """From ``params:validation``; an unknown key or a value out of range is one line."""
+        params = dict(params or {})
+        unknown = sorted(set(params) - {f.name for f in fields(cls)})
+        if unknown:
+            raise InvalidParameterError(
+                f"unknown validation setting(s) {', '.join(unknown)} (known: "
+                f"{', '.join(f.name for f in fields(cls))})")
+        settings = cls(**params)
+        for name in ("daily_window_days", "stock_lookback_days"):
+            value = getattr(settings, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidParameterError(
+                    f"validation.{name}={value!r} must be a whole number of days >= 1")
+        tolerance = settings.money_tolerance
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) \
+                or not 0 <= tolerance < 1:
+            raise InvalidParameterError(
+                f"validation.money_tolerance={tolerance!r} must be a fraction in [0, 1)")
+        return settings
 
 
 def reconcile(warehouse: Warehouse, first: date, last: date,

@@ -36,9 +36,9 @@ def first_landed_day(warehouse: Warehouse) -> date | None:
 
 def daily_window(warehouse: Warehouse, run_date: date, days: int) -> Window:
     """``max(first landed day, run_date - (days - 1))..run_date``."""
-    first = run_date - timedelta(days=days - 1)
     landed = first_landed_day(warehouse)
-    if landed is not None and first < landed <= run_date:
-        first = landed
-    return Window(first, run_date)
+    if landed is None or landed > run_date:
+        # Nothing landed up to the run's day: the day itself is what is missing.
+        return Window(run_date, run_date)
+    return Window(max(landed, run_date - timedelta(days=days - 1)), run_date)
 
