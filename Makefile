@@ -1,35 +1,42 @@
 # One entry point for people and CI. Each target sets up what it needs first, and only once
-# (stamp files record what is installed; editing pyproject.toml or a requirements file redoes it).
+# (stamp files record what is installed; editing pyproject.toml, a requirements file or a lock
+# file redoes it). Every install is pinned by a lock file (requirements.lock for .venv,
+# deploy/requirements-*.lock for the tool venvs), so a fresh machine gets the versions the suite
+# passed with; `make lock` re-resolves them (see README, "Reproducible installs").
+# A failed install stops make: pip's exit status is never hidden.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3.11
 VENV := .venv
 PIP_QUIET := -q --disable-pip-version-check
+# pyenv's pip config names extra index folders that do not exist here; its warnings are noise.
+PIP_NOISE := grep -v "^WARNING: Location" >&2 || true
 export KEDRO_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: run test setup setup-test bench viz
+.PHONY: run test setup setup-test bench viz lock
 
 # The runtime: the project and its dependencies.
-$(VENV)/.runtime: pyproject.toml
+$(VENV)/.runtime: pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (RetailOps needs Python 3.11+)"; exit 1; }
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_QUIET) -e . 2>&1 | grep -v "^WARNING: Location" || true
+	$(VENV)/bin/pip install $(PIP_QUIET) -c requirements.lock -e . 2> >($(PIP_NOISE))
 	@$(VENV)/bin/python -c "import retailops, kedro, dbt.cli.main" && touch $@
 
 # Test tools in the same venv.
-$(VENV)/.test: $(VENV)/.runtime pyproject.toml
-	$(VENV)/bin/pip install $(PIP_QUIET) -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
-	@$(VENV)/bin/python -c "import pytest, moto, nbclient" && touch $@
+$(VENV)/.test: $(VENV)/.runtime pyproject.toml requirements.lock
+	$(VENV)/bin/pip install $(PIP_QUIET) -c requirements.lock -e '.[test]' 2> >($(PIP_NOISE))
+	@$(VENV)/bin/python -c "import pytest, moto, nbclient, hypothesis" && touch $@
 
 # Tools whose pins clash with the runtime live in venvs of their own (see deploy/requirements-*.txt).
-.venv-lint/.installed: deploy/requirements-lint.txt
+.venv-lint/.installed: deploy/requirements-lint.txt deploy/requirements-lint.lock
 	@test -x .venv-lint/bin/python || $(PYTHON) -m venv .venv-lint
-	.venv-lint/bin/pip install $(PIP_QUIET) -r $< 2>&1 | grep -v "^WARNING: Location" || true
+	.venv-lint/bin/pip install $(PIP_QUIET) -c deploy/requirements-lint.lock -r $< 2> >($(PIP_NOISE))
 	@.venv-lint/bin/checkov --version >/dev/null && touch $@
 
-.venv-moto/.installed: deploy/requirements-moto.txt
+.venv-moto/.installed: deploy/requirements-moto.txt deploy/requirements-moto.lock
 	@test -x .venv-moto/bin/python || $(PYTHON) -m venv .venv-moto
-	.venv-moto/bin/pip install $(PIP_QUIET) -r $< 2>&1 | grep -v "^WARNING: Location" || true
+	.venv-moto/bin/pip install $(PIP_QUIET) -c deploy/requirements-moto.lock -r $< 2> >($(PIP_NOISE))
 	@.venv-moto/bin/python -c "import moto.server" && touch $@
 
 # Headless Chromium (Debian's package) for the browser tests.
@@ -53,3 +60,8 @@ viz: setup
 
 bench: setup-test
 	$(VENV)/bin/python benchmarks/bench_ingest.py
+
+# Re-resolve every lock file from the unpinned requirements, each in a throwaway venv, then
+# review `git diff *.lock` and run `make test` before committing.
+lock:
+	bash deploy/lock.sh
