@@ -46,6 +46,7 @@
         'write_compression': 'snappy',
         'partitioned_by': [date_column],
         'external_location': curated_location(this.identifier),
+        'pre_hook': ["{{ retailops.clear_rebuilt_days('" ~ date_column ~ "', 'date') }}"],
     }) }}
 {%- endmacro %}
 
@@ -55,15 +56,51 @@
         'incremental_strategy': 'delete+insert',
         'unique_key': date_column,
         'on_schema_change': 'fail',
+        'pre_hook': ["{{ retailops.clear_rebuilt_days('" ~ date_column ~ "', 'date') }}"],
         'post_hook': ["{{ retailops.export_curated('" ~ date_column ~ "') }}"],
     }) }}
+{%- endmacro %}
+
+{#- Before an incremental build of a fact (or, on DuckDB, a base table): remove the rows of
+    every day the run rebuilds (rebuild_days), so that a day whose partitions were removed
+    from the lake, or re-landed with fewer rows, leaves no stale rows behind. delete+insert and
+    insert_overwrite alone only replace the days present in the new rows. `kind` is 'date'
+    for a date column, 'text' for the raw partition column `dt`.
+    - DuckDB: a delete, in the model's transaction.
+    - Athena: the days' partitions are dropped from Glue and their files deleted (what
+      insert_overwrite itself does for the days it writes). -#}
+{% macro clear_rebuilt_days(column, kind='text') -%}
+    {%- if not execute or not is_incremental() -%}{{ return('') }}{%- endif -%}
+    {{ return(adapter.dispatch('clear_rebuilt_days', 'retailops')(column, kind)) }}
+{%- endmacro %}
+
+{% macro default__clear_rebuilt_days(column, kind) -%}
+    {%- set days = rebuild_days() -%}
+    {%- if days -%}
+        {%- set conditions = [] -%}
+        {%- for day in days -%}
+            {%- do conditions.append(column ~ "='" ~ day ~ "'") -%}
+        {%- endfor -%}
+        {%- do adapter.clean_up_partitions(this, conditions) -%}
+    {%- endif -%}
+    {{ return('') }}
+{%- endmacro %}
+
+{% macro duckdb__clear_rebuilt_days(column, kind) -%}
+    {%- set days = rebuild_days() -%}
+    {%- if days is none -%}
+        delete from {{ this }}
+    {%- elif days -%}
+        delete from {{ this }} where {{ column }} in {{ rebuild_days_sql(days, 'date ' if kind == 'date' else '') }}
+    {%- endif -%}
 {%- endmacro %}
 
 {#- DuckDB only: copy the model just built to Parquet under curated/.
     - Whole tables: curated/<model>/<model>.parquet, replaced each run.
     - Facts (date_column given): hive partitions curated/<model>/<date_column>=YYYY-MM-DD/data_0.parquet.
-      With run_date only that day's file is rewritten (idempotent); without, the folder is
-      replaced as a whole, one file per day. -#}
+      With rebuild_days only those days' folders are replaced (a day without rows any more,
+      e.g. removed from the lake, loses its folder); without, the folder is replaced as a
+      whole, one file per day. -#}
 {% macro export_curated(date_column=none) -%}
     {{ return(adapter.dispatch('export_curated', 'retailops')(date_column)) }}
 {%- endmacro %}
@@ -75,19 +112,21 @@
 {% macro duckdb__export_curated(date_column=none) -%}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
     {%- set folder = curated_location(this.identifier) -%}
-    {%- set day = run_date() -%}
+    {%- set days = rebuild_days() -%}
     {%- if date_column is none -%}
         {%- do run_query("select retailops_make_dirs('" ~ folder ~ "')") -%}
         copy (select * from {{ this }}) to '{{ folder }}/{{ this.identifier }}.parquet' (format parquet)
-    {%- elif day is none -%}
+    {%- elif days is none -%}
         {%- do run_query("select retailops_make_dirs('" ~ lake_root() ~ "/curated')") -%}
         copy (select * from {{ this }})
         to '{{ folder }}' (format parquet, partition_by ({{ date_column }}), overwrite, filename_pattern 'data_{i}')
-    {%- else -%}
-        {%- set day_folder = folder ~ '/' ~ date_column ~ '=' ~ day -%}
-        {%- do run_query("select retailops_make_dirs('" ~ day_folder ~ "')") -%}
-        copy (select * exclude ({{ date_column }}) from {{ this }} where {{ date_column }} = date '{{ day }}')
-        to '{{ day_folder }}/data_0.parquet' (format parquet)
+    {%- elif days -%}
+        {%- do run_query("select retailops_make_dirs('" ~ folder ~ "')") -%}
+        {%- for day in days -%}
+            {%- do run_query("select retailops_remove_dir('" ~ folder ~ "/" ~ date_column ~ "=" ~ day ~ "')") -%}
+        {%- endfor -%}
+        copy (select * from {{ this }} where {{ date_column }} in {{ rebuild_days_sql(days, 'date ') }})
+        to '{{ folder }}' (format parquet, partition_by ({{ date_column }}), overwrite_or_ignore, filename_pattern 'data_{i}')
     {%- endif -%}
 {%- endmacro %}
 
@@ -98,9 +137,9 @@
     - DuckDB: a table holding the typed rows of every complete partition, so that the staging
       views and the data tests read typed columnar storage instead of re-parsing and re-casting
       the CSVs (one parse of the sales history costs ~9 s on two cores). Incremental with
-      delete+insert on `dt`: a run with run_date reloads only that day's partition; a run
-      without run_date rebuilds the table whole (full_refresh), so a partition that lost its
-      manifest goes away too. -#}
+      delete+insert on `dt`: a run with rebuild_days first deletes those days
+      (clear_rebuilt_days: a partition that lost its manifest goes away too) and reloads them;
+      a run without rebuilds the table whole (full_refresh). -#}
 {% macro raw_landing_config() -%}
     {{ return(adapter.dispatch('raw_landing_config', 'retailops')()) }}
 {%- endmacro %}
@@ -115,8 +154,9 @@
         'incremental_strategy': 'delete+insert',
         'unique_key': 'dt',
         'on_schema_change': 'fail',
+        'pre_hook': ["{{ retailops.clear_rebuilt_days('dt') }}"],
     } -%}
-    {%- if run_date() is none -%}
+    {%- if rebuild_days() is none -%}
         {%- do settings.update({'full_refresh': true}) -%}
     {%- endif -%}
     {{ return(settings) }}

@@ -1,3 +1,5 @@
+{#- An incremental build rebuilds only the days of rebuild_days (the transform stage's plan:
+    new, changed and removed partitions plus the run's day); a first or full build, every day. -#}
 {{ config(**fact_table_config('snapshot_date')) }}
 
 with
@@ -5,7 +7,9 @@ with
 inventory as (
 
     select * from {{ ref('stg_inventory') }}
+    {%- if is_incremental() %}
     where {{ rebuilt_days_filter() }}
+    {%- endif %}
 
 ),
 

@@ -94,22 +94,35 @@ def summarise(result: Any, seconds: float, command: str) -> dict[str, Any]:
     }
 
 
+def rebuild_days_value(days: list[str] | None) -> str:
+    """``RETAILOPS_REBUILD_DAYS`` for a set of days: a comma list, ``none`` for the empty set,
+    ``all`` for no limit (a full build). Read by the ``rebuild_days`` macro."""
+    if days is None:
+        return "all"
+    return ",".join(sorted(set(days))) or "none"
+
+
 def build(lake_root: str, target: str, run_date: str | None = None,
           duckdb_path: str | None = None, select: str | None = None,
-          selector: str | None = None, full_refresh: bool = False) -> dict[str, Any]:
+          selector: str | None = None, full_refresh: bool = False,
+          rebuild_days: list[str] | None = None,
+          calendar_years_ahead: int | None = None) -> dict[str, Any]:
     """``dbt build`` (models and tests) for the lake; returns the summary, failed or not.
 
-    ``selector`` names a selector of ``dbt_athena/selectors.yml`` (``daily``)."""
-    # run_date travels as an environment variable: a changed --vars value makes dbt re-parse
+    ``rebuild_days``: the days whose raw partitions and fact rows this build redoes (None:
+    every day). ``selector`` names a selector of ``dbt_athena/selectors.yml`` (``daily``)."""
+    # The days travel as environment variables: a changed --vars value makes dbt re-parse
     # the whole project (seconds), a changed env var only the few nodes that read it.
-    args = ["build", "--vars", json.dumps(dbt_vars(lake_root))]
+    values = dbt_vars(lake_root, calendar_years_ahead=calendar_years_ahead)
+    args = ["build", "--vars", json.dumps(values)]
     if select:
         args += ["--select", select]
     if selector:
         args += ["--selector", selector]
     if full_refresh:
         args.append("--full-refresh")
-    env = {"RETAILOPS_RUN_DATE": run_date or ""}
+    env = {"RETAILOPS_RUN_DATE": run_date or "",
+           "RETAILOPS_REBUILD_DAYS": rebuild_days_value(rebuild_days)}
     if duckdb_path:
         Path(duckdb_path).parent.mkdir(parents=True, exist_ok=True)
         env["RETAILOPS_DUCKDB_PATH"] = str(Path(duckdb_path).resolve())
@@ -117,6 +130,7 @@ def build(lake_root: str, target: str, run_date: str | None = None,
     result = invoke(args, target, env)
     summary = summarise(result, time.perf_counter() - started, " ".join(args[:1] + args[3:]))
     summary["run_date"] = run_date
+    summary["rebuild_days"] = None if rebuild_days is None else sorted(set(rebuild_days))
     summary["selector"] = selector
     log.info("dbt build: %d model(s) built, %d test(s) passed, %d failed in %.1f s",
              summary["models_built"], summary["tests_passed"], len(summary["failed_tests"]),

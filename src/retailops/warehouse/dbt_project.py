@@ -1,10 +1,12 @@
 """The dbt project (``dbt_athena/``) as seen from Python: where it is, what it needs, and the
 dbt-duckdb plugin it loads.
 
-- ``DBT_PROJECT_DIR`` and ``dbt_vars()``: what a caller passes to ``dbtRunner``.
-- ``Plugin``: registered by the ``duckdb`` profile target. It adds one SQL function,
-  ``retailops_make_dirs(path)``, because DuckDB's ``COPY ... TO`` cannot create the parent
-  folders of the curated Parquet files and SQL has no other way to make a directory.
+- ``DBT_PROJECT_DIR`` and ``dbt_vars()``: what a caller passes to ``dbtRunner`` (the lake
+  root, and dim_date's range computed from today, so no end date is hard-coded).
+- ``Plugin``: registered by the ``duckdb`` profile target. It adds two SQL functions,
+  ``retailops_make_dirs(path)`` and ``retailops_remove_dir(path)``, because DuckDB's
+  ``COPY ... TO`` cannot create the parent folders of the curated Parquet files nor remove a
+  day's folder, and SQL has no other way to do either.
 """
 
 from __future__ import annotations
@@ -30,10 +32,27 @@ def _project_dir() -> Path:
 DBT_PROJECT_DIR = _project_dir()
 
 
-def dbt_vars(lake_root: str, run_date: str | date | None = None) -> dict[str, Any]:
-    """The ``--vars`` of a run: the lake root (absolute, or s3://) and the optional day."""
+def calendar_range(years_ahead: int | None = None, today: date | None = None) -> tuple[date, date]:
+    """First and last day of ``dim_date``: the first simulated day through the end of the
+    calendar year ``years_ahead`` after today (the simulation's supported range)."""
+    from retailops.simulation import config
+
+    ahead = 1 if years_ahead is None else int(years_ahead)
+    today = today or date.today()
+    supported = getattr(config, "last_supported_day", None)
+    last = supported(ahead, today) if supported else date(today.year + ahead, 12, 31)
+    return config.FIRST_DAY, last
+
+
+def dbt_vars(lake_root: str, run_date: str | date | None = None,
+             calendar_years_ahead: int | None = None,
+             today: date | None = None) -> dict[str, Any]:
+    """The ``--vars`` of a run: the lake root (absolute, or s3://), the calendar's range and
+    the optional day. The calendar's end moves once a year, so dbt re-parses once a year."""
     root = lake_root if "://" in lake_root else str(Path(lake_root).resolve())
-    values: dict[str, Any] = {"lake_root": root.rstrip("/")}
+    first, last = calendar_range(calendar_years_ahead, today)
+    values: dict[str, Any] = {"lake_root": root.rstrip("/"), "calendar_start": first.isoformat(),
+                              "calendar_end": last.isoformat()}
     if run_date is not None:
         values["run_date"] = run_date.isoformat() if isinstance(run_date, date) else run_date
     return values
@@ -46,6 +65,15 @@ def make_dirs(path: str) -> str:
     return path
 
 
+def remove_dir(path: str) -> str:
+    """Remove a folder and everything in it, if it exists; return the path."""
+    protocol = path.split("://", 1)[0] if "://" in path else "file"
+    filesystem = fsspec.filesystem(protocol)
+    if filesystem.exists(path):
+        filesystem.rm(path, recursive=True)
+    return path
+
+
 try:  # dbt-duckdb is a runtime dependency, but keep this module importable without it.
     from dbt.adapters.duckdb.plugins import BasePlugin
 except ImportError:  # pragma: no cover
@@ -53,13 +81,17 @@ except ImportError:  # pragma: no cover
 
 
 class Plugin(BasePlugin):  # type: ignore[misc,valid-type]
-    """dbt-duckdb plugin: adds ``retailops_make_dirs(varchar) -> varchar`` to each connection."""
+    """dbt-duckdb plugin: adds ``retailops_make_dirs(varchar) -> varchar`` and
+    ``retailops_remove_dir(varchar) -> varchar`` (a rebuilt day's curated folder is replaced
+    whole) to each connection."""
 
     def configure_connection(self, conn: Any) -> None:
         import duckdb
 
-        conn.create_function("retailops_make_dirs", make_dirs, [duckdb.sqltype("VARCHAR")],
-                             duckdb.sqltype("VARCHAR"), side_effects=True)
+        for name, function in (("retailops_make_dirs", make_dirs),
+                               ("retailops_remove_dir", remove_dir)):
+            conn.create_function(name, function, [duckdb.sqltype("VARCHAR")],
+                                 duckdb.sqltype("VARCHAR"), side_effects=True)
 
 
 def release_duckdb() -> None:

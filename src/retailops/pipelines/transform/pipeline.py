@@ -1,13 +1,16 @@
-"""Transform pipeline, derived from dbt's manifest: one build node, then a node per model whose
+"""Transform pipeline, derived from dbt's manifest: plan which days to rebuild, verify the
+partitions dbt will read, one build node, record what was built, then a node per model whose
 inputs are the model's own dbt dependencies (so kedro-viz draws dbt's lineage)."""
 
 from kedro.pipeline import Node, Pipeline
 
 from retailops.pipelines.transform.nodes import (
     build_warehouse,
-    verify_raw_partitions,
     model_result,
+    plan_rebuild,
+    record_built_partitions,
     require_successful_build,
+    verify_raw_partitions,
 )
 from retailops.warehouse.lineage import SOURCE_DATASETS, DbtModel, dbt_models
 
@@ -23,14 +26,21 @@ def create_pipeline(**kwargs) -> Pipeline:
     models = dbt_models()
     return Pipeline(
         [
-            Node(verify_raw_partitions, inputs=["lake", "raw_days", "params:run_date"],
+            # raw_days and raw_dimensions order the plan after ingest in composed runs.
+            Node(plan_rebuild, inputs=["lake", "raw_days", "raw_dimensions", "warehouse",
+                                       "params:run_date", "params:dbt"],
+                 outputs="rebuild_plan", name="plan_rebuild"),
+            Node(verify_raw_partitions, inputs=["lake", "raw_days", "rebuild_plan"],
                  outputs="verified_raw_partitions", name="verify_raw_partitions"),
             Node(build_warehouse,
                  inputs=["lake", "verified_raw_partitions", "raw_dimensions", "warehouse",
-                         "params:run_date", "params:dbt"],
+                         "params:run_date", "rebuild_plan", "params:dbt", "parameters"],
                  outputs="dbt_build_summary", name="dbt_build"),
             Node(require_successful_build, inputs="dbt_build_summary",
                  outputs="dbt_build_result", name="require_successful_dbt_build"),
+            Node(record_built_partitions,
+                 inputs=["dbt_build_result", "rebuild_plan", "lake", "warehouse"],
+                 outputs=None, name="record_built_partitions"),
             *[_model_node(m) for m in models],
         ],
         tags=["transform"],

@@ -1,0 +1,166 @@
+"""What the warehouse was built from, and which days the next build must redo.
+
+Every successful build records the partitions it built: (table, dt, sha256 of the data the
+manifest commits to), plus the sha256 of each dimension file (dt ''). The next run compares the
+lake's current manifests with that record:
+
+- nothing recorded (a new or deleted warehouse), the marts missing, a dimension file changed,
+  or a full refresh asked for: a plain full build;
+- otherwise the days of every new, changed or removed partition (plus the run's own day) are
+  rebuilt: the DuckDB base tables and the fact marts' days, on both engines.
+
+So any sequence of runs, re-landings and removals converges to what one clean full build of the
+same raw zone gives. The record lives beside the marts: on DuckDB a small table in the
+warehouse file (deleting the file resets it), on Athena a JSON file under the lake's metadata/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from retailops.lake import layout
+from retailops.lake.storage import Lake
+from retailops.warehouse.engines import Warehouse
+
+# A built partition: (table, dt) -> sha256; dimension files carry dt "".
+Built = dict[tuple[str, str], str]
+
+STATE_TABLE = "main.retailops_built_partitions"
+STATE_FILE = "metadata/warehouse/built_partitions.json"
+# Models whose absence means the warehouse was never fully built (or was dropped).
+REQUIRED_MODELS = (("marts", "dim_date"), ("marts", "fct_daily_sales"),
+                   ("marts", "fct_inventory_snapshots"))
+
+
+def current_partitions(lake: Lake, fact_tables: Iterable[str],
+                       dimension_tables: Iterable[str]) -> tuple[Built, dict[tuple[str, str], int]]:
+    """The lake as the next build would read it: each complete fact partition's sha256 (from
+    its manifest; every manifest read in one batch) and each dimension file's sha256; plus the
+    data size each manifest records (-1 when it records none). A manifest that does not parse
+    is an incomplete partition, as for dbt's readers."""
+    found: Built = {}
+    sizes: dict[tuple[str, str], int] = {}
+    urls: dict[str, tuple[str, str]] = {}
+    for table in fact_tables:
+        for relative in lake.find(layout.manifest_folder(table)):
+            parts = relative.rsplit("/", 2)
+            day = layout.parse_partition(parts[1]) if len(parts) == 3 else None
+            if day is not None and parts[2] == "manifest.json":
+                urls[lake.url(relative)] = (table, day.isoformat())
+    contents = lake.fs.cat(list(urls), on_error="return") if urls else {}
+    for url, data in contents.items():
+        key = _url_key(url, urls)
+        if key is None or isinstance(data, Exception):
+            continue
+        try:
+            manifest = json.loads(data)
+            sha, size = manifest["sha256"], int(manifest.get("bytes", -1))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if isinstance(sha, str) and sha:
+            found[key], sizes[key] = sha, size
+    for table in dimension_tables:
+        try:
+            data = lake.read_bytes(layout.dimension_file(table))
+        except FileNotFoundError:
+            continue
+        found[(table, "")] = hashlib.sha256(data).hexdigest()
+    return found, sizes
+
+
+def _url_key(url: str, urls: Mapping[str, tuple[str, str]]) -> tuple[str, str] | None:
+    # fsspec may hand back a URL without its protocol (s3fs: "bucket/key").
+    if url in urls:
+        return urls[url]
+    for candidate, key in urls.items():
+        if candidate.split("://", 1)[-1] == url.split("://", 1)[-1]:
+            return key
+    return None
+
+
+@dataclass(frozen=True)
+class RebuildPlan:
+    """What the next build redoes. ``days`` is empty for a full build."""
+
+    full: bool
+    reason: str
+    days: tuple[str, ...]
+    new: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+    current: Mapping[tuple[str, str], str]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The plan as the pipeline passes it on (plain values, JSON-friendly)."""
+        return {"full": self.full, "reason": self.reason, "days": list(self.days),
+                "new": list(self.new), "changed": list(self.changed),
+                "removed": list(self.removed),
+                "current": [[t, d, s] for (t, d), s in sorted(self.current.items())]}
+
+
+def plan(current: Built, built: Built, run_date: str | None, warehouse_ready: bool,
+         full_refresh: bool = False) -> RebuildPlan:
+    """Compare the lake with what was built: a full build, or the days to rebuild."""
+    def full(reason: str) -> RebuildPlan:
+        return RebuildPlan(True, reason, (), (), (), (), dict(current))
+
+    if full_refresh:
+        return full("a full refresh was asked for")
+    if not run_date:
+        return full("no run date: every model over every complete day")
+    if not built or not warehouse_ready:
+        return full("nothing built yet")
+    dimensions = {k: v for k, v in current.items() if k[1] == ""}
+    if dimensions != {k: v for k, v in built.items() if k[1] == ""}:
+        return full("a dimension file changed")
+    now = {k: v for k, v in current.items() if k[1]}
+    then = {k: v for k, v in built.items() if k[1]}
+    new = {d for (t, d) in now.keys() - then.keys()}
+    removed = {d for (t, d) in then.keys() - now.keys()}
+    changed = {k[1] for k in now.keys() & then.keys() if now[k] != then[k]}
+    days = new | removed | changed
+    if any(d == str(run_date) for (_, d) in now):
+        days.add(str(run_date))
+    current_days = {d for (_, d) in now}
+    if current_days and current_days <= (new | changed):
+        # Every day is new or changed: a plain full build is the same and simpler.
+        return RebuildPlan(True, "every day changed", (), tuple(sorted(new)),
+                           tuple(sorted(changed)), tuple(sorted(removed)), dict(current))
+    return RebuildPlan(False, "days new, changed or removed since the last build",
+                       tuple(sorted(days)), tuple(sorted(new)), tuple(sorted(changed)),
+                       tuple(sorted(removed)), dict(current))
+
+
+def load_built(warehouse: Warehouse, lake: Lake) -> Built:
+    """What the last successful build recorded (empty when nothing was)."""
+    if warehouse.engine == "duckdb":
+        if not warehouse.has_table("main", STATE_TABLE.split(".", 1)[1]):
+            return {}
+        rows = warehouse.query(f"select table_name, dt, sha256 from {STATE_TABLE}")
+        return {(r.table_name, r.dt): r.sha256 for r in rows.itertuples()}
+    try:
+        payload = json.loads(lake.read_bytes(STATE_FILE))
+    except FileNotFoundError:
+        return {}
+    except ValueError:
+        return {}  # an unreadable record: rebuild everything rather than trust it
+    return {(t, d): s for t, d, s in payload.get("partitions", [])}
+
+
+def record_built(warehouse: Warehouse, lake: Lake, built: Built) -> None:
+    """Record what a successful build built (replacing the previous record)."""
+    rows = sorted((t, d, s) for (t, d), s in built.items())
+    if warehouse.engine == "duckdb":
+        import duckdb
+
+        with duckdb.connect(warehouse.path) as con:  # type: ignore[attr-defined]
+            con.execute(f"create or replace table {STATE_TABLE} "
+                        "(table_name varchar, dt varchar, sha256 varchar)")
+            if rows:
+                con.executemany(f"insert into {STATE_TABLE} values (?, ?, ?)", rows)
+        return
+    body = json.dumps({"partitions": rows}, separators=(",", ":")).encode()
+    lake.write_bytes(STATE_FILE, body)
