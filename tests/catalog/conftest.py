@@ -4,32 +4,18 @@ in-process sessions on it opened from any working directory, as a notebook kerne
 from __future__ import annotations
 
 import os
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.catalog.project import relative_project
 
 # A few days at a small scale: enough to tell complete partitions from incomplete ones, and
 # late enough for the first deliveries (shipments) to arrive.
 FIRST_DAY, LAST_DAY = "2024-07-01", "2024-07-05"
 SCALE = 0.03
-
-
-def relative_project(root: Path) -> Path:
-    """pyproject.toml, an empty src/ (the package is installed), notebooks/ and a verbatim copy of
-    conf/ (its globals keep ``lake_root: data/lake``); conf/local starts empty as in a clone."""
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
-    (root / "src").mkdir(exist_ok=True)
-    (root / "notebooks").mkdir(exist_ok=True)
-    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
-    assert "lake_root: data/lake" in (root / "conf" / "base" / "globals.yml").read_text()
-    return root
 
 
 @contextmanager

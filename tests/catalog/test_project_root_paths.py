@@ -41,7 +41,7 @@ def _described_paths(session) -> dict[str, list[str]]:
 
 @pytest.fixture
 def project(tmp_path):
-    from tests.catalog.conftest import relative_project
+    from tests.catalog.project import relative_project
 
     return relative_project(tmp_path / "project")
 

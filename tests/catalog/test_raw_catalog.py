@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 from kedro.io import DatasetError
 
-from tests.catalog.conftest import land, relative_project, session_in
+from tests.catalog.conftest import land, session_in
+from tests.catalog.project import relative_project
 
 DAYS = ("2024-07-01", "2024-07-02", "2024-07-03", "2024-07-04", "2024-07-05")
 # Column order of the contract (../../shared/CONTRACT.md, "Raw tables"), written out here.
