@@ -1,4 +1,8 @@
-"""Project hooks: check every run parameter before any node touches the lake."""
+"""Project hooks: check every run parameter before any node touches the lake.
+
+``parameter_problems`` is the whole check (names, dates, seed and scale, flags); the hook only
+collects the run's parameters and raises one line listing every problem it found.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,10 @@ from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 
 from retailops.errors import InvalidParameterError
+
+# Flags the project reads with bool(): a value like "maybe" would silently count as true.
+# Every parameter declared with a boolean default is a flag too (see ``parameter_problems``).
+FLAGS = ("overwrite", "dbt.full_refresh", "metabase.dry_run")
 
 
 def _dotted_keys(params: dict[str, Any], prefix: str = "") -> set[str]:
@@ -45,6 +53,51 @@ def _lookup(params: dict[str, Any], dotted: str) -> Any:
     return value
 
 
+def _flag_keys(declared: dict[str, Any]) -> list[str]:
+    declared_flags = {k for k in _dotted_keys(declared) if isinstance(_lookup(declared, k), bool)}
+    return sorted(set(FLAGS) | declared_flags)
+
+
+def parameter_problems(params: dict[str, Any],
+                       declared: dict[str, Any] | None = None) -> list[str]:
+    """Every problem with the run's parameters, one sentence each (empty when all is well).
+
+    ``params`` are the merged parameters of the run; ``declared`` the configured ones (their
+    boolean defaults mark the flags). YAML and ``--params`` turn true/false/yes/no/on/off into
+    booleans already, so a flag must arrive as a boolean: anything else (1, "maybe", a quoted
+    "false") is refused rather than read with bool().
+    """
+    from retailops.pipelines.ingest.nodes import resolve_window, simulation_config
+    from retailops.simulation.config import last_supported_day
+
+    problems: list[str] = []
+    years_ahead = params.get("calendar_years_ahead", 1)
+    try:
+        last_supported_day(years_ahead)
+    except InvalidParameterError as exc:
+        problems.append(str(exc))
+        years_ahead = None
+    if years_ahead is not None:
+        try:
+            resolve_window(params.get("start_date"), params.get("end_date"),
+                           params.get("run_date"), years_ahead)
+        except InvalidParameterError as exc:
+            problems.append(str(exc))
+    if "seed" in params or "scale" in params or "simulation" in params:
+        try:
+            simulation_config(params.get("seed"), params.get("scale"), params.get("simulation"))
+        except InvalidParameterError as exc:
+            problems.append(str(exc))
+    for key in _flag_keys(declared if declared is not None else params):
+        head = key.split(".")[0]
+        if head not in params:
+            continue
+        value = _lookup(params, key)
+        if not isinstance(value, bool):
+            problems.append(f"{key}={value!r} must be true or false")
+    return problems
+
+
 class RetailOpsHooks:
     """Hooks registered in ``settings.py``."""
 
@@ -57,23 +110,22 @@ class RetailOpsHooks:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        """Refuse unknown parameters and bad dates before the first node runs."""
+        """Refuse unknown parameters, bad dates, seeds and flags before the first node runs."""
+        if self._context is None:
+            return
+        loader = self._context.config_loader
+        saved = loader.runtime_params
+        try:
+            loader.runtime_params = {}
+            declared = loader["parameters"]
+        finally:
+            loader.runtime_params = saved
         runtime = run_params.get("runtime_params") or {}
-        if runtime and self._context is not None:
-            loader = self._context.config_loader
-            saved = loader.runtime_params
-            try:
-                loader.runtime_params = {}
-                declared = loader["parameters"]
-            finally:
-                loader.runtime_params = saved
-            unknown = unknown_parameters(runtime, declared)
-            if unknown:
-                raise InvalidParameterError(
-                    f"unknown parameter(s) {', '.join(unknown)} (declared in conf/*/parameters*.yml)")
-        if self._context is not None and "resolve_ingest_window" in {n.name for n in pipeline.nodes}:
-            from retailops.pipelines.ingest.nodes import resolve_window, simulation_config
-
-            params = self._context.params
-            resolve_window(params.get("start_date"), params.get("end_date"), params.get("run_date"))
-            simulation_config(params.get("seed"), params.get("scale"), params.get("simulation"))
+        unknown = unknown_parameters(runtime, declared)
+        if unknown:
+            raise InvalidParameterError(
+                f"unknown parameter(s) {', '.join(unknown)} (declared in conf/*/parameters*.yml)")
+        # Checked for every pipeline: a bad value is wrong whichever stage reads it.
+        problems = parameter_problems(self._context.params, declared)
+        if problems:
+            raise InvalidParameterError("; ".join(problems))

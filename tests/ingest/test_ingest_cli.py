@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import boto3
 import pytest
@@ -12,6 +13,8 @@ from tests.conftest import conf_with_lake, free_port, run_kedro
 from .helpers import tree_digest
 
 SMALL = "scale=0.03"
+# The supported range ends on Dec 31 of next year (calendar_years_ahead: 1).
+NEXT_NEXT_YEAR = date.today().year + 2
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +53,8 @@ def test_run_date_lands_one_day(landed, tmp_path):
     ("start_date=2024-02-30", "start_date='2024-02-30' is not a valid date"),
     ("start_date=2024-07-10,end_date=2024-07-01", "start_date=2024-07-10 is after end_date=2024-07-01"),
     ("start_date=2024-06-30,end_date=2024-07-01", "start_date=2024-06-30 is outside the supported range"),
-    ("run_date=2027-01-01", "run_date=2027-01-01 is outside the supported range"),
+    (f"run_date={NEXT_NEXT_YEAR}-01-01",
+     f"run_date={NEXT_NEXT_YEAR}-01-01 is outside the supported range"),
     ("colour=blue", "unknown parameter(s) colour"),
     ("simulation.defect_rates.typo=0.1", "unknown parameter(s) simulation.defect_rates.typo"),
     ("scale=-1", "scale=-1.0 must be between"),

@@ -12,9 +12,9 @@ from typing import Iterator
 from retailops.simulation.config import (
     FIRST_DAY,
     GENERATOR_VERSION,
-    LAST_DAY,
     DefectRates,
     SimulationConfig,
+    last_supported_day,
 )
 from retailops.simulation.engine import SimulationState, initial_state, simulate_day
 from retailops.simulation.tables import (
@@ -30,10 +30,10 @@ from retailops.simulation.tables import (
 from retailops.simulation.world import World, build_world
 
 __all__ = [
-    "DIMENSION_TABLES", "FACT_TABLES", "FIRST_DAY", "GENERATOR_VERSION", "LAST_DAY",
-    "LEDGER_SCHEMA", "RAW_COLUMNS", "DayBatch", "DefectRates", "DimensionBatch",
-    "SimulationConfig", "SimulationState", "World", "advance", "build_world", "day_batch",
-    "dimension_tables", "initial_state", "run_days",
+    "DIMENSION_TABLES", "FACT_TABLES", "FIRST_DAY", "GENERATOR_VERSION", "LEDGER_SCHEMA",
+    "RAW_COLUMNS", "DayBatch", "DefectRates", "DimensionBatch", "SimulationConfig",
+    "SimulationState", "World", "advance", "build_world", "day_batch", "dimension_tables",
+    "initial_state", "last_supported_day", "run_days",
 ]
 
 

@@ -18,8 +18,11 @@ GENERATOR_VERSION = "retailops-sim/1.0.0"
 
 # The first simulated day: the chain's books open here, and earlier dates do not exist.
 FIRST_DAY = date(2024, 7, 1)
-# The last day the calendar (and dim_date) covers.
-LAST_DAY = date(2026, 12, 31)
+# The supported range (and dim_date) ends on Dec 31 of today's year + N, N from the parameter
+# `calendar_years_ahead`: no end date is fixed in code, so the calendar never runs out.
+MAX_YEARS_AHEAD = 100
+# A purchase cycle longer than a year is a typo, and it keeps order quantities within int32.
+MAX_REVIEW_PERIOD_DAYS = 365
 
 # Sizes of the chain at scale 1 (the contract's default volumes).
 STORES_AT_SCALE_1 = 60
@@ -27,6 +30,36 @@ PRODUCTS_AT_SCALE_1 = 1200
 SUPPLIERS_AT_SCALE_1 = 40
 SALE_LINES_PER_DAY_AT_SCALE_1 = 50_000
 SNAPSHOTS_PER_DAY_AT_SCALE_1 = 4_000
+
+
+def last_supported_day(years_ahead: int = 1, today: date | None = None) -> date:
+    """The last day runs may ask for: Dec 31 of ``today``'s year + ``years_ahead`` (>= 1), so a
+    run, a promotion plan or a forecast horizon always has at least the rest of next year."""
+    if (isinstance(years_ahead, bool) or not isinstance(years_ahead, int)
+            or not 1 <= years_ahead <= MAX_YEARS_AHEAD):
+        raise InvalidParameterError(
+            f"calendar_years_ahead={years_ahead!r} must be a whole number of years "
+            f"between 1 and {MAX_YEARS_AHEAD}")
+    today = today or date.today()
+    return date(today.year + years_ahead, 12, 31)
+
+
+def whole_number(name: str, value: Any, minimum: int, maximum: int | None = None,
+                 what: str = "a non-negative integer") -> int:
+    """``value`` as an int, refusing fractions, booleans and text that is not a whole number
+    (``int()`` alone would turn 1.7 into 1 and True into 1)."""
+    number: Any = value
+    if isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            number = None
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    if (isinstance(number, bool) or not isinstance(number, int) or number < minimum
+            or (maximum is not None and number > maximum)):
+        raise InvalidParameterError(f"{name}={value!r} must be {what}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -57,12 +90,13 @@ class SimulationConfig:
     defect_rates: DefectRates = field(default_factory=DefectRates)
 
     def __post_init__(self) -> None:
+        # Seeds feed numpy's SeedSequence, which takes any non-negative integer.
+        whole_number("seed", self.seed, 0)
         if not 0.001 <= float(self.scale) <= 50:
             raise InvalidParameterError(f"scale={self.scale} must be between 0.001 and 50")
-        if int(self.review_period_days) < 1:
-            raise InvalidParameterError(
-                f"simulation.review_period_days={self.review_period_days} must be at least 1"
-            )
+        whole_number("simulation.review_period_days", self.review_period_days, 1,
+                     MAX_REVIEW_PERIOD_DAYS, f"a whole number of days from 1 to "
+                     f"{MAX_REVIEW_PERIOD_DAYS}")
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "SimulationConfig":
@@ -76,11 +110,16 @@ class SimulationConfig:
         unknown_rates = sorted(set(rates) - set(DefectRates.__dataclass_fields__))
         if unknown_rates:
             raise InvalidParameterError(f"unknown defect rate(s): {', '.join(unknown_rates)}")
+        seed = whole_number("seed", params.get("seed", cls.seed), 0)
+        review = whole_number("simulation.review_period_days",
+                              params.get("review_period_days", cls.review_period_days), 1,
+                              MAX_REVIEW_PERIOD_DAYS,
+                              f"a whole number of days from 1 to {MAX_REVIEW_PERIOD_DAYS}")
         try:
             return cls(
-                seed=int(params.get("seed", cls.seed)),
+                seed=seed,
                 scale=float(params.get("scale", cls.scale)),
-                review_period_days=int(params.get("review_period_days", cls.review_period_days)),
+                review_period_days=review,
                 defect_rates=DefectRates(**{k: float(v) for k, v in rates.items()}),
             )
         except (TypeError, ValueError) as exc:

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retailops.simulation.config import FIRST_DAY, LAST_DAY
+from retailops.simulation.config import FIRST_DAY
 from retailops.simulation.engine import DayActivity, SimulationState, day_number
 from retailops.simulation.world import World
 
@@ -77,11 +77,15 @@ def _defect_rng(world: World, stream: int, day: date | None = None) -> np.random
     return np.random.default_rng(key)
 
 
-@lru_cache(maxsize=1)
-def _calendar_strings() -> pa.Array:
-    """ISO strings of every day the simulation can reach (plus deliveries due after it)."""
-    span = (LAST_DAY - FIRST_DAY).days + 120
-    return pa.array([(FIRST_DAY + timedelta(days=i)).isoformat() for i in range(span)])
+# The calendar has no fixed end (see config.last_supported_day): the lookup grows in blocks.
+_CALENDAR_BLOCK_DAYS = 4 * 366
+
+
+@lru_cache(maxsize=4)
+def _calendar_strings(blocks: int) -> pa.Array:
+    """ISO strings of the first ``blocks`` x 4 years of days from the first simulated day."""
+    return pa.array([(FIRST_DAY + timedelta(days=i)).isoformat()
+                     for i in range(blocks * _CALENDAR_BLOCK_DAYS)])
 
 
 @lru_cache(maxsize=1)
@@ -92,7 +96,8 @@ def _clock_strings() -> pa.Array:
 
 def _iso_days(days: np.ndarray) -> pa.Array:
     """Day numbers since the first simulated day as ISO date strings."""
-    return pc.take(_calendar_strings(), pa.array(days, pa.int32()))
+    last = int(np.max(days)) if len(days) else 0
+    return pc.take(_calendar_strings(last // _CALENDAR_BLOCK_DAYS + 1), pa.array(days, pa.int32()))
 
 
 def _text(values: np.ndarray) -> pa.Array:

@@ -14,18 +14,19 @@ from retailops.lake.landing import DayLanding, plan_window
 from retailops.lake.storage import Lake
 from retailops.simulation import (
     FIRST_DAY,
-    LAST_DAY,
     DimensionBatch,
     SimulationConfig,
     build_world,
     dimension_tables,
+    last_supported_day,
     run_days,
 )
 
 log = logging.getLogger(__name__)
 
 
-def _parse_day(name: str, value: Any) -> date:
+def _parse_day(name: str, value: Any, calendar_years_ahead: int = 1) -> date:
+    """A run date, refused unless it lies in FIRST_DAY..Dec 31 of (this year + years ahead)."""
     if isinstance(value, date):
         day = value
     else:
@@ -34,19 +35,23 @@ def _parse_day(name: str, value: Any) -> date:
         except ValueError:
             raise InvalidParameterError(
                 f"{name}={value!r} is not a valid date (expected YYYY-MM-DD)") from None
-    if not FIRST_DAY <= day <= LAST_DAY:
+    last_day = last_supported_day(calendar_years_ahead)
+    if not FIRST_DAY <= day <= last_day:
         raise InvalidParameterError(
             f"{name}={day.isoformat()} is outside the supported range "
-            f"{FIRST_DAY.isoformat()}..{LAST_DAY.isoformat()}")
+            f"{FIRST_DAY.isoformat()}..{last_day.isoformat()} "
+            f"(calendar_years_ahead={calendar_years_ahead})")
     return day
 
 
-def resolve_window(start_date: Any, end_date: Any, run_date: Any) -> dict[str, str]:
+def resolve_window(start_date: Any, end_date: Any, run_date: Any,
+                   calendar_years_ahead: int = 1) -> dict[str, str]:
     """The days to ingest: ``run_date`` alone when given, else ``start_date..end_date``."""
     if run_date not in (None, ""):
-        day = _parse_day("run_date", run_date)
+        day = _parse_day("run_date", run_date, calendar_years_ahead)
         return {"first": day.isoformat(), "last": day.isoformat()}
-    first, last = _parse_day("start_date", start_date), _parse_day("end_date", end_date)
+    first = _parse_day("start_date", start_date, calendar_years_ahead)
+    last = _parse_day("end_date", end_date, calendar_years_ahead)
     if first > last:
         raise InvalidParameterError(
             f"start_date={first.isoformat()} is after end_date={last.isoformat()}")
@@ -54,7 +59,8 @@ def resolve_window(start_date: Any, end_date: Any, run_date: Any) -> dict[str, s
 
 
 def simulation_config(seed: int, scale: float, simulation: dict[str, Any]) -> SimulationConfig:
-    """The simulation's configuration from the run parameters."""
+    """The simulation's configuration from the run parameters (a fractional or negative seed
+    is refused, never rounded)."""
     return SimulationConfig.from_params({"seed": seed, "scale": scale, **(simulation or {})})
 
 

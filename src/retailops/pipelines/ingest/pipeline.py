@@ -16,7 +16,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 resolve_window,
-                inputs=["params:start_date", "params:end_date", "params:run_date"],
+                inputs=["params:start_date", "params:end_date", "params:run_date",
+                        "params:calendar_years_ahead"],
                 outputs="ingest_window",
                 name="resolve_ingest_window",
             ),

@@ -13,12 +13,12 @@ from retailops.warehouse.engines import Warehouse
 
 def validate_run(warehouse: Warehouse, build_summary: dict[str, Any], start_date: Any,
                  end_date: Any, run_date: Any, validation: dict[str, Any] | None,
-                 *marts: Any) -> dict[str, Any]:
+                 calendar_years_ahead: int, *marts: Any) -> dict[str, Any]:
     """The run report. A backfill validates start..end; a daily run (``run_date`` given) the
     week up to its day, so a gap left by an earlier day keeps failing until it is repaired."""
     del marts  # lineage: the report reads these models through the warehouse
     settings = Settings.from_params(validation)
-    days = resolve_window(start_date, end_date, run_date)
+    days = resolve_window(start_date, end_date, run_date, calendar_years_ahead)
     with warehouse.session() as connected:  # DuckDB: one read-only connection for every check
         if run_date not in (None, ""):
             window = daily_window(connected, date.fromisoformat(days["last"]),

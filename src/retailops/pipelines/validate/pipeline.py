@@ -16,7 +16,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(validate_run,
                  inputs=["warehouse", "dbt_build_summary", "params:start_date", "params:end_date",
-                         "params:run_date", "params:validation", *RECONCILED_MODELS],
+                         "params:run_date", "params:validation", "params:calendar_years_ahead",
+                         *RECONCILED_MODELS],
                  outputs="run_report", name="reconcile_run"),
             Node(require_valid_run, inputs="run_report", outputs="validated_run_report",
                  name="require_valid_run"),
