@@ -14,14 +14,11 @@ local path becomes ``<project root>/<path>``; URLs (``s3://...``) and absolute p
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
-
-log = logging.getLogger(__name__)
 
 LOCATION_SUFFIXES = ("_root", "_path", "_dir")
 

@@ -37,17 +37,13 @@ def session_in(project: Path, cwd: Path, env: str | None = None,
         os.chdir(before)
 
 
-def land(project: Path, env: str | None = None) -> None:
-    """``kedro run --pipelines ingest`` in-process, from the project root, for the test window."""
-    params = {"start_date": FIRST_DAY, "end_date": LAST_DAY, "scale": SCALE}
-    with session_in(project, project, env=env, runtime_params=params) as session:
-        session.run(pipeline_names=["ingest"])
-
-
 @pytest.fixture(scope="module")
 def landed_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project whose own relative lake (``data/lake`` under the project) holds five days."""
+    """A project whose own relative lake (``data/lake`` under the project) holds five days,
+    landed by ``kedro run --pipelines ingest`` (in-process) started at the project root."""
     project = relative_project(tmp_path_factory.mktemp("catalog") / "project")
-    land(project)
+    params = {"start_date": FIRST_DAY, "end_date": LAST_DAY, "scale": SCALE}
+    with session_in(project, project, runtime_params=params) as session:
+        session.run(pipeline_names=["ingest"])
     assert (project / "data" / "lake" / "raw" / "sales" / f"dt={LAST_DAY}" / "sales.csv").is_file()
     return project

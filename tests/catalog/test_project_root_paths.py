@@ -28,7 +28,7 @@ def _strings(value: Any) -> list[str]:
 
 
 def _described_paths(session) -> dict[str, list[str]]:
-    """Every local path a dataset describes (its repr), per dataset: URLs and plain words left out."""
+    """Every local path each dataset describes (its repr): URLs and plain words left out."""
     catalog = session.load_context().catalog
     names = [n for n in catalog.keys() if not n.startswith("params:") and n != "parameters"]
     paths = {}

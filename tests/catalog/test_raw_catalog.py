@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from kedro.io import DatasetError
 
-from tests.catalog.conftest import land, session_in
+from tests.catalog.conftest import session_in
 from tests.catalog.project import relative_project
 
 DAYS = ("2024-07-01", "2024-07-02", "2024-07-03", "2024-07-04", "2024-07-05")
@@ -34,7 +34,8 @@ CONTRACT_COLUMNS = {
 
 
 def _manifest_rows(lake: Path, table: str, dt: str) -> int:
-    return json.loads((lake / f"metadata/manifests/{table}/dt={dt}/manifest.json").read_text())["rows"]
+    manifest = lake / f"metadata/manifests/{table}/dt={dt}/manifest.json"
+    return json.loads(manifest.read_text())["rows"]
 
 
 @pytest.fixture
@@ -121,19 +122,21 @@ def test_raw_entries_sit_in_the_raw_layer_of_kedro_viz(landed_project):
     assert layers == {name: {"kedro-viz": {"layer": "raw"}} for name in names}
 
 
-def test_raw_sales_on_s3_lists_only_complete_partitions(aws_env, monkeypatch, tmp_path):
-    """The same catalog entries with ``--env aws``: the lake is a bucket, read by s3fs over HTTP."""
+def test_raw_sales_on_s3_lists_only_complete_partitions(landed_project, aws_env, monkeypatch,
+                                                       tmp_path):
+    """The same catalog entries with ``--env aws``: the lake is a bucket, read by s3fs over HTTP
+    (the landed lake's raw zone and manifests uploaded as they are)."""
     import boto3
 
     bucket = "retailops-catalog"
-    boto3.client("s3").create_bucket(Bucket=bucket)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    lake = landed_project / "data" / "lake"
+    for file in [*(lake / "raw").rglob("*.csv"), *(lake / "metadata/manifests").rglob("*.json")]:
+        s3.upload_file(str(file), bucket, file.relative_to(lake).as_posix())
+    s3.delete_object(Bucket=bucket, Key="metadata/manifests/sales/dt=2024-07-01/manifest.json")
     monkeypatch.setenv("RETAILOPS_LAKE_BUCKET", bucket)
     project = relative_project(tmp_path / "project")
-    land(project, env="aws")
-    s3 = boto3.client("s3")
-    s3.delete_object(Bucket=bucket, Key="metadata/manifests/sales/dt=2024-07-01/manifest.json")
-    manifest = json.loads(s3.get_object(
-        Bucket=bucket, Key="metadata/manifests/sales/dt=2024-07-05/manifest.json")["Body"].read())
 
     with session_in(project, project / "notebooks", env="aws") as session:
         catalog = session.load_context().catalog
@@ -141,7 +144,7 @@ def test_raw_sales_on_s3_lists_only_complete_partitions(aws_env, monkeypatch, tm
         frame = partitions["dt=2024-07-05"]()
         stores = catalog.load("raw_stores")
     assert sorted(partitions) == [f"dt={d}" for d in DAYS if d != "2024-07-01"]
-    assert len(frame) == manifest["rows"] > 0
+    assert len(frame) == _manifest_rows(lake, "sales", "2024-07-05") > 0
     assert list(frame.columns)[:7] == CONTRACT_COLUMNS["sales"]
     assert stores["store_id"].is_unique and len(stores) > 0
     assert not (project / "data").exists() and not (project / "notebooks" / "data").exists()

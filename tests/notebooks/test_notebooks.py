@@ -61,8 +61,9 @@ def executed(platform):
     def run(path: Path) -> nbformat.NotebookNode:
         if path not in done:
             notebook = nbformat.read(path, as_version=4)
+            workdir = platform.project / "notebooks"
             client = NotebookClient(notebook, timeout=300, kernel_name="python3",
-                                    resources={"metadata": {"path": str(platform.project / "notebooks")}})
+                                    resources={"metadata": {"path": str(workdir)}})
             try:
                 client.execute()
             except CellExecutionError as error:

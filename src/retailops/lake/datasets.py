@@ -135,8 +135,8 @@ class RawDaysDataset(_LakeBacked[DayLanding, dict[str, list[date]]]):
         return {t: sorted(complete_days(self.lake, t)) for t in FACT_TABLES}
 
     def _describe(self) -> dict[str, Any]:
-        return {**super()._describe(), "tables": list(FACT_TABLES),
-                "complete_when": f"{self._path}/{layout.manifest_folder('<table>')}/dt=*/manifest.json"}
+        manifests = f"{self._path}/{layout.manifest_folder('<table>')}/dt=*/manifest.json"
+        return {**super()._describe(), "tables": list(FACT_TABLES), "complete_when": manifests}
 
     def _exists(self) -> bool:
         return any(complete_days(self.lake, t) for t in FACT_TABLES)
