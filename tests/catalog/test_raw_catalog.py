@@ -71,7 +71,7 @@ def test_every_landed_day_is_listed_once_its_manifest_exists(landed_project):
     with session_in(landed_project, landed_project) as session:
         catalog = session.load_context().catalog
         assert sorted(catalog.load("raw_sales")) == [f"dt={d}" for d in DAYS]
-        assert catalog.exists("raw_sales")
+        assert catalog.exists("raw_sales") and catalog.exists("raw_days")
 
 
 def test_a_raw_dimension_loads_as_a_dataframe(landed_project):
@@ -105,7 +105,7 @@ def test_a_lake_without_complete_partitions_says_where_it_looked(tmp_path):
     (incomplete / "sales.csv").write_text("sale_id\n1\n")
     with session_in(project, project / "notebooks") as session:
         catalog = session.load_context().catalog
-        assert not catalog.exists("raw_sales")
+        assert not catalog.exists("raw_sales") and not catalog.exists("raw_days")
         with pytest.raises(DatasetError) as error:
             catalog.load("raw_sales")
     message = str(error.value)
@@ -148,3 +148,39 @@ def test_raw_sales_on_s3_lists_only_complete_partitions(landed_project, aws_env,
     assert list(frame.columns)[:7] == CONTRACT_COLUMNS["sales"]
     assert stores["store_id"].is_unique and len(stores) > 0
     assert not (project / "data").exists() and not (project / "notebooks" / "data").exists()
+
+
+def test_credentials_reach_both_the_partitions_and_their_manifests(landed_project, s3_endpoint,
+                                                                   monkeypatch):
+    """Credentials are given the kedro-datasets way (``credentials:`` for fsspec) and serve the
+    partition listing, the manifests that decide completeness and the commit protocol's dataset
+    alike: with no endpoint in the environment, only the credentials know where S3 is."""
+    import boto3
+
+    from retailops.lake.datasets import CompletePartitionsDataset, RawDaysDataset
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    credentials = {"key": "testing", "secret": "testing",
+                   "client_kwargs": {"endpoint_url": s3_endpoint}}
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id="testing",
+                      aws_secret_access_key="testing")
+    bucket = "retailops-credentials"
+    s3.create_bucket(Bucket=bucket)
+    lake = landed_project / "data" / "lake"
+    for table in ("inventory",):
+        for file in [*(lake / "raw" / table).rglob("*.csv"),
+                     *(lake / "metadata/manifests" / table).rglob("*.json")]:
+            s3.upload_file(str(file), bucket, file.relative_to(lake).as_posix())
+    s3.delete_object(Bucket=bucket, Key="metadata/manifests/inventory/dt=2024-07-03/manifest.json")
+
+    partitions = CompletePartitionsDataset(path=f"s3://{bucket}/raw/inventory",
+                                           credentials=credentials).load()
+    days = RawDaysDataset(path=f"s3://{bucket}", credentials=credentials).load()
+
+    expected = [d for d in DAYS if d != "2024-07-03"]
+    assert sorted(partitions) == [f"dt={d}" for d in expected]
+    assert len(partitions["dt=2024-07-05"]()) == _manifest_rows(lake, "inventory", "2024-07-05")
+    assert [d.isoformat() for d in days["inventory"]] == expected
+    assert days["sales"] == [] and days["shipments"] == []
