@@ -19,6 +19,7 @@ import io
 import json
 import shutil
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -26,7 +27,7 @@ import duckdb
 import pytest
 from dbt_harness import DbtProject, failures, new_project
 
-from retailops.warehouse.dbt_project import DBT_PROJECT_DIR
+from retailops.warehouse.dbt_project import DBT_PROJECT_DIR, dbt_vars
 
 DAY = "2024-07-02"
 
@@ -517,3 +518,21 @@ def test_every_data_test_has_a_failing_case(warehouse: tuple) -> None:
     assert tests == {c.test: c.kind for c in CASES}
     generic = {path.stem for path in (DBT_PROJECT_DIR / "tests" / "generic").glob("*.sql")}
     assert generic <= set(tests.values())
+
+
+def test_dim_date_is_the_calendar(warehouse: tuple) -> None:
+    """dim_date is generated from the calendar vars, not from data, so no data test can fail
+    on it; its columns are checked here instead, once, against Python's calendar."""
+    project, _, _ = warehouse
+    calendar = dbt_vars(str(project.lake_root))
+    first = date.fromisoformat(calendar["calendar_start"])
+    last = date.fromisoformat(calendar["calendar_end"])
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    expected = [(d, d.year, (d.month - 1) // 3 + 1, d.month, d.strftime("%B"), d.day,
+                 d.isoweekday(), d.strftime("%A"), d.isocalendar()[1], d.isoweekday() >= 6,
+                 d.replace(day=1)) for d in days]
+    with duckdb.connect(str(project.duckdb_path), read_only=True) as con:
+        rows = con.execute("select date_day, year, quarter, month, month_name, day_of_month, "
+                           "iso_day_of_week, day_name, iso_week, is_weekend, month_start_date "
+                           "from marts.dim_date order by date_day").fetchall()
+    assert rows == expected
