@@ -182,6 +182,21 @@ def _count(world: World, state: SimulationState, today: int) -> np.ndarray:
     return np.flatnonzero(world.cycle_bucket == today % world.cycle_days)
 
 
+def shipment_id_base(world: World) -> int:
+    """A shipment id is YYYYMMDD (order day) x this base + 1..n (the day's orders).
+
+    10,000 whenever no day can place more than 9,999 orders (one per reviewed (store, supplier)
+    pair), which holds at the default configuration; review_period_days=1 at large scale can
+    review ~17,000 pairs a day, and then the base widens so that a day's ids never run into
+    the next day's. Fixed per world, so ids stay comparable from day to day.
+    """
+    busiest_day = int(np.bincount(world.review_offset.ravel()).max())
+    base = 10_000
+    while busiest_day >= base:
+        base *= 10
+    return base
+
+
 def _replenish(world: World, state: SimulationState, day: date, rng: np.random.Generator) -> int:
     """Periodic review: each (store, supplier) pair is reviewed every R days; every product
     whose inventory position fell to its reorder point is ordered up to its target level."""
@@ -209,7 +224,8 @@ def _replenish(world: World, state: SimulationState, day: date, rng: np.random.G
     pair = store * len(world.supplier_id) + supplier
     pair_values, order_index = np.unique(pair, return_inverse=True)
     n_orders = pair_values.size
-    shipment_id = (int(day.strftime("%Y%m%d")) * 10_000 + 1 + order_index).astype(np.int64)
+    shipment_id = (int(day.strftime("%Y%m%d")) * shipment_id_base(world)
+                   + 1 + order_index).astype(np.int64)
     by_order = np.lexsort((product, order_index))
     line_number = np.empty(cells.size, dtype=np.int32)
     sorted_orders = order_index[by_order]

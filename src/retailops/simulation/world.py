@@ -165,14 +165,22 @@ def build_world(config: SimulationConfig) -> World:
     regions = list(_REGIONS)
     st_region = rng.integers(len(regions), size=n_st)
     st_city, st_name, used = [], [], set()
+    named_in_region = np.zeros(len(regions), dtype=np.int64)
     for i in range(n_st):
         cities = _REGIONS[regions[st_region[i]]]
+        grid = len(cities) * len(_DISTRICTS)
+        # A region with more stores than names (beyond scale ~20) starts a new round of the
+        # grid, numbered: "Boston North 2". The first round (every store up to that scale)
+        # draws exactly as before, so default names never change; each round ends.
+        round_ = named_in_region[st_region[i]] // grid
+        suffix = f" {round_ + 1}" if round_ else ""
         while True:
             city = cities[rng.integers(len(cities))]
-            name = f"{city} {_DISTRICTS[rng.integers(len(_DISTRICTS))]}"
+            name = f"{city} {_DISTRICTS[rng.integers(len(_DISTRICTS))]}{suffix}"
             if name not in used:
                 used.add(name)
                 break
+        named_in_region[st_region[i]] += 1
         st_city.append(city)
         st_name.append(name)
     # Clusters group stores that trade alike: format first, then an affluence band.
