@@ -32,13 +32,25 @@ def _pairs_sql(warehouse: Warehouse, window: Window, lookback_days: int) -> str:
     mart = lambda name: warehouse.table("marts", name)  # noqa: E731
     since = (window.first - timedelta(days=lookback_days)).isoformat()
     a, b = window.first.isoformat(), window.last.isoformat()
+    # A count sorts after the flows of its own day: it is the end-of-day stock.
+    running = ("partition by store_id, product_id order by on_day, counted "
+               "rows between unbounded preceding and current row")
     cell = "partition by store_id, product_id order by on_day"
     return f"""
-        with counts as (
-            select store_id, product_id, snapshot_date as on_day,
-                   recorded_quantity_on_hand as on_hand
+        with checked_cells as (
+            -- only cells counted in the window have a pair to check
+            select distinct store_id, product_id
             from {mart('fct_inventory_snapshots')}
-            where snapshot_date between date '{since}' and date '{b}'
+            where snapshot_date between date '{a}' and date '{b}'
+        ),
+        counts as (
+            select counts.store_id, counts.product_id, counts.snapshot_date as on_day,
+                   counts.recorded_quantity_on_hand as on_hand
+            from {mart('fct_inventory_snapshots')} counts
+            join checked_cells
+              on counts.store_id = checked_cells.store_id
+             and counts.product_id = checked_cells.product_id
+            where counts.snapshot_date between date '{since}' and date '{b}'
         ),
         listed_counts as (
             select record_key, recorded_value
@@ -56,10 +68,13 @@ def _pairs_sql(warehouse: Warehouse, window: Window, lookback_days: int) -> str:
              and listed_counts.recorded_value = cast(counts.on_hand as varchar)
         ),
         sold as (
-            select store_id, product_id, sale_date as on_day, sum(quantity) as units
-            from {mart('fct_daily_sales')}
-            where sale_date between date '{since}' and date '{b}'
-            group by store_id, product_id, sale_date
+            select sales.store_id, sales.product_id, sales.sale_date as on_day,
+                   sales.quantity as units
+            from {mart('fct_daily_sales')} sales
+            join checked_cells
+              on sales.store_id = checked_cells.store_id
+             and sales.product_id = checked_cells.product_id
+            where sales.sale_date between date '{since}' and date '{b}'
         ),
         delivery_lines as (
             select shipment_id, line_number, store_id, product_id, received_date,
@@ -79,15 +94,13 @@ def _pairs_sql(warehouse: Warehouse, window: Window, lookback_days: int) -> str:
         received as (
             select delivery_lines.store_id, delivery_lines.product_id,
                    delivery_lines.received_date as on_day,
-                   sum(delivery_lines.quantity_received
-                       * (delivery_lines.copies - coalesce(listed_duplicates.listed, 0))) as units
+                   delivery_lines.quantity_received
+                   * (delivery_lines.copies - coalesce(listed_duplicates.listed, 0)) as units
             from delivery_lines
             left join listed_duplicates
               on listed_duplicates.record_key
                  = cast(delivery_lines.shipment_id as varchar) || '|'
                    || cast(delivery_lines.line_number as varchar)
-            group by delivery_lines.store_id, delivery_lines.product_id,
-                     delivery_lines.received_date
         ),
         events as (
             select store_id, product_id, on_day, on_hand, excused, 1 as counted, 0 as flow
@@ -95,19 +108,17 @@ def _pairs_sql(warehouse: Warehouse, window: Window, lookback_days: int) -> str:
             union all
             select store_id, product_id, on_day, null, 0, 0, -units from sold
             union all
-            select store_id, product_id, on_day, null, 0, 0, units from received
-        ),
-        cell_days as (
-            select store_id, product_id, on_day, max(on_hand) as on_hand, max(excused) as excused,
-                   max(counted) as counted, sum(flow) as flow
-            from events
-            group by store_id, product_id, on_day
+            select received.store_id, received.product_id, received.on_day, null, 0, 0,
+                   received.units
+            from received
+            join checked_cells
+              on received.store_id = checked_cells.store_id
+             and received.product_id = checked_cells.product_id
         ),
         running as (
             select store_id, product_id, on_day, on_hand, excused, counted,
-                   sum(flow) over ({cell} rows between unbounded preceding and current row)
-                       as net_flow
-            from cell_days
+                   sum(flow) over ({running}) as net_flow
+            from events
         ),
         consecutive as (
             select store_id, product_id, on_day, on_hand, excused, net_flow,
