@@ -217,8 +217,13 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
                 raise PublishError(f"mart {MARTS_SCHEMA}.{model} has no curated Parquet under "
                                    f"{curated / model}: rebuild it (kedro run --pipelines transform)")
             columns = _columns(con, alias, MARTS_SCHEMA, model)
-            selects[model] = ", ".join(f"cast({_quote(c)} as {t}) as {_quote(c)}"
-                                       for c, t in columns)
+            stored = {name: kind for name, kind, *_ in
+                      con.execute(f"describe select * from {source}").fetchall()}
+            # Cast only what Parquet stores differently: a cast on the hive partition column
+            # would stop DuckDB pruning the files by date (a week's query reading every day).
+            selects[model] = ", ".join(
+                _quote(c) if stored.get(c) == t else f"cast({_quote(c)} as {t}) as {_quote(c)}"
+                for c, t in columns)
             (served,) = con.execute(f"select count(*) from {source}").fetchone()
             (built,) = con.execute(
                 f"select count(*) from {_quote(alias)}.{MARTS_SCHEMA}.{_quote(model)}").fetchone()
