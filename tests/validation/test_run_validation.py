@@ -339,8 +339,9 @@ def test_a_daily_run_checks_only_the_count_pairs_ending_in_its_window(platform, 
 
 def test_every_check_is_athena_sql_with_the_same_answers(platform, tmp_path):
     """Each statement parses as Athena/Trino SQL with no DuckDB-only syntax, and read as Trino
-    SQL (transpiled back to DuckDB by sqlglot) it gives the same checks, broken data included.
-    Syntax and meaning through a translation: no Athena runs offline."""
+    SQL (transpiled back to DuckDB by sqlglot, results in nullable pandas types as awswrangler
+    returns them) it gives the same checks, broken data included. Syntax and meaning through a
+    translation: no Athena runs offline."""
     import sqlglot
 
     from tests.dbt.athena_sql_check import athena_problems
@@ -365,7 +366,9 @@ def test_every_check_is_athena_sql_with_the_same_answers(platform, tmp_path):
 
         def query(self, sql):
             self.statements.append(sql)
-            return self.warehouse.query(sqlglot.transpile(sql, read="trino", write="duckdb")[0])
+            frame = self.warehouse.query(sqlglot.transpile(sql, read="trino", write="duckdb")[0])
+            # awswrangler's frames use pandas' nullable types: NULL arrives as pd.NA.
+            return frame.convert_dtypes()
 
     with DuckDBWarehouse(str(copy.warehouse)).session() as warehouse:
         direct = reconcile(warehouse, date(2024, 7, 13), date.fromisoformat(LAST))

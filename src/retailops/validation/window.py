@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from retailops.validation.checks import is_null
 from retailops.warehouse.engines import Warehouse
 
 FACT_TABLES = ("sales", "inventory", "shipments")
@@ -31,7 +32,7 @@ def first_landed_day(warehouse: Warehouse) -> date | None:
     found = warehouse.query(
         f"select min(partition_dt) as first_day from {warehouse.table('staging', 'stg_manifests')} "
         f"where table_name in ({tables})").iloc[0, 0]
-    return None if found is None or found != found else date.fromisoformat(str(found))
+    return None if is_null(found) else date.fromisoformat(str(found))
 
 
 def daily_window(warehouse: Warehouse, run_date: date, days: int) -> Window:
