@@ -378,3 +378,11 @@ def test_dim_date_runs_through_the_end_of_next_year_from_today() -> None:
     assert values["calendar_start"] == "2024-07-01" and values["calendar_end"] == "2027-12-31"
     later = dbt_vars("/lake", today=date(2031, 1, 1), calendar_years_ahead=2)
     assert later["calendar_end"] == "2033-12-31"
+
+
+def test_a_bad_calendar_setting_is_refused_in_one_line() -> None:
+    from retailops.errors import RetailOpsError
+    from retailops.warehouse.dbt_project import dbt_vars
+
+    with pytest.raises(RetailOpsError, match="calendar_years_ahead"):
+        dbt_vars("/lake", calendar_years_ahead=0)

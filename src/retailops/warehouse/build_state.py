@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from retailops.lake import layout
+from retailops.lake.partitions import read_manifests
 from retailops.lake.storage import Lake
 from retailops.warehouse.engines import Warehouse
 
@@ -36,49 +37,21 @@ REQUIRED_MODELS = (("marts", "dim_date"), ("marts", "fct_daily_sales"),
 
 
 def current_partitions(lake: Lake, fact_tables: Iterable[str],
-                       dimension_tables: Iterable[str]) -> tuple[Built, dict[tuple[str, str], int]]:
+                       dimension_tables: Iterable[str]) -> Built:
     """The lake as the next build would read it: each complete fact partition's sha256 (from
-    its manifest; every manifest read in one batch) and each dimension file's sha256; plus the
-    data size each manifest records (-1 when it records none). A manifest that does not parse
-    is an incomplete partition, as for dbt's readers."""
+    its manifest; a table's manifests are read in one batch) and each dimension file's sha256.
+    A manifest that does not parse is an incomplete partition, as for dbt's readers."""
     found: Built = {}
-    sizes: dict[tuple[str, str], int] = {}
-    urls: dict[str, tuple[str, str]] = {}
     for table in fact_tables:
-        for relative in lake.find(layout.manifest_folder(table)):
-            parts = relative.rsplit("/", 2)
-            day = layout.parse_partition(parts[1]) if len(parts) == 3 else None
-            if day is not None and parts[2] == "manifest.json":
-                urls[lake.url(relative)] = (table, day.isoformat())
-    contents = lake.fs.cat(list(urls), on_error="return") if urls else {}
-    for url, data in contents.items():
-        key = _url_key(url, urls)
-        if key is None or isinstance(data, Exception):
-            continue
-        try:
-            manifest = json.loads(data)
-            sha, size = manifest["sha256"], int(manifest.get("bytes", -1))
-        except (ValueError, KeyError, TypeError):
-            continue
-        if isinstance(sha, str) and sha:
-            found[key], sizes[key] = sha, size
+        for day, manifest in read_manifests(lake, table).items():
+            found[(table, day.isoformat())] = manifest.sha256
     for table in dimension_tables:
         try:
             data = lake.read_bytes(layout.dimension_file(table))
         except FileNotFoundError:
             continue
         found[(table, "")] = hashlib.sha256(data).hexdigest()
-    return found, sizes
-
-
-def _url_key(url: str, urls: Mapping[str, tuple[str, str]]) -> tuple[str, str] | None:
-    # fsspec may hand back a URL without its protocol (s3fs: "bucket/key").
-    if url in urls:
-        return urls[url]
-    for candidate, key in urls.items():
-        if candidate.split("://", 1)[-1] == url.split("://", 1)[-1]:
-            return key
-    return None
+    return found
 
 
 @dataclass(frozen=True)

@@ -33,15 +33,12 @@ DBT_PROJECT_DIR = _project_dir()
 
 
 def calendar_range(years_ahead: int | None = None, today: date | None = None) -> tuple[date, date]:
-    """First and last day of ``dim_date``: the first simulated day through the end of the
-    calendar year ``years_ahead`` after today (the simulation's supported range)."""
-    from retailops.simulation import config
+    """First and last day of ``dim_date``: the simulation's supported range, from the first
+    simulated day through Dec 31 of today's year + ``years_ahead`` (the ``calendar_years_ahead``
+    parameter, default 1)."""
+    from retailops.simulation.config import FIRST_DAY, last_supported_day
 
-    ahead = 1 if years_ahead is None else int(years_ahead)
-    today = today or date.today()
-    supported = getattr(config, "last_supported_day", None)
-    last = supported(ahead, today) if supported else date(today.year + ahead, 12, 31)
-    return config.FIRST_DAY, last
+    return FIRST_DAY, last_supported_day(1 if years_ahead is None else years_ahead, today)
 
 
 def dbt_vars(lake_root: str, run_date: str | date | None = None,

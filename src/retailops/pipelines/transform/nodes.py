@@ -7,9 +7,7 @@ import logging
 from datetime import date
 from typing import Any
 
-from retailops.errors import CorruptPartitionError
-from retailops.lake import layout
-from retailops.lake.partitions import verify_partition
+from retailops.lake.partitions import verify_lake
 from retailops.lake.storage import Lake
 from retailops.simulation import DIMENSION_TABLES, FACT_TABLES, RAW_COLUMNS
 from retailops.warehouse import build_state, dbt
@@ -24,7 +22,7 @@ def plan_rebuild(lake: Lake, raw_days: dict[str, list[date]], raw_dimensions: di
     """Which days this build redoes: the lake's manifests against what the warehouse recorded
     at its last successful build (``build_state``). A full build when nothing was built yet."""
     del raw_days, raw_dimensions  # ordering: plan after ingest landed the run's day
-    current, sizes = build_state.current_partitions(lake, FACT_TABLES, DIMENSION_TABLES)
+    current = build_state.current_partitions(lake, FACT_TABLES, DIMENSION_TABLES)
     ready = all(warehouse.has_table(layer, name) for layer, name in build_state.REQUIRED_MODELS)
     built = build_state.load_built(warehouse, lake) if ready else {}
     plan = build_state.plan(current, built, run_date or None, ready,
@@ -35,9 +33,7 @@ def plan_rebuild(lake: Lake, raw_days: dict[str, list[date]], raw_dimensions: di
         log.info("Transform: rebuilding %d day(s) %s (new %s, changed %s, removed %s)",
                  len(plan.days), _span(plan.days), _span(plan.new), _span(plan.changed),
                  _span(plan.removed))
-    result = plan.as_dict()
-    result["sizes"] = [[t, d, n] for (t, d), n in sorted(sizes.items())]
-    return result
+    return plan.as_dict()
 
 
 def _span(days: tuple[str, ...] | list[str]) -> str:
@@ -51,40 +47,19 @@ def verify_raw_partitions(lake: Lake, raw_days: dict[str, list[date]],
     """Check the partitions dbt is about to read against their manifests, so a corrupt or
     drifted file stops the run with its name instead of flowing into the marts.
 
-    The days the build rebuilds (every day on a full build) are read whole: sha256 against the
-    manifest, header against the contract's columns. Every other complete partition is checked
-    by size only (one listing per table), so a daily run does not get slower as history grows.
-    Returns partitions checked per table, by kind of check."""
-    rebuilt = None if rebuild_plan["full"] else set(rebuild_plan["days"])
-    sizes = {(t, d): n for t, d, n in rebuild_plan.get("sizes", [])}
-    checked: dict[str, dict[str, int]] = {"sha256": {}, "size": {}}
-    for table, days in raw_days.items():
-        hashed = [d for d in days if rebuilt is None or d.isoformat() in rebuilt]
-        for day in hashed:
-            verify_partition(lake, table, day, RAW_COLUMNS[table])
-        others = {d.isoformat(): sizes.get((table, d.isoformat()), -1) for d in days
-                  if d not in hashed}
-        _check_sizes(lake, table, others)
-        checked["sha256"][table] = len(hashed)
-        checked["size"][table] = len(others)
-    return checked
-
-
-def _check_sizes(lake: Lake, table: str, expected: dict[str, int]) -> None:
-    if not expected:
-        return
-    listed = lake.fs.find(lake.url(layout.fact_folder(table)), detail=True)
-    actual = {path.split("://", 1)[-1]: info.get("size") for path, info in listed.items()}
-    for day, size in sorted(expected.items()):
-        relative = layout.fact_file(table, date.fromisoformat(day))
-        where = lake.url(relative)
-        found = actual.get(where.split("://", 1)[-1])
-        if found is None:
-            raise CorruptPartitionError(f"partition {where} is missing but has a manifest")
-        if size >= 0 and int(found) != size:
-            raise CorruptPartitionError(
-                f"partition {where} does not match its manifest (size: {found} bytes, "
-                f"manifest says {size})")
+    Every complete partition: its file exists with the size its manifest records (a listing,
+    no reads). The days the build rebuilds (every day on a full build): the sha256 of the
+    bytes and the header's columns too. A daily run so reads only its own and the changed
+    days, and does not get slower as history grows. Returns partitions checked per table, by
+    kind of check."""
+    if rebuild_plan["full"]:
+        sha_days = {t: list(days) for t, days in raw_days.items()}
+    else:
+        wanted = {date.fromisoformat(d) for d in rebuild_plan["days"]}
+        sha_days = {t: [d for d in days if d in wanted] for t, days in raw_days.items()}
+    manifests = verify_lake(lake, list(raw_days), sha_days, RAW_COLUMNS)
+    hashed = {t: len(set(sha_days[t]) & set(manifests[t])) for t in raw_days}
+    return {"sha256": hashed, "size": {t: len(manifests[t]) - hashed[t] for t in raw_days}}
 
 
 def build_warehouse(lake: Lake, verified_partitions: dict[str, Any], raw_dimensions: dict[str, int],
