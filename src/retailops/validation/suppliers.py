@@ -118,4 +118,4 @@ def supplier_checks(warehouse: Warehouse) -> list[Check]:
 
 
 def _value(value: float | None) -> str:
-    return "nothing" if value is None else f"{value:.4g}"
+    return "nothing" if value is None else f"{value:.6g}"
