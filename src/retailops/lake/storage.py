@@ -84,9 +84,13 @@ class Lake:
         try:
             if self.is_s3:
                 # No probe object on S3: with versioning it would leave delete markers behind.
+                # ls, not exists(): s3fs's exists() answers False for an unreachable endpoint
+                # or missing credentials, which would be reported as a missing bucket.
                 bucket = self.root.split("://", 1)[1].split("/", 1)[0]
-                if not self.fs.exists(bucket):
-                    raise FileNotFoundError(errno.ENOENT, f"bucket {bucket} does not exist")
+                try:
+                    self.fs.ls(bucket, refresh=True)
+                except FileNotFoundError:
+                    raise FileNotFoundError(errno.ENOENT, f"bucket {bucket} does not exist") from None
                 return
             self.write_bytes(probe, b"")
             self.fs.rm(self.url(probe))
