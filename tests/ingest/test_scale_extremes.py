@@ -112,7 +112,7 @@ def test_shipment_ids_at_default_review_keep_the_documented_format():
     assert sum(seen) > 0
 
 
-@pytest.mark.parametrize("seed", [0, 3, 2**40 + 17])
+@pytest.mark.parametrize("seed", [0, 3, 2**70])
 def test_the_smallest_scale_lands_days_for_any_seed(tmp_path, seed):
     with deadline(60):
         reports = ingest(Lake(str(tmp_path)), "2024-07-01", "2024-07-07", scale=0.001, seed=seed,
