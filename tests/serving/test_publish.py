@@ -7,6 +7,8 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -146,3 +148,20 @@ def test_a_run_whose_validation_failed_is_not_published(tiny_platform):
     with pytest.raises(ValidationError) as validated:
         require_valid_run(failed)
     assert str(refused.value) == str(validated.value)  # one message, whichever node runs first
+
+
+def test_a_warehouse_another_process_is_writing_is_not_published(copied):
+    """One line naming both files, not a DuckDB traceback; nothing published."""
+    lake, warehouse, path = copied
+    writer = subprocess.Popen(  # another process holding the warehouse open for writing
+        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
+         "print('ready', flush=True); sys.stdin.read()", str(warehouse)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+        with pytest.raises(PublishError, match=r"could not publish .*retailops\.duckdb to "
+                                               r".*serving\.duckdb: .*Could not set lock"):
+            publish_serving(warehouse, path, lake)
+    finally:
+        writer.communicate("", timeout=20)
+    assert not path.exists() and not (serving_dir(path) / "current").exists()

@@ -263,7 +263,7 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
                          for m in models]
                         + [(now, snapshot_id, r, "table", rows[r]) for r in copied])
         con.execute("checkpoint")
-    except Exception:
+    except Exception as error:
         con.close()
         staged.unlink(missing_ok=True)
         Path(f"{staged}.wal").unlink(missing_ok=True)
@@ -273,6 +273,10 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
             else:
                 current.unlink(missing_ok=True)
         shutil.rmtree(snapshot, ignore_errors=True)
+        if isinstance(error, duckdb.Error):  # e.g. another process writing the warehouse
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise PublishError(f"could not publish {warehouse_path} to {serving_path}: "
+                               f"{first_line}") from error
         raise
     con.close()
     os.replace(staged, serving_path)
