@@ -386,3 +386,16 @@ def test_a_bad_calendar_setting_is_refused_in_one_line() -> None:
 
     with pytest.raises(RetailOpsError, match="calendar_years_ahead"):
         dbt_vars("/lake", calendar_years_ahead=0)
+
+
+def test_athena_keeps_the_built_state_as_json_under_metadata(tmp_path) -> None:
+    from retailops.warehouse.build_state import STATE_FILE, load_built, record_built
+    from retailops.warehouse.engines import AthenaWarehouse
+
+    lake, athena = Lake(str(tmp_path / "lake")), AthenaWarehouse()
+    assert load_built(athena, lake) == {}
+    record_built(athena, lake, BUILT)
+    assert (tmp_path / "lake" / STATE_FILE).is_file()
+    assert load_built(athena, lake) == BUILT
+    (tmp_path / "lake" / STATE_FILE).write_text('{"partitions": [["sales", "2024')  # torn
+    assert load_built(athena, lake) == {}  # not trusted: the next build is a full one
