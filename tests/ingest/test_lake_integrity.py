@@ -173,7 +173,8 @@ def test_another_configuration_is_refused_naming_both(lake_copy):
         ensure_lake_configuration(Lake(str(lake_copy)), other)
     message = str(raised.value)
     assert "\n" not in message
-    assert f"built with seed=7 scale={SCALE}" in message and f"asks for seed=8 scale={SCALE}" in message
+    assert f"built with seed=7 scale={SCALE}" in message
+    assert f"asks for seed=8 scale={SCALE}" in message
     assert str(lake_copy) in message and "lake_root" in message
     assert tree_digest(lake_copy) == before
 

@@ -84,8 +84,8 @@ def ensure_lake_configuration(lake: Lake, config: SimulationConfig) -> dict[str,
                 f"(or use another lake_root)")
         # The record is the first thing a new lake holds: a run that dies right after it
         # leaves a lake that later runs of this configuration simply continue.
-        lake.write_bytes(layout.lake_config_file(),
-                         (json.dumps(wanted, sort_keys=True, separators=(",", ":")) + "\n").encode())
+        record = json.dumps(wanted, sort_keys=True, separators=(",", ":")) + "\n"
+        lake.write_bytes(layout.lake_config_file(), record.encode())
         return wanted
     if recorded.get("generator_version") != GENERATOR_VERSION:
         raise LakeConfigurationError(

@@ -90,7 +90,8 @@ class Lake:
                 try:
                     self.fs.ls(bucket, refresh=True)
                 except FileNotFoundError:
-                    raise FileNotFoundError(errno.ENOENT, f"bucket {bucket} does not exist") from None
+                    raise FileNotFoundError(
+                        errno.ENOENT, f"bucket {bucket} does not exist") from None
                 return
             self.write_bytes(probe, b"")
             self.fs.rm(self.url(probe))
