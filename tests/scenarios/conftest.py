@@ -93,6 +93,10 @@ class Project:
     def ingest(self, first: int, last: int, **params: str) -> subprocess.CompletedProcess:
         return self.kedro("ingest", {"start_date": day(first), "end_date": day(last), **params})
 
+    def build(self, first: int, last: int) -> subprocess.CompletedProcess:
+        """A clean full build of days first..last in one process (land, then dbt)."""
+        return self.kedro("ingest,transform", {"start_date": day(first), "end_date": day(last)})
+
     def transform(self, **params: str) -> subprocess.CompletedProcess:
         return self.kedro("transform", params)
 
@@ -169,8 +173,7 @@ def reference_build(factory: pytest.TempPathFactory, last: int = WINDOW_DAYS) ->
     key = (FIRST_DAY, last, SCALE)
     if key not in _REFERENCES:
         project = Project.create(factory.mktemp("reference") / "project")
-        project.ok(project.kedro("ingest,transform",
-                                 {"start_date": day(1), "end_date": day(last)}))
+        project.ok(project.build(1, last))
         _REFERENCES[key] = project
     return _REFERENCES[key]
 
@@ -219,7 +222,9 @@ def raw_zone_differences(got: Path, want: Path, days: list[str] | None = None) -
     for rel in sorted(set(w) - set(g)):
         problems.append(f"missing: {rel}")
     for rel in sorted(set(g) - set(w)):
-        problems.append(f"extra: {rel}")
+        stray = rel.rsplit("/", 1)[-1].startswith(".tmp-")
+        problems.append(f"extra: {rel}" + (" (a crashed write's temporary file, never cleaned up)"
+                                           if stray else ""))
     for rel in sorted(set(g) & set(w)):
         if rel.startswith(MANIFESTS):
             a = _json_fields(g[rel], lambda k: k == "written_at")
@@ -265,7 +270,7 @@ def _frames_differ(name: str, a: pd.DataFrame, b: pd.DataFrame) -> str | None:
         pd.testing.assert_frame_equal(_sorted_frame(a), _sorted_frame(b), check_dtype=True,
                                       check_exact=False, rtol=1e-9, atol=0)
     except AssertionError as exc:
-        return f"{name}: {str(exc).splitlines()[0]} ... {' '.join(str(exc).split())[:400]}"
+        return f"{name}: {' '.join(str(exc).split())[:400]}"
     return None
 
 

@@ -40,7 +40,7 @@ ACTIONS = st.one_of(
     DAYS.map(lambda k: ("repair", k)),
     st.tuples(DAYS, st.sampled_from(CRASH_POINTS)).map(lambda t: ("crash", *t)),
 )
-SEQUENCES = st.lists(ACTIONS, min_size=1, max_size=2)
+SEQUENCES = st.lists(ACTIONS, min_size=1, max_size=3)
 
 # Hypothesis runs a failing example once more to report it; that repeat re-raises the recorded
 # outcome instead of spawning the same kedro processes again.
@@ -126,11 +126,11 @@ def _index(iso: str) -> int:
     return next(k for k in range(1, WINDOW_DAYS + 1) if day(k) == iso)
 
 
-# A fixed seed, chosen because its four sequences (17 kedro processes) walk every kind of action
-# between them: a crash mid-write of a raw file, a repair of a landed day, re-runs, a backfill.
-# Hypothesis always tries the simplest sequence first (a daily run of day 1).
-@seed(60)
-@settings(max_examples=4, deadline=None, database=None,
+# A fixed seed, chosen because its three sequences (14 kedro processes) walk every kind of action
+# between them; Hypothesis always tries the simplest sequence first (a daily run of day 1):
+#   [daily 1]; [rerun]; [crash mid-write of day 1's defect ledger, repair day 1, backfill day 2].
+@seed(367)
+@settings(max_examples=3, deadline=None, database=None,
           phases=(Phase.explicit, Phase.generate), print_blob=False,
           suppress_health_check=list(HealthCheck))
 @given(actions=SEQUENCES)

@@ -37,7 +37,7 @@ def test_daily_runs_only_from_an_empty_lake(project: Project, reference: Project
     assert_same_as_reference(project, reference)
 
 
-def test_gap_then_backfill(project: Project, reference: Project, tmp_path):
+def test_gap_then_backfill(project: Project, reference: Project):
     project.ok(project.daily(1))
     # Days 2 and 3 were missed (the scheduler was down); day 4 runs on time.
     gap = project.daily(4)
@@ -52,8 +52,7 @@ def test_gap_then_backfill(project: Project, reference: Project, tmp_path):
 
 def test_corrupted_past_partition_is_named_repaired_and_rebuilt(project: Project,
                                                                 reference: Project):
-    project.ok(project.ingest(1, 2))
-    project.ok(project.daily(3))
+    project.ok(project.build(1, 3))
     # A past day's data file loses its last line after the warehouse was built.
     damaged = project.raw_file("sales", 1)
     tamper_truncate(damaged)
@@ -90,7 +89,7 @@ def test_sigkill_in_the_middle_of_a_file_write_then_rerun(project: Project, refe
 
 
 def test_same_day_rerun_three_times(project: Project, reference: Project):
-    project.ok(project.ingest(1, WINDOW_DAYS - 1))
+    project.ok(project.build(1, WINDOW_DAYS - 1))
     for _ in range(3):
         project.ok(project.daily(WINDOW_DAYS))
     assert_same_as_reference(project, reference)
