@@ -18,7 +18,7 @@ import csv
 import io
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -95,7 +95,6 @@ class Case:
     key: tuple[str, ...]
     # Breaks the data; returns the keys of the rows the test must report.
     breaks: Callable[[Breakage], list[tuple]]
-    notes: list[str] = field(default_factory=list)
 
 
 CASES: list[Case] = []
@@ -131,11 +130,10 @@ def shipment_lines(b: Breakage, n: int) -> list[tuple[int, int]]:
 
 
 def fact_keys(b: Breakage, model: str, date_column: str, n: int) -> list[tuple]:
-    return b.rows(f"select cast({date_column} as varchar), store_id, product_id from marts.{model} "
-                  f"where quantity_on_hand is not null order by 1, 2, 3 limit {n}"
-                  if model == "fct_inventory_snapshots" else
-                  f"select cast({date_column} as varchar), store_id, product_id from marts.{model} "
-                  f"order by 1, 2, 3 limit {n}")
+    """(day, store, product) of the first n rows of a fact mart (counts known, for inventory)."""
+    known = " where quantity_on_hand is not null" if model == "fct_inventory_snapshots" else ""
+    return b.rows(f"select cast({date_column} as varchar), store_id, product_id from "
+                  f"marts.{model}{known} order by 1, 2, 3 limit {n}")
 
 
 # ---- raw sources --------------------------------------------------------------------------
