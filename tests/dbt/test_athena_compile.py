@@ -128,6 +128,9 @@ STAGING_VIEWS = (*BASE_VIEWS, "stg_manifests", "stg_products", "stg_stores", "st
                  "stg_inventory", "stg_shipments", "stg_defects")
 TABLE_MARTS = ("dim_date", "dim_stores", "dim_products", "mart_supplier_performance")
 FACT_MARTS = ("fct_daily_sales", "fct_inventory_snapshots")
+FACT_DATES = {"fct_daily_sales": "sale_date", "fct_inventory_snapshots": "snapshot_date"}
+KEPT_DAY, REMOVED_DAY = "2024-07-01", "2024-07-02"
+AFTER_DAILY: dict[str, list[str]] = {}
 
 
 CREATED = re.compile(r'create\s+(or\s+replace\s+view|table)\s+"awsdatacatalog"\."(\w+)"\."(\w+)"', re.I)
@@ -156,8 +159,12 @@ def athena_statements(moto_endpoint: str, tmp_path_factory: pytest.TempPathFacto
             database, name = created.group(2), created.group(3)
             if _exists(glue, database, name):
                 glue.delete_table(DatabaseName=database, Name=name)
+            # Facts (and their temporary tables) are partitioned by their date, as on Athena.
+            fact = FACT_DATES.get(name.removesuffix("__dbt_tmp"))
+            keys = [{"Name": fact, "Type": "date"}] if fact else []
             glue.create_table(DatabaseName=database, TableInput={
                 "Name": name, "TableType": kind, "Parameters": {"classification": "parquet"},
+                "PartitionKeys": keys,
                 "StorageDescriptor": {"Columns": [], "Location": f"{LAKE}/curated/{name}"}})
         return original(self, query, *args, **kwargs)
 
@@ -170,12 +177,27 @@ def athena_statements(moto_endpoint: str, tmp_path_factory: pytest.TempPathFacto
         # First build: the facts do not exist yet, so they are created (CTAS, partitioned).
         result = project.invoke("run", target="athena", lake_root=LAKE, run_date=RUN_DATE)
         assert result.success, failures(result)
-        # Daily run: the facts exist, so their day is overwritten (insert_overwrite).
+        # Two days built earlier: one the daily run rebuilds (its partitions were removed from
+        # the lake, so no rows come back for it), one it leaves alone.
+        s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="eu-west-1")
+        for day in (KEPT_DAY, REMOVED_DAY):
+            prefix = f"curated/fct_daily_sales/sale_date={day}/"
+            s3.put_object(Bucket="retailops-lake", Key=prefix + "data.parquet", Body=b"x")
+            glue.create_partition(DatabaseName="retailops_marts", TableName="fct_daily_sales",
+                                  PartitionInput={"Values": [day], "StorageDescriptor": {
+                                      "Columns": [], "Location": f"{LAKE}/{prefix}"}})
+        # Daily run: the facts exist, so their days are overwritten (insert_overwrite), the
+        # rebuild days' partitions dropped first (clear_rebuilt_days).
         result = project.invoke("run", "--select", *FACT_MARTS, target="athena", lake_root=LAKE,
-                                run_date=RUN_DATE)
+                                run_date=RUN_DATE,
+                                env={"RETAILOPS_REBUILD_DAYS": f"{REMOVED_DAY},{RUN_DATE}"})
         assert result.success, failures(result)
     finally:
         AthenaBackend.start_query_execution = original
+    partitions = glue.get_partitions(DatabaseName="retailops_marts", TableName="fct_daily_sales")
+    AFTER_DAILY["partitions"] = sorted(p["Values"][0] for p in partitions["Partitions"])
+    listed = s3.list_objects_v2(Bucket="retailops-lake", Prefix="curated/fct_daily_sales/")
+    AFTER_DAILY["files"] = sorted(o["Key"] for o in listed.get("Contents", []))
     return [e.query for key, e in backend.executions.items() if key not in already]
 
 
@@ -185,6 +207,16 @@ def _exists(glue, database: str, name: str) -> bool:  # noqa: ANN001
         return True
     except glue.exceptions.EntityNotFoundException:
         return False
+
+
+def test_a_daily_run_drops_the_partitions_of_its_rebuild_days(athena_statements: list[str]) -> None:
+    # The removed day's partition and files are gone although no rows came back for it;
+    # a day outside the rebuild set is untouched.
+    assert AFTER_DAILY["partitions"] == [KEPT_DAY]
+    assert AFTER_DAILY["files"] == [f"curated/fct_daily_sales/sale_date={KEPT_DAY}/data.parquet"]
+    text = "\n".join(" ".join(sql.split()) for sql in athena_statements)
+    assert f"where partition_dt in ('{RUN_DATE}', '{REMOVED_DAY}')" in text or (
+        f"where partition_dt in ('{REMOVED_DAY}', '{RUN_DATE}')" in text)
 
 
 def test_statements_sent_to_athena_pass_the_check(athena_statements: list[str]) -> None:
@@ -207,8 +239,8 @@ def test_run_creates_views_parquet_tables_and_day_partitions(athena_statements: 
         assert f'create table "awsdatacatalog"."retailops_marts"."{name}__dbt_tmp"' in text
         assert f'select distinct {column} from "awsdatacatalog"."retailops_marts"."{name}__dbt_tmp"' in text
         assert f'insert into "awsdatacatalog"."retailops_marts"."{name}"' in text
-    # The daily run rebuilds its day (rebuild_days: the run date here).
-    assert f"where partition_dt in ('{RUN_DATE}')" in text
+    # The daily run rebuilds its rebuild days (the run date and a removed day here).
+    assert f"where partition_dt in ('{REMOVED_DAY}', '{RUN_DATE}')" in text
     assert "format='parquet'" in text and "read_csv" not in text
 
 
