@@ -86,3 +86,29 @@ def test_analysts_load_the_marts_from_the_serving_file(tiny_platform):
                          "stg_sales": warehouse}  # staging views stay with the engineers
     assert isinstance(readers_warehouse, ServingWarehouse) and readers_warehouse.path == serving
     assert sales.n[0] > 0
+
+
+def test_on_aws_readers_use_athena_and_publishing_does_nothing(tmp_path, monkeypatch):
+    from kedro.config import OmegaConfigLoader
+    from kedro.io import DataCatalog
+
+    from retailops import settings
+    from retailops.warehouse.engines import AthenaWarehouse
+    from tests.platform_fixture import make_project
+
+    for name, value in {"RETAILOPS_ATHENA_SCHEMA": "shop", "RETAILOPS_ATHENA_WORK_GROUP": "wg",
+                        "RETAILOPS_LAKE_BUCKET": "shop-lake"}.items():
+        monkeypatch.setenv(name, value)
+    project = tmp_path / "project"
+    conf, _ = make_project(project)
+    config = OmegaConfigLoader(str(conf), env="aws", **settings.CONFIG_LOADER_ARGS)
+    catalog = DataCatalog.from_config(config["catalog"], credentials=config["credentials"])
+    readers = catalog.get("serving_warehouse")
+    readers.save({"copied_relations": ["staging.stg_defects"], "keep_snapshots": 2})
+    assert isinstance(readers.load(), AthenaWarehouse)
+    loaded = {name: catalog.load(name) for name in ("fct_daily_sales", "stg_defects")}
+    assert {name: table.qualified_name for name, table in loaded.items()} == {
+        "fct_daily_sales": "shop_marts.fct_daily_sales",
+        "stg_defects": "shop_staging.stg_defects"}
+    assert all(isinstance(table.warehouse, AthenaWarehouse) for table in loaded.values())
+    assert not (project / "warehouse").exists()  # nothing published, nothing opened
