@@ -94,6 +94,11 @@ def test_a_publication_is_a_snapshot_later_writes_do_not_reach(copied):
 
 def test_old_snapshots_are_pruned_and_current_is_the_newest(copied):
     _, _, path = copied
+    # What a publish killed midway leaves: a half-written file, its WAL, a staged link.
+    for leftover in (".serving.duckdb.tmp-999999", ".serving.duckdb.tmp-999999.wal"):
+        (path.parent / leftover).write_bytes(b"half")
+    serving_dir(path).mkdir()
+    os.symlink("snapshots/gone", serving_dir(path) / ".current.tmp-999999")
     for _ in range(4):
         publication = _publish(copied, keep_snapshots=2)
     folder = serving_dir(path)
@@ -101,6 +106,7 @@ def test_old_snapshots_are_pruned_and_current_is_the_newest(copied):
     assert len(snapshots) == 2 and snapshots[-1] == publication.snapshot
     assert os.readlink(folder / "current") == f"snapshots/{publication.snapshot}"
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
+    assert sorted(p.name for p in folder.iterdir()) == ["current", "snapshots"]
 
 
 def test_snapshots_are_hard_links_and_across_file_systems_unchanged_files_are_reused(

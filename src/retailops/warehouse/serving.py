@@ -194,7 +194,9 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
     snapshot = snapshots / snapshot_id
     previous = current.resolve() if current.is_symlink() and current.resolve().is_dir() else None
     staged = serving_path.with_name(f".{serving_path.name}.tmp-{os.getpid()}")
-    for leftover in (staged, Path(f"{staged}.wal")):
+    # What a publish killed midway left behind (one writer at a time: dbt holds the warehouse).
+    for leftover in [*serving_path.parent.glob(f".{serving_path.name}.tmp-*"),
+                     *folder.glob(".current.tmp-*")]:
         leftover.unlink(missing_ok=True)
     # The warehouse is attached under its own catalog name: dbt's views name their tables
     # catalog-qualified ("retailops"."staging"...), so another alias would break them.
