@@ -56,7 +56,8 @@
     {%- if not (root.startswith('/') or root.startswith('s3://')) -%}
         {{ exceptions.raise_compiler_error("var lake_root must be an absolute folder or s3://bucket, got '" ~ root ~ "'") }}
     {%- endif -%}
-    {%- for name in ('calendar_start', 'calendar_end') -%}
+    {#- Checked when running only: `dbt parse` (lineage) needs no calendar. -#}
+    {%- for name in ('calendar_start', 'calendar_end') if execute -%}
         {%- if not modules.re.match('^\\d{4}-\\d{2}-\\d{2}$', var(name, none) | string) -%}
             {{ exceptions.raise_compiler_error("var " ~ name ~ " must be YYYY-MM-DD, got '" ~ var(name, none) ~ "' (the transform stage passes it, see dbt_vars())") }}
         {%- endif -%}
