@@ -28,23 +28,26 @@ def build(root: Path, days: int, sales_per_day: int) -> tuple[Path, Path]:
     con = duckdb.connect(str(warehouse))
     con.execute("create schema marts; create schema staging")
     con.execute(f"""create table marts.fct_daily_sales as
-        select cast(date '2024-07-01' + cast(i // {sales_per_day} as integer) as date) as sale_date,
+        select cast(date '2024-07-01' + cast(i // {sales_per_day} as integer) as date)
+                   as sale_date,
                i % 80 as store_id, i % 1500 as product_id, (i % 7) + 1 as quantity,
-               cast((i % 97) * 1.25 as double) as net_revenue, cast((i % 31) * 0.5 as double) as profit
+               cast((i % 97) * 1.25 as double) as net_revenue,
+               cast((i % 31) * 0.5 as double) as profit
         from range({days * sales_per_day}) t(i)""")
     con.execute(f"""create table marts.fct_inventory_snapshots as
         select cast(date '2024-07-01' + cast(i // 4000 as integer) as date) as snapshot_date,
                i % 80 as store_id, i % 1500 as product_id, i % 50 as quantity_on_hand,
                (i % 50) = 0 as is_stock_out
         from range({days * 4000}) t(i)""")
-    con.execute("create table marts.dim_products as select i as product_id, 'p' || i as product_name "
-                "from range(1500) t(i)")
+    con.execute("create table marts.dim_products as "
+                "select i as product_id, 'p' || i as product_name from range(1500) t(i)")
     con.execute("create table marts.dim_stores as select i as store_id, 's' || i as store_name "
                 "from range(80) t(i)")
     con.execute("create table staging.ledger as select i as record_key, 'negative_on_hand' as "
                 "defect_type from range(100000) t(i)")
     con.execute("create view staging.stg_defects as select * from staging.ledger")
-    for fact, column in (("fct_daily_sales", "sale_date"), ("fct_inventory_snapshots", "snapshot_date")):
+    for fact, column in (("fct_daily_sales", "sale_date"),
+                         ("fct_inventory_snapshots", "snapshot_date")):
         con.execute(f"copy marts.{fact} to '{lake}/curated/{fact}' (format parquet, "
                     f"partition_by ({column}), filename_pattern 'data_{{i}}')")
     for dim in ("dim_products", "dim_stores"):

@@ -201,7 +201,11 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
     # The warehouse is attached under its own catalog name: dbt's views name their tables
     # catalog-qualified ("retailops"."staging"...), so another alias would break them.
     alias = warehouse_path.stem
-    con = duckdb.connect(str(staged))
+    try:
+        con = duckdb.connect(str(staged))
+    except duckdb.Error as error:
+        raise PublishError(f"could not write the serving file {staged}: "
+                           f"{str(error).strip().splitlines()[0]}") from error
     swapped = False
     try:
         con.execute(f"attach {_literal(str(warehouse_path))} as {_quote(alias)} (read_only)")
@@ -217,7 +221,8 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
             source = _parquet_source(snapshot, model, snapshot)
             if source is None:
                 raise PublishError(f"mart {MARTS_SCHEMA}.{model} has no curated Parquet under "
-                                   f"{curated / model}: rebuild it (kedro run --pipelines transform)")
+                                   f"{curated / model}: rebuild it "
+                                   "(kedro run --pipelines transform)")
             columns = _columns(con, alias, MARTS_SCHEMA, model)
             stored = {name: kind for name, kind, *_ in
                       con.execute(f"describe select * from {source}").fetchall()}
@@ -226,9 +231,10 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
             selects[model] = ", ".join(
                 _quote(c) if stored.get(c) == t else f"cast({_quote(c)} as {t}) as {_quote(c)}"
                 for c, t in columns)
-            (served,) = con.execute(f"select count(*) from {source}").fetchone()
-            (built,) = con.execute(
-                f"select count(*) from {_quote(alias)}.{MARTS_SCHEMA}.{_quote(model)}").fetchone()
+            # fetchall: DuckDB 2 keeps a partly fetched result open and refuses other work.
+            ((served,),) = con.execute(f"select count(*) from {source}").fetchall()
+            ((built,),) = con.execute(
+                f"select count(*) from {_quote(alias)}.{MARTS_SCHEMA}.{_quote(model)}").fetchall()
             if served != built:
                 raise PublishError(
                     f"mart {MARTS_SCHEMA}.{model}: the curated Parquet under {curated / model} "
@@ -245,8 +251,8 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
             con.execute(f"create schema if not exists {_quote(schema)}")
             con.execute(f"create table {_quote(schema)}.{_quote(name)} as select * from "
                         f"{_quote(alias)}.{_quote(schema)}.{_quote(name)}")
-            (count,) = con.execute(
-                f"select count(*) from {_quote(schema)}.{_quote(name)}").fetchone()
+            ((count,),) = con.execute(
+                f"select count(*) from {_quote(schema)}.{_quote(name)}").fetchall()
             rows[relation] = int(count)
             copied.append(relation)
         con.execute(f"detach {_quote(alias)}")
