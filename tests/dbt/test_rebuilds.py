@@ -106,7 +106,7 @@ def transform(lake: Path, warehouse: Path, run_date: str | None) -> dict:
     dbt_params = {"target": "duckdb", "full_refresh": False, "daily_selector": "daily"}
     catalog = DataCatalog.from_config(project_entries(lake, warehouse))
     for name, value in {"params:run_date": run_date, "params:dbt": dbt_params,
-                        "parameters": {"run_date": run_date, "dbt": dbt_params}}.items():
+                        "params:calendar_years_ahead": 1}.items():
         catalog[name] = MemoryDataset(value)
     catalog["dbt_build_summary"] = Kept()
     SequentialRunner().run(create_pipeline(), catalog)

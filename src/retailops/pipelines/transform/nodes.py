@@ -64,14 +64,14 @@ def verify_raw_partitions(lake: Lake, raw_days: dict[str, list[date]],
 
 def build_warehouse(lake: Lake, verified_partitions: dict[str, Any], raw_dimensions: dict[str, int],
                     warehouse: Warehouse, run_date: str | None, rebuild_plan: dict[str, Any],
-                    dbt_params: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+                    dbt_params: dict[str, Any], calendar_years_ahead: int) -> dict[str, Any]:
     """Build the models and run their data tests over the complete raw partitions.
 
     A full build (nothing built yet, no ``run_date``, or a full refresh): every model and test
     over every complete day, incremental models recreated. Otherwise (a daily run on a built
     warehouse): only the models a day changes (dbt selector ``daily``), their facts rebuilt for
-    the planned days. The summary is returned even when something failed, so the run report
-    can name it.
+    the planned days. dim_date runs through Dec 31 of this year + ``calendar_years_ahead``.
+    The summary is returned even when something failed, so the run report can name it.
     """
     del verified_partitions, raw_dimensions  # ordering and lineage: dbt reads the lake itself
     duckdb_path = warehouse.path if isinstance(warehouse, DuckDBWarehouse) else None
@@ -80,7 +80,7 @@ def build_warehouse(lake: Lake, verified_partitions: dict[str, Any], raw_dimensi
                         rebuild_days=None if full else list(rebuild_plan["days"]),
                         duckdb_path=duckdb_path, full_refresh=full,
                         selector=None if full else dbt_params.get("daily_selector"),
-                        calendar_years_ahead=parameters.get("calendar_years_ahead"))
+                        calendar_years_ahead=calendar_years_ahead)
     summary["rebuild"] = {k: rebuild_plan[k] for k in ("full", "reason", "days", "new",
                                                        "changed", "removed")}
     return summary
