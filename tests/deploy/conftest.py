@@ -77,8 +77,11 @@ def moto_url() -> Iterator[str]:
         pytest.fail(f"{server} is missing; create the moto venv from the repository root: {SETUP_MOTO}")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    # MOTO_PORT: the interpreter's aws-sdk integrations (the state machine's concurrency guard)
+    # call back into this server through it.
     proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "MOTO_PORT": str(port)})
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -21,7 +21,7 @@ STATE_MACHINE_SUBSTITUTIONS = {
     "SecurityGroupId": "sg-0123456789abcdef0",
     "SubnetIds": "subnet-0aaa,subnet-0bbb",
     "AssignPublicIp": "ENABLED",
-    "WorkGroup": "retailops",
+    "LakeBucketName": fake_import("retailops-LakeBucketName"),
     "FailureTopicArn": fake_import("retailops-FailureTopicArn"),
     "SuccessTopicArn": fake_import("retailops-SuccessTopicArn"),
 }
@@ -173,7 +173,7 @@ def test_statelint_accepts_the_definition_with_substitutions_applied(tmp_path: P
 
 def test_statelint_would_catch_a_dangling_transition(tmp_path: Path):
     definition = state_machine_definition(STATE_MACHINE_SUBSTITUTIONS)
-    definition["States"]["RunDailyPipeline"]["Next"] = "Nowhere"
+    definition["States"]["Ingest"]["Next"] = "Nowhere"
     path = tmp_path / "definition.json"
     path.write_text(json.dumps(definition))
     out = subprocess.run([tool("statelint"), str(path)], capture_output=True, text=True, timeout=60)

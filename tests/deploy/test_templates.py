@@ -256,14 +256,17 @@ def test_schedule_runs_daily_at_0600_utc_and_targets_the_state_machine():
     assert "Input" not in target and "InputTransformer" not in target, "the event (with time) must pass through"
 
 
-def test_failure_topic_has_the_email_subscription_and_the_alarm_notifies_it():
+def test_failure_topic_has_the_email_subscription_and_the_alarms_notify_it():
+    # Which alarm covers which failure (and that none mails a failed execution twice):
+    # tests/deploy/test_orchestration_alarms.py.
     notifications = template("03-notifications.yaml")["Resources"]
     sub = notifications["FailureEmailSubscription"]["Properties"]
     assert sub["Protocol"] == "email" and sub["Endpoint"] == {"Ref": "AlertEmail"}
-    alarm = template("08-monitoring.yaml")["Resources"]["FailedRunsAlarm"]["Properties"]
-    assert alarm["AlarmActions"] == [{"Fn::ImportValue": {"Fn::Sub": "${Prefix}-FailureTopicArn"}}]
-    metric_names = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
-    assert "ExecutionsFailed" in metric_names
+    alarms = {name: r["Properties"] for name, r in template("08-monitoring.yaml")["Resources"].items()
+              if r["Type"] in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")}
+    notifying = {name for name, a in alarms.items() if a.get("AlarmActions")}
+    assert notifying and all(alarms[name]["AlarmActions"] == [
+        {"Fn::ImportValue": {"Fn::Sub": "${Prefix}-FailureTopicArn"}}] for name in notifying)
 
 
 def test_dashboard_shows_executions_task_failures_and_recent_errors():
