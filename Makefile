@@ -16,16 +16,17 @@ export DO_NOT_TRACK := 1
 
 .PHONY: run test setup setup-test bench viz lock
 
-# The runtime: the project and its dependencies.
+# The local platform: the project, its runtime dependencies and the `local` extra (DuckDB
+# warehouse, report, Metabase, kedro-viz). The AWS image installs the runtime set only.
 $(VENV)/.runtime: pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (RetailOps needs Python 3.11+)"; exit 1; }
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_QUIET) -c requirements.lock -e . 2> >($(PIP_NOISE))
-	@$(VENV)/bin/python -c "import retailops, kedro, dbt.cli.main" && touch $@
+	$(VENV)/bin/pip install $(PIP_QUIET) -c requirements.lock -e '.[local]' 2> >($(PIP_NOISE))
+	@$(VENV)/bin/python -c "import retailops, kedro, dbt.cli.main, duckdb, plotly" && touch $@
 
 # Test tools in the same venv.
 $(VENV)/.test: $(VENV)/.runtime pyproject.toml requirements.lock
-	$(VENV)/bin/pip install $(PIP_QUIET) -c requirements.lock -e '.[test]' 2> >($(PIP_NOISE))
+	$(VENV)/bin/pip install $(PIP_QUIET) -c requirements.lock -e '.[local,test]' 2> >($(PIP_NOISE))
 	@$(VENV)/bin/python -c "import pytest, moto, nbclient, hypothesis" && touch $@
 
 # Tools whose pins clash with the runtime live in venvs of their own (see deploy/requirements-*.txt).

@@ -2,20 +2,23 @@
 # Deploy RetailOps to one AWS account and region: the stacks in dependency order, the project
 # image, then the compute, orchestration and monitoring stacks that use it.
 #
-#   ALERT_EMAIL=ops@example.com OPERATOR_USER=alice \
+#   ALERT_EMAIL=ops@example.com \
+#   OPERATOR_PRINCIPAL_ARN=arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_DataOps_* \
 #   VPC_ID=vpc-0123 SUBNET_IDS=subnet-0aaa,subnet-0bbb \
 #   AWS_REGION=eu-west-1 deploy/deploy.sh
 #
-# Optional: PREFIX (retailops), SUCCESS_EMAIL, ASSIGN_PUBLIC_IP (ENABLED), SCHEDULE_STATE
-# (ENABLED), REQUIRE_MFA (true), TASK_CPU (1024), TASK_MEMORY (2048), IMAGE_TAG (git commit),
-# KEDRO (kedro, or .venv/bin/kedro when present). Needs the aws CLI v2, docker and git.
+# Optional: PREFIX (retailops; every name of the deployment derives from it, so two prefixes
+# are two independent deployments), SUCCESS_EMAIL, ASSIGN_PUBLIC_IP (ENABLED), SCHEDULE_STATE
+# (ENABLED), REQUIRE_MFA (true for an IAM user ARN, false for a role: SSO sessions carry no MFA
+# flag), TASK_CPU (1024), TASK_MEMORY (2048), IMAGE_TAG (git commit), KEDRO (kedro, or
+# .venv/bin/kedro when present). Needs the aws CLI v2, docker and git.
 set -euo pipefail
 
 fail() { echo "deploy.sh: error: $*" >&2; exit 2; }
 require() { [[ -n "${!1:-}" ]] || fail "$1 is not set ($2)"; }
 
 require ALERT_EMAIL "address for failed-run notifications"
-require OPERATOR_USER "IAM user allowed to assume the pipeline role"
+require OPERATOR_PRINCIPAL_ARN "ARN of the IAM user or role (SSO permission set role, wildcards allowed) that may assume the pipeline role"
 require VPC_ID "VPC of the ECS task"
 require SUBNET_IDS "comma-separated subnets of the ECS task"
 require AWS_REGION "region to deploy to"
@@ -24,7 +27,7 @@ PREFIX="${PREFIX:-retailops}"
 SUCCESS_EMAIL="${SUCCESS_EMAIL:-}"
 ASSIGN_PUBLIC_IP="${ASSIGN_PUBLIC_IP:-ENABLED}"
 SCHEDULE_STATE="${SCHEDULE_STATE:-ENABLED}"
-REQUIRE_MFA="${REQUIRE_MFA:-true}"
+if [[ "$OPERATOR_PRINCIPAL_ARN" == *":role/"* ]]; then REQUIRE_MFA="${REQUIRE_MFA:-false}"; else REQUIRE_MFA="${REQUIRE_MFA:-true}"; fi
 TASK_CPU="${TASK_CPU:-1024}"
 TASK_MEMORY="${TASK_MEMORY:-2048}"
 export AWS_REGION AWS_DEFAULT_REGION="$AWS_REGION"
@@ -49,9 +52,12 @@ deploy_stack() {  # deploy_stack <name> <template> [Key=Value ...]
     --parameter-overrides "Prefix=${PREFIX}" "$@"
 }
 
-stack_output() {  # stack_output <name> <output key>
-  aws cloudformation describe-stacks --stack-name "${PREFIX}-$1" \
-    --query "Stacks[0].Outputs[?OutputKey=='$2'].OutputValue" --output text
+stack_output() {  # stack_output <name> <output key>: fails when the stack has no such output
+  local value
+  value="$(aws cloudformation describe-stacks --stack-name "${PREFIX}-$1" \
+    --query "Stacks[0].Outputs[?OutputKey=='$2'].OutputValue" --output text)"
+  [[ -n "$value" && "$value" != "None" ]] || fail "no $2 output on stack ${PREFIX}-$1"
+  echo "$value"
 }
 
 # 1. Foundations: nothing here depends on the image.
@@ -59,15 +65,20 @@ deploy_stack lake 01-lake.yaml
 deploy_stack catalog 02-catalog.yaml
 deploy_stack notifications 03-notifications.yaml "AlertEmail=${ALERT_EMAIL}" "SuccessEmail=${SUCCESS_EMAIL}"
 deploy_stack registry 04-registry.yaml
-deploy_stack iam 05-iam.yaml "OperatorUserName=${OPERATOR_USER}" "RequireMfaForOperator=${REQUIRE_MFA}"
+deploy_stack iam 05-iam.yaml "OperatorPrincipalArn=${OPERATOR_PRINCIPAL_ARN}" "RequireMfaForOperator=${REQUIRE_MFA}"
 
-# 2. The image. Tags are immutable in ECR, so a tag names one commit of a clean tree.
+# 2. The image, one per deployment: its names are build args, dbt is parsed with them at build
+# time (the Dockerfile), and a run never re-parses. Tags are immutable in ECR (one repository
+# per deployment), so a tag names one commit of a clean tree built for this deployment.
 if [[ -z "${IMAGE_TAG:-}" ]]; then
   [[ -z "$(git status --porcelain)" ]] || fail "the work tree has uncommitted changes: commit them or set IMAGE_TAG"
   IMAGE_TAG="$(git rev-parse --short=12 HEAD)"
 fi
 repository_uri="$(stack_output registry RepositoryUri)"
-[[ -n "$repository_uri" && "$repository_uri" != "None" ]] || fail "no RepositoryUri output on ${PREFIX}-registry"
+lake_bucket="$(stack_output lake LakeBucketName)"
+results_bucket="$(stack_output lake AthenaResultsBucketName)"
+work_group="$(stack_output catalog WorkGroupName)"
+database_prefix="$(stack_output catalog DatabasePrefix)"
 image="${repository_uri}:${IMAGE_TAG}"
 if aws ecr describe-images --repository-name "${repository_uri#*/}" --image-ids "imageTag=${IMAGE_TAG}" >/dev/null 2>&1; then
   echo "==> image ${image} already pushed"
@@ -78,7 +89,15 @@ else
   echo "==> docker build ${image}"
   # The task definition runs on X86_64: build for it whatever the laptop's architecture
   # (an arm64 image fails there with "exec format error").
-  docker build --platform linux/amd64 --file deploy/ecs/Dockerfile --tag "$image" .
+  docker build --platform linux/amd64 --file deploy/ecs/Dockerfile --tag "$image" \
+    --build-arg "RETAILOPS_PREFIX=${PREFIX}" \
+    --build-arg "RETAILOPS_LAKE_BUCKET=${lake_bucket}" \
+    --build-arg "RETAILOPS_ATHENA_WORK_GROUP=${work_group}" \
+    --build-arg "RETAILOPS_ATHENA_SCHEMA=${database_prefix}" \
+    --build-arg "RETAILOPS_ATHENA_S3_STAGING_DIR=s3://${results_bucket}/results/" \
+    --build-arg "RETAILOPS_ATHENA_S3_DATA_DIR=s3://${lake_bucket}/curated/_dbt_tmp/" \
+    --build-arg "RETAILOPS_AWS_REGION=${AWS_REGION}" \
+    .
   aws ecr get-login-password | docker login --username AWS --password-stdin "${repository_uri%%/*}"
   docker push "$image"
 fi
@@ -92,7 +111,6 @@ deploy_stack monitoring 08-monitoring.yaml
 
 state_machine_arn="$(stack_output orchestration StateMachineArn)"
 pipeline_role_arn="$(stack_output iam PipelineRoleArn)"
-lake_bucket="$(stack_output lake LakeBucketName)"
 cat <<MSG
 
 RetailOps is deployed (image ${image}). The daily run starts at 06:00 UTC.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Re-resolve the lock files that pin every install (`make lock`):
-#   requirements.lock             .venv: the project with its [test] and [notebooks] extras (also the image)
+#   requirements.lock             .venv: the project with its [local], [test] and [notebooks] extras (the image installs a subset)
 #   deploy/requirements-lint.lock .venv-lint: checkov and shellcheck
 #   deploy/requirements-moto.lock .venv-moto: moto's Step Functions interpreter
 # Each is resolved from the unpinned requirements in a throwaway venv, so nothing installed by
@@ -21,7 +21,7 @@ freeze() {  # freeze <venv> <lock file> <what it pins>
 }
 
 "$PYTHON" -m venv "$work/main"
-"$work/main/bin/pip" install -q --disable-pip-version-check -e '.[test,notebooks]' 2> >(grep -v '^WARNING: Location' >&2)
+"$work/main/bin/pip" install -q --disable-pip-version-check -e '.[local,test,notebooks]' 2> >(grep -v '^WARNING: Location' >&2)
 freeze "$work/main" requirements.lock "the project's venv (.venv) and the runtime image"
 
 "$PYTHON" -m venv "$work/lint"

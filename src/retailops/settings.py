@@ -13,13 +13,15 @@ working directory, so ``kedro run`` at the root, a notebook in ``notebooks/`` an
 
 import os
 
+from retailops.deployment import DeploymentHooks
 from retailops.hooks import RetailOpsHooks
 from retailops.project_paths import ProjectPathHooks
 
 # Kedro's telemetry plugin otherwise posts usage data and edits pyproject.toml.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
-HOOKS = (ProjectPathHooks(), RetailOpsHooks())
+# DeploymentHooks completes an --env aws run's RETAILOPS_* names (retailops.deployment).
+HOOKS = (ProjectPathHooks(), DeploymentHooks(), RetailOpsHooks())
 
 
 def _env(name: str, default: str | None = None) -> str | None:

@@ -43,28 +43,38 @@ def template(name: str) -> dict[str, Any]:
 
 
 def fake_import(name: str) -> str:
-    """A plausible value for an export of another RetailOps stack."""
-    key = name.removeprefix(f"{PREFIX}-")
+    """A plausible value for an export of another RetailOps stack, ``<prefix>-<Key>``: the
+    value the exporting template gives it for that prefix (export keys hold no ``-``)."""
+    prefix, key = name.rsplit("-", 1)
+    return _fake_export(prefix, key)
+
+
+def _fake_export(prefix: str, key: str) -> str:
+    glue = prefix.replace("-", "_")
     values = {
-        "LakeBucketName": f"{PREFIX}-lake-{ACCOUNT}-{REGION}",
-        "LakeBucketArn": f"arn:aws:s3:::{PREFIX}-lake-{ACCOUNT}-{REGION}",
-        "AthenaResultsBucketName": f"{PREFIX}-athena-results-{ACCOUNT}-{REGION}",
-        "AthenaResultsBucketArn": f"arn:aws:s3:::{PREFIX}-athena-results-{ACCOUNT}-{REGION}",
-        "RepositoryArn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{PREFIX}",
-        "RepositoryUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{PREFIX}",
-        "FailureTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:{PREFIX}-run-failed",
-        "SuccessTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:{PREFIX}-run-succeeded",
+        "LakeBucketName": f"{prefix}-lake-{ACCOUNT}-{REGION}",
+        "LakeBucketArn": f"arn:aws:s3:::{prefix}-lake-{ACCOUNT}-{REGION}",
+        "AthenaResultsBucketName": f"{prefix}-athena-results-{ACCOUNT}-{REGION}",
+        "AthenaResultsBucketArn": f"arn:aws:s3:::{prefix}-athena-results-{ACCOUNT}-{REGION}",
+        "RepositoryArn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{prefix}",
+        "RepositoryUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{prefix}",
+        "FailureTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:{prefix}-run-failed",
+        "SuccessTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:{prefix}-run-succeeded",
         "TopicKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-        "ClusterArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{PREFIX}",
-        "TaskDefinitionFamily": f"{PREFIX}-daily",
+        "ClusterArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{prefix}",
+        "TaskDefinitionFamily": f"{prefix}-daily",
         "ContainerName": "pipeline",
         "TaskSecurityGroupId": "sg-0123456789abcdef0",
-        "WorkGroupName": PREFIX,
-        "TaskLogGroupName": f"/ecs/{PREFIX}-daily",
-        "StateMachineArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{PREFIX}-daily",
+        "WorkGroupName": prefix,
+        "TaskLogGroupName": f"/ecs/{prefix}-daily",
+        "StateMachineArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{prefix}-daily",
+        "DatabasePrefix": glue,
+        "RawDatabaseName": f"{glue}_raw",
+        "StagingDatabaseName": f"{glue}_staging",
+        "MartsDatabaseName": f"{glue}_marts",
     }
     if key.endswith("RoleArn"):
-        return f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-{key.removesuffix('RoleArn').lower()}"
+        return f"arn:aws:iam::{ACCOUNT}:role/{prefix}-{key.removesuffix('RoleArn').lower()}"
     return values.get(key, f"fake-{key}")
 
 
@@ -86,6 +96,8 @@ class Renderer:
         resource = self.tmpl["Resources"][name]
         if resource["Type"] == "AWS::S3::Bucket":
             return self.render(resource["Properties"]["BucketName"])
+        if resource["Type"] == "AWS::Glue::Database":
+            return self.render(resource["Properties"]["DatabaseInput"]["Name"])
         if resource["Type"] == "AWS::IAM::ManagedPolicy":
             return f"arn:aws:iam::{ACCOUNT}:policy/{name}"
         return f"fake-ref-{name}"
@@ -114,6 +126,8 @@ class Renderer:
                 return fake_import(self.render(value))
             if key == "Fn::Join":
                 return self.render(value[0]).join(self.render(value[1]))
+            if key == "Fn::Split":
+                return self.render(value[1]).split(self.render(value[0]))
             if key == "Fn::Sub":
                 text, extra = (value, {}) if isinstance(value, str) else (value[0], value[1])
                 local = {k: self.render(v) for k, v in extra.items()}
@@ -150,6 +164,8 @@ def iam_policies(tmpl: dict[str, Any]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for name, resource in tmpl.get("Resources", {}).items():
         props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Glue::Database":
+            return self.render(resource["Properties"]["DatabaseInput"]["Name"])
         if resource["Type"] == "AWS::IAM::ManagedPolicy":
             found[name] = renderer.render(props["PolicyDocument"])
         elif resource["Type"] == "AWS::IAM::Role":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -20,16 +21,25 @@ if "--password-stdin" in args:
     assert sys.stdin.read().strip() == "token"
 if args[:2] == ["cloudformation", "describe-stacks"]:
     query = args[args.index("--query") + 1]
-    outputs = {"RepositoryUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/retailops",
-               "StateMachineArn": "arn:aws:states:eu-west-1:123456789012:stateMachine:retailops-daily",
+    # The outputs the templates give a stack <prefix>-<name>.
+    prefix = args[args.index("--stack-name") + 1].rsplit("-", 1)[0]
+    outputs = {"RepositoryUri": f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/{prefix}",
+               "StateMachineArn": f"arn:aws:states:eu-west-1:123456789012:stateMachine:{prefix}-daily",
                "PipelineRoleArn": "arn:aws:iam::123456789012:role/pipeline",
-               "LakeBucketName": "retailops-lake-123456789012-eu-west-1"}
-    print(next(v for k, v in outputs.items() if f"'{k}'" in query))
+               "LakeBucketName": f"{prefix}-lake-123456789012-eu-west-1",
+               "AthenaResultsBucketName": f"{prefix}-athena-results-123456789012-eu-west-1",
+               "WorkGroupName": prefix,
+               "DatabasePrefix": prefix.replace("-", "_")}
+    # An output the stack lacks prints as None, as the aws CLI's text output does.
+    print(next((v for k, v in outputs.items() if f"'{k}'" in query), "None"))
 elif args[:2] == ["ecr", "describe-images"]:
     sys.exit(254)  # not pushed yet
 elif args[:2] == ["ecr", "get-login-password"]:
     print("token")
 """
+
+
+OPERATOR = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_DataOps_*"
 
 
 def copy_of_deploy_sh(tmp_path: Path) -> Path:
@@ -50,7 +60,7 @@ def test_deploy_script_deploys_in_order_builds_the_image_and_prints_how_to_run(t
     log = tmp_path / "calls.jsonl"
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "CALL_LOG": str(log),
            "KEDRO": str(tmp_path / "kedro"), "ALERT_EMAIL": "ops@example.com",
-           "OPERATOR_USER": "alice", "VPC_ID": "vpc-0123", "SUBNET_IDS": "subnet-0aaa,subnet-0bbb",
+           "OPERATOR_PRINCIPAL_ARN": OPERATOR, "VPC_ID": "vpc-0123", "SUBNET_IDS": "subnet-0aaa,subnet-0bbb",
            "AWS_REGION": "eu-west-1", "IMAGE_TAG": "abc123def456"}
     out = subprocess.run(["bash", str(copy_of_deploy_sh(tmp_path))], env=env, capture_output=True,
                          text=True, timeout=60)
@@ -81,9 +91,76 @@ def test_deploy_script_deploys_in_order_builds_the_image_and_prints_how_to_run(t
 def test_deploy_script_refuses_to_start_without_its_settings(tmp_path: Path):
     make_stubs(tmp_path)
     env = {k: v for k, v in os.environ.items()
-           if k not in {"ALERT_EMAIL", "OPERATOR_USER", "VPC_ID", "SUBNET_IDS"}}
+           if k not in {"ALERT_EMAIL", "OPERATOR_PRINCIPAL_ARN", "VPC_ID", "SUBNET_IDS"}}
     env.update(PATH=f"{tmp_path}:{os.environ['PATH']}", CALL_LOG=str(tmp_path / "calls.jsonl"))
     out = subprocess.run(["bash", str(copy_of_deploy_sh(tmp_path))], env=env, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 2 and "ALERT_EMAIL is not set" in out.stderr
     assert not (tmp_path / "calls.jsonl").exists(), "nothing may be deployed without the settings"
+
+
+def run_deploy(tmp_path: Path, stubs: bool = True,
+               **settings: str) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
+    if stubs:
+        make_stubs(tmp_path)
+    log = tmp_path / "calls.jsonl"
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "CALL_LOG": str(log),
+           "KEDRO": str(tmp_path / "kedro"), "ALERT_EMAIL": "ops@example.com",
+           "OPERATOR_PRINCIPAL_ARN": OPERATOR, "VPC_ID": "vpc-0123",
+           "SUBNET_IDS": "subnet-0aaa,subnet-0bbb", "AWS_REGION": "eu-west-1",
+           "IMAGE_TAG": "abc123def456", **settings}
+    out = subprocess.run(["bash", str(copy_of_deploy_sh(tmp_path))], env=env, capture_output=True,
+                         text=True, timeout=60)
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return out, calls
+
+
+def build_args(calls: list[list[str]]) -> dict[str, str]:
+    build = next(c for c in calls if c[:2] == ["docker", "build"])
+    return dict(build[i + 1].split("=", 1) for i, word in enumerate(build) if word == "--build-arg")
+
+
+def test_the_image_is_built_for_its_deployment_with_the_names_a_laptop_run_derives(tmp_path: Path):
+    out, calls = run_deploy(tmp_path, PREFIX="retailops-dev")
+    assert out.returncode == 0, out.stderr
+    args = build_args(calls)
+    assert args == {
+        "RETAILOPS_PREFIX": "retailops-dev",
+        "RETAILOPS_LAKE_BUCKET": "retailops-dev-lake-123456789012-eu-west-1",
+        "RETAILOPS_ATHENA_WORK_GROUP": "retailops-dev",
+        "RETAILOPS_ATHENA_SCHEMA": "retailops_dev",
+        "RETAILOPS_ATHENA_S3_STAGING_DIR": "s3://retailops-dev-athena-results-123456789012-eu-west-1/results/",
+        "RETAILOPS_ATHENA_S3_DATA_DIR": "s3://retailops-dev-lake-123456789012-eu-west-1/curated/_dbt_tmp/",
+        "RETAILOPS_AWS_REGION": "eu-west-1",
+    }
+    # A laptop run that sets only the bucket addresses the same deployment as the image.
+    from retailops.deployment import athena_environment
+
+    assert athena_environment({"RETAILOPS_LAKE_BUCKET": args["RETAILOPS_LAKE_BUCKET"]}) == args
+    # Every build arg is declared by the Dockerfile, and every one it declares is passed.
+    dockerfile = (REPO / "deploy" / "ecs" / "Dockerfile").read_text()
+    assert set(re.findall(r"^ARG (\w+)", dockerfile, re.M)) == set(args)
+
+
+def test_an_sso_role_operator_needs_no_mfa_flag_and_an_iam_user_does(tmp_path: Path):
+    def iam_call(principal: str, folder: Path) -> list[str]:
+        folder.mkdir()
+        out, calls = run_deploy(folder, OPERATOR_PRINCIPAL_ARN=principal)
+        assert out.returncode == 0, out.stderr
+        return next(c for c in calls if "retailops-iam" in c)
+
+    role = iam_call(OPERATOR, tmp_path / "role")
+    assert f"OperatorPrincipalArn={OPERATOR}" in role and "RequireMfaForOperator=false" in role
+    user = iam_call("arn:aws:iam::123456789012:user/alice", tmp_path / "user")
+    assert "RequireMfaForOperator=true" in user
+
+
+def test_a_missing_stack_output_stops_the_deploy_before_the_image_is_built(tmp_path: Path):
+    make_stubs(tmp_path)
+    # A stand-in whose catalog stack has no DatabasePrefix output (an older stack).
+    stub = (tmp_path / "aws").read_text().replace('"DatabasePrefix": prefix.replace("-", "_")', '"Nothing": ""')
+    (tmp_path / "aws").write_text(stub)
+    out, calls = run_deploy(tmp_path, stubs=False)
+    assert out.returncode == 2
+    assert "no DatabasePrefix output on stack retailops-catalog" in out.stderr
+    assert not [c for c in calls if c[:2] == ["docker", "build"]]

@@ -124,11 +124,28 @@ def test_raw_partitions_cannot_be_deleted_by_the_pipeline():
             assert not any("/raw/" in r for r in resources)
 
 
-def test_pipeline_role_is_assumable_only_by_the_named_operator_with_mfa():
-    from tests.deploy.cfn_render import trust_policies
-    (statement,) = trust_policies(template("05-iam.yaml"))["PipelineRole"]["Statement"]
-    assert statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:user/test-operatorusername"}
-    assert statement["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+SSO_ROLE = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_DataOps_*"
+
+
+@pytest.mark.parametrize("mfa", ["true", "false"])
+def test_pipeline_role_is_assumable_only_by_the_operator_principal(mfa: str):
+    """The account is the principal and the operator's ARN (an SSO role works, wildcards
+    allowed) the condition: an IAM user principal fails in accounts without IAM users."""
+    from tests.deploy.cfn_render import Renderer
+
+    tmpl = template("05-iam.yaml")
+    renderer = Renderer(tmpl, {"OperatorPrincipalArn": SSO_ROLE, "RequireMfaForOperator": mfa})
+    (statement,) = renderer.render(
+        tmpl["Resources"]["PipelineRole"]["Properties"]["AssumeRolePolicyDocument"])["Statement"]
+    assert statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert statement["Action"] == "sts:AssumeRole"
+    expected = {"ArnLike": {"aws:PrincipalArn": SSO_ROLE}}
+    if mfa == "true":
+        expected["Bool"] = {"aws:MultiFactorAuthPresent": "true"}
+    assert statement["Condition"] == expected
+    pattern = re.compile(tmpl["Parameters"]["OperatorPrincipalArn"]["AllowedPattern"])
+    assert pattern.match(SSO_ROLE) and pattern.match("arn:aws:iam::123456789012:user/alice")
+    assert not pattern.match("alice") and not pattern.match("arn:aws:iam::123456789012:root")
 
 
 # --- the Dockerfile -------------------------------------------------------------------------
@@ -152,7 +169,8 @@ def test_image_is_slim_non_root_telemetry_free_and_takes_the_run_date():
     (user,) = re.findall(r"^USER (\S+)", text, re.M)
     assert user.split(":")[0] not in {"root", "0"}
     assert "KEDRO_DISABLE_TELEMETRY=1" in text
-    assert "dbt parse" in text and "--target athena" in text
+    # dbt is parsed at build time by the same call a run makes (target athena).
+    assert "RUN python -m retailops.deployment parse-dbt" in text
     assert re.search(r'^ENTRYPOINT \["python", "/app/entrypoint.py"\]', text, re.M)
     assert "COPY deploy/ecs/entrypoint.py /app/entrypoint.py" in text
     for source in re.findall(r"^COPY (\S+) ", text, re.M):

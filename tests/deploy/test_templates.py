@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.cfn_render import CFN_DIR, REPO, TEMPLATES, Renderer, iam_policies, template
+from tests.deploy.cfn_render import (ACCOUNT, CFN_DIR, REGION, REPO, TEMPLATES, Renderer,
+                                     iam_policies, template)
 from tests.deploy.conftest import tool
 
 DEPLOY_SH = REPO / "deploy" / "deploy.sh"
@@ -147,17 +148,102 @@ def glue_tables() -> dict[str, dict]:
             for r in tmpl["Resources"].values() if r["Type"] == "AWS::Glue::Table"}
 
 
-def test_glue_databases_are_raw_staging_and_marts():
+@pytest.mark.parametrize("prefix, expected", [
+    ("retailops", {"retailops_raw", "retailops_staging", "retailops_marts"}),
+    ("retailops-dev", {"retailops_dev_raw", "retailops_dev_staging", "retailops_dev_marts"}),
+])
+def test_glue_databases_are_raw_staging_and_marts_named_from_the_prefix(prefix: str, expected: set[str]):
     tmpl = template("02-catalog.yaml")
-    names = {r["Properties"]["DatabaseInput"]["Name"] for r in tmpl["Resources"].values()
-             if r["Type"] == "AWS::Glue::Database"}
-    assert names == {"retailops_raw", "retailops_staging", "retailops_marts"}
+    renderer = Renderer(tmpl, {"Prefix": prefix})
+    names = {renderer.render(r["Properties"]["DatabaseInput"]["Name"])
+             for r in tmpl["Resources"].values() if r["Type"] == "AWS::Glue::Database"}
+    assert names == expected
+    exported = {k: renderer.render(o["Value"]) for k, o in tmpl["Outputs"].items()}
+    assert exported["DatabasePrefix"] == prefix.replace("-", "_")
+    assert {exported[f"{layer}DatabaseName"] for layer in ("Raw", "Staging", "Marts")} == expected
+
+
+# --- two deployments side by side ------------------------------------------------------------
+
+# *Name properties that are not a resource's own name: labels, and references to something
+# else (the metric an alarm watches, the database a table lies in: counted as database.table).
+NOT_IDENTITIES = {"DisplayName", "MetricName", "DatabaseName"}
+
+
+def physical_names(prefix: str) -> dict[str, set[str]]:
+    """Every name a deployment with this prefix claims in an account and region, by kind:
+    resources' own names (each top-level ``*Name`` property, a task family, a Glue database or
+    ``database.table``), export names, and the CloudWatch metrics its metric filters write."""
+    found: dict[str, set[str]] = {}
+
+    def add(kind: str, value) -> None:
+        found.setdefault(kind, set()).add(json.dumps(value, sort_keys=True))
+
+    for path in TEMPLATES:
+        tmpl = template(path.name)
+        renderer = Renderer(tmpl, {"Prefix": prefix})
+        for logical, resource in tmpl["Resources"].items():
+            kind, props = resource["Type"], resource.get("Properties", {})
+            if kind == "AWS::Glue::Table":
+                add(kind, f"{renderer.render(props['DatabaseName'])}.{props['TableInput']['Name']}")
+                continue
+            if kind == "AWS::Glue::Database":
+                add(kind, renderer.render(props["DatabaseInput"]["Name"]))
+            if kind == "AWS::Logs::MetricFilter":
+                for metric in renderer.render(props["MetricTransformations"]):
+                    add("CloudWatch metric", [metric["MetricNamespace"], metric["MetricName"],
+                                              metric.get("Dimensions")])
+                continue  # its LogGroupName names the group it reads, not a resource of its own
+            for key, value in props.items():
+                if (key.endswith("Name") or key == "Family") and key not in NOT_IDENTITIES:
+                    add(f"{kind}.{key}", renderer.render(value))
+        for output in tmpl.get("Outputs", {}).values():
+            if "Export" in output:
+                add("export", renderer.render(output["Export"]["Name"]))
+    return found
+
+
+def test_two_deployments_share_no_physical_name():
+    dev, prod = physical_names("retailops-dev"), physical_names("retailops-prod")
+    assert set(dev) == set(prod)
+    # The kinds the brief names must all be there (a template change that drops a name from
+    # the walk would otherwise make this test vacuous).
+    assert {"AWS::S3::Bucket.BucketName", "AWS::Glue::Database", "AWS::Glue::Table",
+            "AWS::Athena::WorkGroup.Name", "AWS::ECS::Cluster.ClusterName",
+            "AWS::ECS::TaskDefinition.Family", "AWS::Logs::LogGroup.LogGroupName",
+            "AWS::StepFunctions::StateMachine.StateMachineName",
+            "AWS::ECR::Repository.RepositoryName", "AWS::SNS::Topic.TopicName", "export"} <= set(dev)
+    shared = {kind: sorted(dev[kind] & prod[kind]) for kind in dev if dev[kind] & prod[kind]}
+    assert shared == {}, f"names two deployments would both claim: {shared}"
+
+
+def test_the_physical_names_follow_the_python_naming_rule():
+    """retailops.deployment derives a laptop run's names from the lake bucket: it must name
+    what the templates create."""
+    from retailops.deployment import deployment_names
+
+    names = deployment_names("retailops-dev", ACCOUNT, REGION)
+    found = physical_names("retailops-dev")
+    buckets = {json.loads(b) for b in found["AWS::S3::Bucket.BucketName"]}
+    assert {names["lake_bucket"], names["athena_results_bucket"], names["access_log_bucket"]} == buckets
+    assert {json.loads(d) for d in found["AWS::Glue::Database"]} == set(names["databases"].values())
+    assert {json.loads(w) for w in found["AWS::Athena::WorkGroup.Name"]} == {names["workgroup"]}
+
+
+def test_iam_grants_only_the_deployments_own_glue_databases():
+    for prefix in ("retailops-dev", "retailops"):
+        glue = prefix.replace("-", "_")
+        tmpl = template("05-iam.yaml")
+        renderer = Renderer(tmpl, {"Prefix": prefix})
+        text = json.dumps([renderer.render(r["Properties"]) for r in tmpl["Resources"].values()])
+        databases = set(re.findall(r":(?:database|table)/([a-z0-9_]+)", text))
+        assert databases == {f"{glue}_raw", f"{glue}_staging", f"{glue}_marts"}, databases
 
 
 @pytest.mark.parametrize("table", sorted(RAW_COLUMNS))
 def test_raw_table_reads_the_contract_columns_as_strings_with_opencsvserde(table: str):
     props = glue_tables()[table]
-    assert props["DatabaseName"] == "fake-ref-RawDatabase"
+    assert props["DatabaseName"] == "retailops_raw"
     table_input = props["TableInput"]
     sd = table_input["StorageDescriptor"]
     assert [c["Name"] for c in sd["Columns"]] == RAW_COLUMNS[table].split()
@@ -224,14 +310,18 @@ FARGATE_SIZES = {"256": {512, 1024, 2048}, "512": set(range(1024, 4097, 1024)),
                  "4096": set(range(8192, 30721, 1024))}
 
 
-def test_task_definition_is_fargate_with_a_valid_size_and_the_lake_bucket():
+def test_task_definition_is_fargate_with_a_valid_size_and_sets_no_deployment_name():
     tmpl = template("06-compute.yaml")
     props = Renderer(tmpl).render(tmpl["Resources"]["TaskDefinition"]["Properties"])
     assert props["RequiresCompatibilities"] == ["FARGATE"] and props["NetworkMode"] == "awsvpc"
     assert int(props["Memory"]) in FARGATE_SIZES[props["Cpu"]]
     (container,) = props["ContainerDefinitions"]
-    env = {e["Name"]: e["Value"] for e in container["Environment"]}
-    assert env["RETAILOPS_LAKE_BUCKET"] == BUCKET
+    # The image carries the deployment's names (dbt was parsed with them at build time): a
+    # value set here could only disagree with that parse.
+    from retailops.deployment import VARIABLES
+
+    env = {e["Name"] for e in container.get("Environment", [])}
+    assert not env & {*VARIABLES, "AWS_REGION", "AWS_DEFAULT_REGION", "RETAILOPS_DBT_TARGET"}, env
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
     # Every pair the stack's Rules allow is a real Fargate size.
     rule = tmpl["Rules"]["ValidFargateSize"]["Assertions"][0]["Assert"]["Fn::Or"]
