@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 import pytest
 from dbt_harness import land_lake
+from kedro.io import AbstractDataset
 
 from retailops.errors import CorruptPartitionError
 from retailops.lake.partitions import commit_partition
@@ -60,25 +61,21 @@ def copy_raw_zone(lake: Path, target: Path) -> Path:
     return target
 
 
-class Kept:
-    """A dataset that keeps what the run saved (Kedro releases memory datasets)."""
+class Kept(AbstractDataset):
+    """A dataset that keeps what the run saved (Kedro releases memory datasets it no longer
+    needs), so the test can read the build summary afterwards."""
 
-    def __new__(cls):
-        from kedro.io import AbstractDataset
+    def __init__(self) -> None:
+        self.data = None
 
-        class _Kept(AbstractDataset):
-            data = None
+    def save(self, data) -> None:  # noqa: ANN001
+        self.data = data
 
-            def save(self, data):
-                self.data = data
+    def load(self):  # noqa: ANN201
+        return self.data
 
-            def load(self):
-                return self.data
-
-            def _describe(self):
-                return {}
-
-        return _Kept()
+    def _describe(self) -> dict:
+        return {}
 
 
 def project_entries(lake: Path, warehouse: Path) -> dict:
