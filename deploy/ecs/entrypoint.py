@@ -1,6 +1,7 @@
 """Container entrypoint of the RetailOps tasks: one image, one Kedro pipeline per step.
 
-    entrypoint.py [--pipelines NAMES] [RUN_DATE | --run-date D | --scheduled-time T | --date-range A..B]
+    entrypoint.py [--pipelines NAMES] [--dry-run]
+                  [RUN_DATE | --run-date D | --scheduled-time T | --date-range A..B]
 
 It resolves which days the run covers, then replaces itself with
 ``python -m retailops --env aws --pipelines NAMES --params ...`` (the project's ``__main__`` is
@@ -199,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a backfill: every day from START to END, inclusive")
     parser.add_argument("--pipelines", metavar="NAMES",
                         help="comma-separated Kedro pipelines (default: $RETAILOPS_PIPELINES or daily)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the days and the Kedro command line, run nothing")
     args = parser.parse_args(argv)
     try:
         if args.run_date and args.run_date_option:
@@ -214,6 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"retailops entrypoint: {run.describe()}: {' '.join(command[1:])}",
           file=sys.stderr, flush=True)
+    if args.dry_run:
+        print(" ".join(command[1:]))
+        return 0
     os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
     # exec, not a child: the task's stop signal and exit status reach Kedro directly.
     os.execv(command[0], command)
