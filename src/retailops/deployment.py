@@ -70,69 +70,88 @@ def deployment_names(prefix: str, account: str, region: str) -> dict[str, Any]:
     }
 
 
-def athena_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def athena_environment(environ: Mapping[str, str] | None = None,
+                       strict: bool = True) -> dict[str, str]:
     """The ``RETAILOPS_*`` variables of an ``--env aws`` run: those set win, the rest derived.
 
     Raises ``DeploymentConfigError`` naming the variable to set when a value can be neither
-    read nor derived."""
-    env = os.environ if environ is None else environ
-    given = {name: env[name].strip() for name in VARIABLES if env.get(name, "").strip()}
-    bucket = given.get(LAKE_BUCKET)
+    read nor derived; with ``strict=False`` such values are left out instead."""
+    values, problems = _derive(os.environ if environ is None else environ)
+    if strict and problems:
+        raise DeploymentConfigError(problems[0])
+    return values
+
+
+def _derive(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """(the variables known or derivable, one sentence per variable that is neither)."""
+    values = {name: env[name].strip() for name in VARIABLES if env.get(name, "").strip()}
+    bucket = values.get(LAKE_BUCKET)
     if not bucket:
-        raise DeploymentConfigError(
-            f"{LAKE_BUCKET} is not set: the aws environment needs the deployment's lake bucket "
-            "(the LakeBucketName output of the <prefix>-lake stack)")
+        return values, [f"{LAKE_BUCKET} is not set: the aws environment needs the deployment's "
+                        "lake bucket (the LakeBucketName output of the <prefix>-lake stack)"]
     parsed = LAKE_BUCKET_PATTERN.match(bucket)
-    prefix = given.get(PREFIX) or (parsed.group("prefix") if parsed else None)
-    region = (given.get(REGION) or (parsed.group("region") if parsed else None)
-              or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
-
-    def missing(name: str, derivable_from: str) -> DeploymentConfigError:
-        return DeploymentConfigError(
-            f"{name} is not set and cannot be derived: the lake bucket {bucket!r} is not named "
-            f"<prefix>-lake-<account>-<region> as deploy/cfn/01-lake.yaml names it; set "
-            f"{derivable_from}")
-
+    prefix = values.get(PREFIX) or (parsed.group("prefix") if parsed else None)
     if prefix is not None and not PREFIX_PATTERN.match(prefix):
-        raise DeploymentConfigError(f"{PREFIX} {prefix!r} is not a deployment prefix "
-                                    "(lower-case letters, digits and -, 3 to 21 characters)")
-    result = dict(given)
-    if WORK_GROUP not in result:
-        if prefix is None:
-            raise missing(WORK_GROUP, f"{PREFIX} (the deployment's Prefix) or {WORK_GROUP}")
-        result[WORK_GROUP] = prefix
-    if SCHEMA not in result:
-        if prefix is None:
-            raise missing(SCHEMA, f"{PREFIX} (the deployment's Prefix) or {SCHEMA}")
-        result[SCHEMA] = database_prefix(prefix)
-    if STAGING_DIR not in result:
-        if not parsed:
-            raise missing(STAGING_DIR, f"{STAGING_DIR} (s3://<AthenaResultsBucketName>/results/)")
-        names = deployment_names(prefix or parsed.group("prefix"), parsed.group("account"),
-                                 parsed.group("region"))
-        result[STAGING_DIR] = f"s3://{names['athena_results_bucket']}/results/"
-    if DATA_DIR not in result:
-        result[DATA_DIR] = f"s3://{bucket}/curated/_dbt_tmp/"
-    if REGION not in result:
-        if region is None:
-            raise missing(REGION, f"{REGION} or AWS_REGION")
-        result[REGION] = region
-    if prefix is not None:
-        result.setdefault(PREFIX, prefix)
-    return result
+        return values, [f"{PREFIX} {prefix!r} is not a deployment prefix (lower-case letters, "
+                        "digits and -, 3 to 21 characters, starting with a letter)"]
+    region = (parsed.group("region") if parsed else None) or env.get("AWS_REGION") \
+        or env.get("AWS_DEFAULT_REGION")
+    derived = {
+        PREFIX: prefix,
+        WORK_GROUP: prefix,
+        SCHEMA: database_prefix(prefix) if prefix else None,
+        STAGING_DIR: (f"s3://{parsed.group('prefix')}-athena-results-{parsed.group('account')}-"
+                      f"{parsed.group('region')}/results/") if parsed else None,
+        DATA_DIR: f"s3://{bucket}/curated/_dbt_tmp/",
+        REGION: region,
+    }
+    how = {WORK_GROUP: f"{PREFIX} (the deployment's Prefix) or {WORK_GROUP}",
+           SCHEMA: f"{PREFIX} (the deployment's Prefix) or {SCHEMA}",
+           STAGING_DIR: f"{STAGING_DIR} (s3://<AthenaResultsBucketName>/results/)",
+           REGION: f"{REGION} or AWS_REGION"}
+    problems = []
+    for name, value in derived.items():
+        if name in values:
+            continue
+        if value is not None:
+            values[name] = value
+        elif name in how:
+            problems.append(
+                f"{name} is not set and cannot be derived: the lake bucket {bucket!r} is not "
+                f"named <prefix>-lake-<account>-<region> as deploy/cfn/01-lake.yaml names it; "
+                f"set {how[name]}")
+    return values, problems
+
+
+# Catalog entries that are the Athena warehouse: a pipeline reading one needs the
+# deployment's workgroup and databases (ingest alone needs only the bucket).
+WAREHOUSE_DATASETS = frozenset({"warehouse", "serving_warehouse"})
 
 
 class DeploymentHooks:
-    """Completes the environment of an ``--env aws`` run before the catalog or dbt read it
-    (registered in ``settings.py``); other environments are left alone."""
+    """Completes the environment of an ``--env aws`` run before the catalog or dbt read it,
+    and stops a run that needs Athena when the deployment's names are unknown (registered in
+    ``settings.py``); other environments are left alone."""
+
+    def __init__(self) -> None:
+        self._aws = False
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        if getattr(context, "env", None) != "aws":
+        self._aws = getattr(context, "env", None) == "aws"
+        if not self._aws:
             return
-        for name, value in athena_environment().items():
+        for name, value in athena_environment(strict=False).items():
             if not os.environ.get(name, "").strip():
                 os.environ[name] = value
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """One line naming the variable to set, before a node runs, instead of a query in
+        some other workgroup (Athena's ``primary``) or database."""
+        del run_params, catalog
+        if self._aws and WAREHOUSE_DATASETS & set(pipeline.datasets()):
+            athena_environment()
 
 
 def parse_dbt(environ: Mapping[str, str] | None = None) -> None:
