@@ -144,7 +144,8 @@ def test_a_ledger_mismatch_fails_validation_in_one_line(platform):
 
 @pytest.mark.parametrize("damage, message", [
     (lambda data: data.replace(b"ST0", b"ST9", 1), "does not match its manifest (sha256)"),
-    (lambda data: data[: len(data) // 2], "does not match its manifest (sha256)"),
+    # A truncated file is caught by its size, before any byte is read.
+    (lambda data: data[: len(data) // 2], "bytes but its manifest records"),
 ])
 def test_a_corrupt_partition_stops_the_transform_naming_the_file(platform, damage, message):
     tmp, conf, lake = platform
@@ -157,7 +158,9 @@ def test_a_corrupt_partition_stops_the_transform_naming_the_file(platform, damag
         path.write_bytes(original)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
-    assert lines == [f"retailops: error: partition {path} {message}"], result.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"retailops: error: partition {path} "), \
+        result.stderr
+    assert message in lines[0]
 
 
 def test_a_drifted_header_stops_the_transform_naming_the_columns(platform):
