@@ -31,9 +31,9 @@ def entrypoint(*args: str, env: dict[str, str], timeout: int = 600) -> subproces
 
 def test_the_scheduled_run_the_entrypoint_default_and_the_validated_day_are_the_same_day(
         moto_url: str, tmp_path: Path):
-    # The 06:00 UTC run of 2024-07-03 processes 2024-07-02, the last complete day.
-    event = {**SCHEDULED_EVENT, "time": "2024-07-03T06:00:00Z"}
-    expected = "2024-07-02"
+    # The 06:00 UTC run of 2024-07-04 processes 2024-07-03, the last complete day.
+    event = {**SCHEDULED_EVENT, "time": "2024-07-04T06:00:00Z"}
+    expected = "2024-07-03"
     harness = Harness(moto_url)
     result = harness.run(harness.definition(), event)
     assert result["status"] == "SUCCEEDED", result
@@ -52,24 +52,30 @@ def test_the_scheduled_run_the_entrypoint_default_and_the_validated_day_are_the_
         import entrypoint as module
     finally:
         sys.path.pop(0)
-    moment = datetime(2024, 7, 3, 6, 0, tzinfo=timezone.utc)
+    moment = datetime(2024, 7, 4, 6, 0, tzinfo=timezone.utc)
     assert module.resolve_run(now=moment).last == date.fromisoformat(expected)
     assert module.parse_run_date(None, today=moment.date()) == date.fromisoformat(expected)
 
-    # 3. The day the Kedro validate stage validated when run with those commands (ingest,
-    #    transform and validate in one process here: the same parameters, one start-up).
+    # 3. Through Kedro on a local lake (ingest, transform and validate in one process here:
+    #    the same parameters, one start-up). First the backfill form of the state machine's
+    #    input: the range lands and is validated as exactly that range.
     project = tmp_path / "project"
     conf, lake = make_project(project)
+    env = {"RETAILOPS_KEDRO_ENV": "local", "RETAILOPS_CONF_SOURCE": str(conf),
+           "RETAILOPS_PROJECT_DIR": str(project), "RETAILOPS_EXTRA_PARAMS": "scale=0.01"}
     pipelines = ",".join(command[1] for command in commands.values())
     assert pipelines == "ingest,transform,validate"
-    out = entrypoint("--pipelines", pipelines, *commands["Validate"][2:],
-                     env={"RETAILOPS_KEDRO_ENV": "local", "RETAILOPS_CONF_SOURCE": str(conf),
-                          "RETAILOPS_PROJECT_DIR": str(project),
-                          "RETAILOPS_EXTRA_PARAMS": "scale=0.01"})
+    out = entrypoint("--pipelines", pipelines, "--date-range", "2024-07-01..2024-07-02", env=env)
+    assert out.returncode == 0, out.stderr[-4000:]
+    report_file = lake / "metadata" / "runs" / "validation" / "latest.json"
+    assert json.loads(report_file.read_text())["window"] == {"first": "2024-07-01",
+                                                             "last": "2024-07-02"}
+    # Then the scheduled run's command: it lands its one day and validates the week up to it.
+    out = entrypoint("--pipelines", pipelines, *commands["Validate"][2:], env=env)
     assert out.returncode == 0, out.stderr[-4000:]
     landed = sorted(p.name for p in (lake / "raw" / "sales").iterdir())
-    assert landed == [f"dt={expected}"]
-    report = json.loads((lake / "metadata" / "runs" / "validation" / "latest.json").read_text())
+    assert landed == ["dt=2024-07-01", "dt=2024-07-02", f"dt={expected}"]
+    report = json.loads(report_file.read_text())
     assert report["ok"] is True, report.get("failures")
-    # The lake starts on the run date, so the window max(first landed, D - 6)..D is D..D.
-    assert report["window"] == {"first": expected, "last": expected}
+    # max(first landed day, D - 6)..D: the lake starts on 2024-07-01.
+    assert report["window"] == {"first": "2024-07-01", "last": expected}
