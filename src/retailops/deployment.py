@@ -173,7 +173,8 @@ def parse_dbt(environ: Mapping[str, str] | None = None) -> None:
     if absent:
         raise DeploymentConfigError(f"cannot parse dbt for a deployment: {', '.join(absent)} not set")
     lake_root = f"s3://{env[LAKE_BUCKET]}"
-    result = dbt.invoke(["parse", "--vars", json.dumps(dbt_vars(lake_root))], "athena")
+    result = dbt.invoke(["parse", "--vars", json.dumps(dbt_vars(lake_root))], "athena",
+                        env={name: env[name] for name in VARIABLES})
     if not result.success:
         raise DeploymentConfigError(f"dbt parse failed for {lake_root}: {result.exception}")
 
