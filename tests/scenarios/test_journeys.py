@@ -109,3 +109,23 @@ def test_scale_change_is_refused_with_nothing_written(project: Project, referenc
     assert not changed, "the refused run wrote to the lake:\n  " + "\n  ".join(changed[:20])
     # And what is there is still the first two days of the clean build.
     assert raw_zone_differences(project.lake, reference.lake, days=[day(1), day(2)]) == []
+
+
+def test_a_truncated_past_manifest_makes_its_day_incomplete_until_it_is_re_landed(
+        project: Project, reference: Project):
+    project.ok(project.build(1, WINDOW_DAYS))
+    # A past day's manifest is cut short (a bad copy, a full disk): it no longer parses, so that
+    # partition is incomplete for every reader, dbt included (no "Malformed JSON" from dbt).
+    manifest = project.lake / "metadata" / "manifests" / "sales" / f"dt={day(2)}" / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes()[:40])
+
+    # The day is missing from this week: the daily run says so in one line, naming it.
+    stopped = project.daily(WINDOW_DAYS)
+    line = one_error_line(stopped)
+    assert day(2) in line and "Malformed JSON" not in line, line
+
+    # A plain backfill of the week re-lands exactly the incomplete partition; the next daily
+    # run rebuilds it, and the warehouse is again the clean full build.
+    project.ok(project.ingest(1, WINDOW_DAYS))
+    project.ok(project.daily(WINDOW_DAYS))
+    assert_same_as_reference(project, reference)

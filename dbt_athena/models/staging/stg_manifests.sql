@@ -20,6 +20,10 @@ final as (
         nullif(trim(generator_version), '') as generator_version
 
     from source
+    -- A manifest that does not parse (a truncated file) reads as a row of nulls on both
+    -- engines; its partition is incomplete, never committed with unknown rows.
+    where not (manifest_table is null and manifest_dt is null and "rows" is null
+               and sha256 is null)
 
 )
 
