@@ -79,3 +79,18 @@
 {% macro duckdb__regex_full_match(text_expr, pattern) -%}
     regexp_full_match({{ text_expr }}, '{{ pattern }}')
 {%- endmacro %}
+
+{#- Text to an integer type: NULL unless the text is an optional sign and digits. Trino's
+    try_cast already answers so ('7.5' and '1e1' are NULL); DuckDB's rounds '7.5' to 8 and
+    reads '1e1' as 10, so DuckDB checks the text first (tests/athena_offline). -#}
+{% macro try_cast_integer(text_expr, integer_type='integer') -%}
+    {{ return(adapter.dispatch('try_cast_integer', 'retailops')(text_expr, integer_type)) }}
+{%- endmacro %}
+
+{% macro default__try_cast_integer(text_expr, integer_type) -%}
+    try_cast({{ text_expr }} as {{ integer_type }})
+{%- endmacro %}
+
+{% macro duckdb__try_cast_integer(text_expr, integer_type) -%}
+    try_cast(case when regexp_full_match({{ text_expr }}, '[+-]?[0-9]+') then {{ text_expr }} end as {{ integer_type }})
+{%- endmacro %}

@@ -14,8 +14,8 @@ final as (
         nullif(trim(city), '') as city,
         nullif(trim(region), '') as region,
         lower(nullif(trim(store_type), '')) as store_type,
-        try_cast(nullif(trim(cluster), '') as integer) as store_cluster,
-        try_cast(nullif(trim(size_sqft), '') as integer) as size_sqft,
+        {{ try_cast_integer("nullif(trim(cluster), '')") }} as store_cluster,
+        {{ try_cast_integer("nullif(trim(size_sqft), '')") }} as size_sqft,
         try_cast(nullif(trim(opened_date), '') as date) as opened_date
 
     from source

@@ -24,11 +24,11 @@ complete_partitions as (
 final as (
 
     select
-        try_cast(nullif(trim(sale_id), '') as bigint) as sale_id,
+        {{ try_cast_integer("nullif(trim(sale_id), '')", 'bigint') }} as sale_id,
         {{ iso_timestamp("nullif(trim(sold_at), '')") }} as sold_at,
         nullif(trim(store_id), '') as store_id,
         nullif(trim(product_id), '') as product_id,
-        try_cast(nullif(trim(quantity), '') as integer) as quantity,
+        {{ try_cast_integer("nullif(trim(quantity), '')") }} as quantity,
         try_cast(nullif(trim(unit_price), '') as double) as unit_price,
         try_cast(nullif(trim(discount_pct), '') as double) as discount_pct,
         dt
