@@ -9,6 +9,7 @@ exponent quantity, padded and empty fields): both paths must stage them alike.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from datetime import date
@@ -157,3 +158,167 @@ def assert_same_frame(athena: pd.DataFrame, local: pd.DataFrame) -> None:
 def test_athena_sql_computes_the_duckdb_build(name: str, athena_path: duckdb.DuckDBPyConnection,
                                               athena_manifest: dict, duckdb_build: DbtProject) -> None:
     assert_same_frame(_athena_frame(athena_path, athena_manifest, name), _duckdb_frame(duckdb_build, name))
+
+
+def _staged_sales(frame: pd.DataFrame, sale_ids: dict[int, int]) -> dict[int, dict[str, object]]:
+    rows = frame.set_index("sale_id")
+    return {line: {column: (None if pd.isna(rows.loc[sale_id, column]) else rows.loc[sale_id, column])
+                   for column in ("quantity", "unit_price")} for line, sale_id in sale_ids.items()}
+
+
+def test_integer_text_stages_as_trino_casts_it_on_both_paths(
+        lake: tuple[Path, dict[int, int]], athena_path: duckdb.DuckDBPyConnection,
+        athena_manifest: dict, duckdb_build: DbtProject) -> None:
+    # Trino's try_cast of '7.5' or '1e1' to integer is NULL (DuckDB's alone: 8 and 10);
+    # padded text is trimmed first, an empty field is NULL.
+    sale_ids = lake[1]
+    expected = {line: {"quantity": value if index == 4 else None, "unit_price": None}
+                for line, (index, _, value) in EDITS.items()}
+    for frame in (_athena_frame(athena_path, athena_manifest, "stg_sales"),
+                  _duckdb_frame(duckdb_build, "stg_sales")):
+        staged = _staged_sales(frame, sale_ids)
+        assert {line: staged[line]["quantity"] for line in EDITS if EDITS[line][0] == 4} == {
+            line: expected[line]["quantity"] for line in EDITS if EDITS[line][0] == 4}
+        assert staged[5]["unit_price"] is None
+
+
+@pytest.mark.parametrize("sql, trino, duckdb_alone", [
+    ("select try_cast('7.5' as integer)", None, 8),
+    ("select try_cast('1e1' as bigint)", None, 10),
+    ("select try_cast(' 7' as integer)", None, 7),
+    ("select try_cast('-7' as integer)", -7, -7),
+    ("select try_cast(7.5e0 as integer)", 8, 8),
+    ("select 7 / 2", 3, 3.5),
+    ("select -7 / 2", -3, -3.5),
+    ("select cast(7 as double) / 2", 3.5, 3.5),
+    ("select regexp_extract('7d', '^([a-z]+)', 1)", None, ""),
+    ("select regexp_extract('7d', '^([0-9]+)', 1)", "7", "7"),
+    ("select date_diff('day', date '2024-07-01', date '2024-08-01')", 31, 31),
+])
+def test_transpiled_sql_computes_what_trino_computes(sql: str, trino: object, duckdb_alone: object) -> None:
+    # Expected values: Trino's documented semantics (first) and DuckDB's (second), where they
+    # differ the harness must give Trino's.
+    con = connect()
+    assert con.execute(trino_to_duckdb(sql)).fetchall() == [(trino,)]
+    assert duckdb.connect().execute(sqlglot_plain(sql)).fetchall() == [(duckdb_alone,)]
+
+
+def sqlglot_plain(sql: str) -> str:
+    import sqlglot
+
+    return sqlglot.transpile(sql, read="trino", write="duckdb")[0]
+
+
+def test_a_failing_integer_cast_fails_as_on_trino() -> None:
+    with pytest.raises(duckdb.Error, match="INVALID_CAST_ARGUMENT"):
+        connect().execute(trino_to_duckdb("select cast(x as integer) from (values ('7.5')) t (x)")).fetchall()
+
+
+def test_supplier_lead_times_are_whole_days_between_order_and_receipt(
+        lake: tuple[Path, dict[int, int]], athena_path: duckdb.DuckDBPyConnection,
+        athena_manifest: dict) -> None:
+    # Expected from the raw CSVs with pandas: per delivery, last receipt minus first order.
+    raw = pd.concat(pd.read_csv(path, dtype=str) for path in sorted((lake[0] / "raw" / "shipments").glob("*/*.csv")))
+    deliveries = raw.drop_duplicates().groupby(["supplier_id", "shipment_id"]).agg(
+        order_date=("order_date", "min"), received_date=("received_date", "max"))
+    days = (pd.to_datetime(deliveries["received_date"]) - pd.to_datetime(deliveries["order_date"])).dt.days
+    expected = days.groupby(level="supplier_id").mean()
+    mart = _athena_frame(athena_path, athena_manifest, "mart_supplier_performance").set_index("supplier_id")
+    measured = mart.loc[expected.index, "avg_lead_time_days"]
+    assert len(expected) >= 3
+    assert [round(v, 9) for v in measured] == [round(v, 9) for v in expected]
+
+
+def test_calendar_functions_match_python(athena_path: duckdb.DuckDBPyConnection, athena_manifest: dict) -> None:
+    days = _athena_frame(athena_path, athena_manifest, "dim_date")
+    assert len(days) > 365
+    for row in days.itertuples():
+        day = row.date_day.date()
+        assert (row.iso_day_of_week, row.day_name, row.month_name, row.iso_week, row.is_weekend,
+                row.month_start_date.date()) == (
+            day.isoweekday(), day.strftime("%A"), day.strftime("%B"), day.isocalendar().week,
+            day.isoweekday() >= 6, day.replace(day=1))
+
+
+def test_glue_sources_read_the_lake_as_the_serdes_do(lake: tuple[Path, dict[int, int]],
+                                                     athena_path: duckdb.DuckDBPyConnection) -> None:
+    root = lake[0]
+    for table in ("sales", "inventory", "shipments"):
+        # Headers skipped per file: each partition has the manifest's row count, dt from the path.
+        counted = dict(athena_path.execute(
+            f"select dt, count(*) from retailops_raw.{table} group by dt").fetchall())
+        manifests = {p.parent.name.removeprefix("dt="): json.loads(p.read_text())["rows"]
+                     for p in (root / "metadata" / "manifests" / table).glob("dt=*/manifest.json")}
+        assert len(manifests) == 4
+        assert {dt: counted.get(dt, 0) for dt in manifests} == manifests
+    # Empty fields are '' (OpenCSVSerde), never NULL: the dimension ledger's dt column is empty.
+    assert athena_path.execute(
+        "select count(*), count(*) filter (where defect_dt = '') from retailops_raw.dimension_defects"
+    ).fetchall() == [(len((root / "metadata/defects/dimensions/defects.csv").read_text().splitlines()) - 1,) * 2]
+    edited = lake[1][5]
+    assert athena_path.execute(
+        f"select unit_price from retailops_raw.sales where sale_id = '{edited}'").fetchall() == [("",)]
+    # The sales file's trailing dt column is not declared: columns are taken by position.
+    columns = [row[0] for row in athena_path.execute("describe retailops_raw.sales").fetchall()]
+    assert columns == ["sale_id", "sold_at", "store_id", "product_id", "quantity", "unit_price",
+                       "discount_pct", "dt"]
+
+
+def _tables(*names: str) -> list:
+    return [t for t in glue_tables() if t.name in names]
+
+
+def test_only_projected_partitions_and_visible_files_are_read(tmp_path: Path) -> None:
+    header = "sale_id,sold_at,store_id,product_id,quantity,unit_price,discount_pct,dt\n"
+    for folder, name in (("dt=2024-07-01", "sales.csv"), ("dt=2024-06-30", "sales.csv"),
+                         ("dt=latest", "sales.csv"), ("dt=2024-07-01", "_SUCCESS.csv"),
+                         ("dt=2024-07-01", ".sales.csv.crc")):
+        path = tmp_path / "raw" / "sales" / folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(header + f"1,2024-07-01T08:00:00,ST001,P00001,1,2.5,0,{folder}\n")
+    for table in ("sales", "returns"):
+        path = tmp_path / "metadata" / "manifests" / table / "dt=2024-07-01" / "manifest.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"table": table, "dt": "2024-07-01", "rows": 1}) + "\n")
+    con = connect()
+    register_glue_tables(con, tmp_path, _tables("sales", "manifests"))
+    # Before the projection's first day, not a date, hidden files: never read.
+    assert con.execute("select dt, quantity from retailops_raw.sales").fetchall() == [("2024-07-01", "1")]
+    # table_name is an enum projection: a folder for another table is not read.
+    assert con.execute("select table_name, manifest_table, rows from retailops_raw.manifests").fetchall() == [
+        ("sales", "sales", 1)]
+
+
+def test_an_indented_manifest_is_not_one_record(tmp_path: Path) -> None:
+    path = tmp_path / "metadata" / "manifests" / "sales" / "dt=2024-07-01" / "manifest.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"table": "sales", "dt": "2024-07-01", "rows": 3}, indent=2) + "\n")
+    lines = len(path.read_text().splitlines())
+    (manifests,) = _tables("manifests")
+    con = connect()
+    # As the catalog declares it: ignore.malformed.json makes each line a row of NULLs (the
+    # partition then has no manifest: incomplete, left out by stg_manifests).
+    if manifests.serde_parameters.get("ignore.malformed.json") == "true":
+        register_glue_tables(con, tmp_path, [manifests])
+        assert con.execute('select manifest_table, "rows" from retailops_raw.manifests').fetchall() == [
+            (None, None)] * lines
+    # Without it, the query fails, as HIVE_CURSOR_ERROR does on Athena.
+    strict = dataclasses.replace(manifests, serde_parameters={
+        k: v for k, v in manifests.serde_parameters.items() if k != "ignore.malformed.json"})
+    register_glue_tables(con, tmp_path, [strict])
+    with pytest.raises(duckdb.Error, match="HIVE_CURSOR_ERROR"):
+        con.execute("select * from retailops_raw.manifests").fetchall()
+    # The same record on one line is read.
+    path.write_text(json.dumps({"table": "sales", "dt": "2024-07-01", "rows": 3}) + "\n")
+    register_glue_tables(con, tmp_path, [strict])
+    assert con.execute('select manifest_table, manifest_dt, "rows", dt from retailops_raw.manifests').fetchall() == [
+        ("sales", "2024-07-01", 3, "2024-07-01")]
+
+
+def test_glue_tables_come_from_the_catalog_template() -> None:
+    tables = {t.name: t for t in glue_tables("acme-prod")}
+    assert set(tables) == {"products", "stores", "suppliers", "sales", "inventory", "shipments",
+                           "manifests", "defects", "dimension_defects"}
+    assert {t.database for t in tables.values()} == {"acme_prod_raw"}
+    assert tables["manifests"].partition_keys == ["table_name", "dt"]
+    assert tables["sales"].parameters["skip.header.line.count"] == "1"
