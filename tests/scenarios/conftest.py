@@ -264,12 +264,27 @@ def _frames_differ(name: str, a: pd.DataFrame, b: pd.DataFrame) -> str | None:
         return f"{name}: columns {list(a.columns)} vs {list(b.columns)}"
     if len(a) != len(b):
         return f"{name}: {len(a)} rows vs {len(b)} in the reference"
+    a, b = _sorted_frame(a), _sorted_frame(b)
     try:
         # Sums of doubles may differ in the last bits with the order of aggregation; any
         # real difference (a row, a day, a price) is far above this tolerance.
-        pd.testing.assert_frame_equal(_sorted_frame(a), _sorted_frame(b), check_dtype=True,
-                                      check_exact=False, rtol=1e-9, atol=0)
+        pd.testing.assert_frame_equal(a, b, check_dtype=True, check_exact=False, rtol=1e-9,
+                                      atol=0)
     except AssertionError as exc:
+        for col in a.columns:
+            try:
+                pd.testing.assert_series_equal(a[col], b[col], check_exact=False, rtol=1e-9,
+                                               atol=0)
+            except AssertionError:
+                differs = ~((a[col] == b[col]) | (a[col].isna() & b[col].isna()))
+                if pd.api.types.is_float_dtype(a[col]) and pd.api.types.is_float_dtype(b[col]):
+                    differs &= ~((a[col] - b[col]).abs() <= 1e-9 * b[col].abs())
+                rows = list(differs[differs].index)
+                if rows:
+                    first = rows[0]
+                    return (f"{name}: column {col} differs in {len(rows)} of {len(a)} rows; "
+                            f"first: {a.iloc[first].to_dict()} vs reference "
+                            f"{b.iloc[first].to_dict()}")[:700]
         return f"{name}: {' '.join(str(exc).split())[:400]}"
     return None
 
