@@ -94,7 +94,8 @@ def _local(s3_path: str, lake_root: Path) -> str:
 def _files(table: GlueTable, lake_root: Path) -> list[tuple[str, dict[str, str]]]:
     """The files Athena reads for a table, each with its partition values.
 
-    Unpartitioned: the files directly in the location. Projected: the location template with
+    Unpartitioned: the files directly in the location (the catalog's unpartitioned locations
+    hold no subfolders; whether Athena would descend into one is not emulated). Projected: the location template with
     each key as a wildcard, the keys read back from the path, and only the values the
     projection allows (a folder outside the date range or enum is never read). Hive skips
     files whose names start with '_' or '.'."""
@@ -106,8 +107,7 @@ def _files(table: GlueTable, lake_root: Path) -> list[tuple[str, dict[str, str]]
         assert params.get("projection.enabled") == "true", f"{table.name}: only projected partitions"
         location_template = _local(params["storage.location.template"], lake_root).rstrip("/")
         keys = re.findall(r"\$\{(\w+)\}", location_template)
-        assert keys == [k for k in table.partition_keys if k in keys] and set(keys) == set(
-            table.partition_keys), f"{table.name}: template keys {keys}"
+        assert sorted(keys) == sorted(table.partition_keys), f"{table.name}: template keys {keys}"
         pattern = re.escape(location_template)
         for key in keys:
             pattern = pattern.replace(re.escape("${" + key + "}"), f"(?P<{key}>[^/]+)")
@@ -130,11 +130,11 @@ def _projected(params: dict[str, str], key: str, value: str) -> bool:
         assert params[f"projection.{key}.format"] == "yyyy-MM-dd", "only yyyy-MM-dd projections"
         assert params.get(f"projection.{key}.interval.unit", "DAYS") == "DAYS"
         start, end = params[f"projection.{key}.range"].split(",")
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return False
         try:
             day = date.fromisoformat(value)
         except ValueError:
-            return False
-        if len(value) != 10:
             return False
         last = date.today() if end.strip().upper() == "NOW" else date.fromisoformat(end)
         return date.fromisoformat(start) <= day <= last

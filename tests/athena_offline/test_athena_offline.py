@@ -154,6 +154,16 @@ def assert_same_frame(athena: pd.DataFrame, local: pd.DataFrame) -> None:
                                   rtol=1e-9, atol=1e-9)
 
 
+def test_facts_run_in_their_first_build_form(athena_manifest: dict) -> None:
+    facts = [n for n in athena_manifest["nodes"].values() if n["name"] in ("fct_daily_sales",
+                                                                          "fct_inventory_snapshots")]
+    assert len(facts) == 2
+    for node in facts:
+        assert node["config"]["materialized"] == "incremental"
+        # No rebuild-day filter: the first build reads every complete day.
+        assert "partition_dt in" not in node["compiled_code"]
+
+
 @pytest.mark.parametrize("name", MARTS + STAGING)
 def test_athena_sql_computes_the_duckdb_build(name: str, athena_path: duckdb.DuckDBPyConnection,
                                               athena_manifest: dict, duckdb_build: DbtProject) -> None:
