@@ -95,9 +95,10 @@ def _files(table: GlueTable, lake_root: Path) -> list[tuple[str, dict[str, str]]
     """The files Athena reads for a table, each with its partition values.
 
     Unpartitioned: the files directly in the location (the catalog's unpartitioned locations
-    hold no subfolders; whether Athena would descend into one is not emulated). Projected: the location template with
-    each key as a wildcard, the keys read back from the path, and only the values the
-    projection allows (a folder outside the date range or enum is never read). Hive skips
+    hold no subfolders; whether Athena would descend into one is not emulated). Projected: the
+    location template with each key as a wildcard, the keys read back from the path, and only
+    the values the projection allows (a folder outside the date range or enum is never read).
+    Hive skips
     files whose names start with '_' or '.'."""
     if not table.partition_keys:
         folder = _local(table.location, lake_root).rstrip("/")
