@@ -98,8 +98,7 @@ def _files(table: GlueTable, lake_root: Path) -> list[tuple[str, dict[str, str]]
     hold no subfolders; whether Athena would descend into one is not emulated). Projected: the
     location template with each key as a wildcard, the keys read back from the path, and only
     the values the projection allows (a folder outside the date range or enum is never read).
-    Hive skips
-    files whose names start with '_' or '.'."""
+    Hive skips files whose names start with '_' or '.'."""
     if not table.partition_keys:
         folder = _local(table.location, lake_root).rstrip("/")
         candidates = [(f, {}) for f in sorted(glob.glob(folder + "/*")) if os.path.isfile(f)]
