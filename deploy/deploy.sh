@@ -116,10 +116,16 @@ cat <<MSG
 RetailOps is deployed (image ${image}). The daily run starts at 06:00 UTC.
 Confirm the subscription e-mail sent to ${ALERT_EMAIL}.
 
-Run one day by hand (backfill):
+First backfill (one execution lands and builds the whole range; then enable the schedule if
+it was deployed disabled):
+  aws stepfunctions start-execution --state-machine-arn ${state_machine_arn} \\
+    --name backfill-\$(date -u +%Y%m%dT%H%M%S) --input '{"start_date": "2024-07-01", "end_date": "<yesterday>"}'
+Re-run one day by hand:
   aws stepfunctions start-execution --state-machine-arn ${state_machine_arn} \\
     --name manual-\$(date -u +%Y%m%dT%H%M%S) --input '{"run_date": "2024-07-01"}'
 
-Run the project from a laptop against the lake (profile with role_arn = ${pipeline_role_arn}):
-  RETAILOPS_LAKE_BUCKET=${lake_bucket} AWS_PROFILE=retailops kedro run --env aws --pipelines daily --params run_date=2024-07-01
+Run the project from a laptop against the lake (profile with role_arn = ${pipeline_role_arn};
+the workgroup and Glue databases are derived from the bucket's name):
+  RETAILOPS_LAKE_BUCKET=${lake_bucket} AWS_PROFILE=${PREFIX} kedro run --env aws --pipelines daily --params run_date=2024-07-01
+Runbook (daily checks, a failed run, upgrades, teardown): docs/aws.md
 MSG

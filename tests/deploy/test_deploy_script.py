@@ -86,6 +86,8 @@ def test_deploy_script_deploys_in_order_builds_the_image_and_prints_how_to_run(t
     assert "aws stepfunctions start-execution --state-machine-arn " \
            "arn:aws:states:eu-west-1:123456789012:stateMachine:retailops-daily" in out.stdout
     assert '{"run_date": "2024-07-01"}' in out.stdout
+    assert '{"start_date": "2024-07-01", "end_date": "<yesterday>"}' in out.stdout
+    assert "RETAILOPS_LAKE_BUCKET=retailops-lake-123456789012-eu-west-1 " in out.stdout
 
 
 def test_deploy_script_refuses_to_start_without_its_settings(tmp_path: Path):
