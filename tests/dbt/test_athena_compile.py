@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import date, timedelta
 import pytest
 from athena_sql_check import athena_problems, duckdb_only_constructs
 from dbt_harness import DbtProject, failures, new_project
@@ -134,6 +135,10 @@ AFTER_DAILY: dict[str, list[str]] = {}
 
 
 CREATED = re.compile(r'create\s+(or\s+replace\s+view|table)\s+"awsdatacatalog"\."(\w+)"\."(\w+)"', re.I)
+# dbt-athena's batching asks for the distinct partitions of its unpartitioned staging table.
+DISTINCT_PARTITIONS = re.compile(r'select\s+distinct\s+"?(\w+)"?\s+from\s+\S*__tmp_not_partitioned', re.I)
+# What that query answers in the test: 120 days, more than one statement may write.
+BATCHED_DAYS = [(date(2024, 7, 1) + timedelta(days=i)).isoformat() for i in range(120)]
 
 
 @pytest.fixture(scope="module")
@@ -144,10 +149,12 @@ def athena_statements(moto_endpoint: str, tmp_path_factory: pytest.TempPathFacto
     moto's Athena accepts statements without running them, so the Glue catalog would never
     learn of the views and tables dbt creates and dbt-athena's follow-up Glue calls would fail.
     A thin patch registers each created view or table in moto's Glue, without columns (so the
-    fact inserts of the daily run list no columns: nothing real was built).
+    fact inserts of the daily run list no columns: nothing real was built), and answers the one
+    query whose rows steer dbt-athena's batching (the distinct partitions of a staging table)
+    with BATCHED_DAYS days, as a first build over a long history would see them.
     """
     import boto3
-    from moto.athena.models import AthenaBackend, athena_backends
+    from moto.athena.models import AthenaBackend, QueryResults, athena_backends
 
     glue = boto3.client("glue", endpoint_url=moto_endpoint, region_name="eu-west-1")
     original = AthenaBackend.start_query_execution
@@ -166,7 +173,18 @@ def athena_statements(moto_endpoint: str, tmp_path_factory: pytest.TempPathFacto
                 "Name": name, "TableType": kind, "Parameters": {"classification": "parquet"},
                 "PartitionKeys": keys,
                 "StorageDescriptor": {"Columns": [], "Location": f"{LAKE}/curated/{name}"}})
-        return original(self, query, *args, **kwargs)
+        execution_id = original(self, query, *args, **kwargs)
+        distinct = DISTINCT_PARTITIONS.search(query)
+        if distinct:
+            column = distinct.group(1)
+            header = {"Data": [{"VarCharValue": column}]}
+            days = [{"Data": [{"VarCharValue": d}]} for d in BATCHED_DAYS]
+            self.query_results[execution_id] = QueryResults(
+                rows=[header, *days], column_info=[{
+                    "CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": column,
+                    "Label": column, "Type": "date", "Precision": 0, "Scale": 0,
+                    "Nullable": "UNKNOWN", "CaseSensitive": False}])
+        return execution_id
 
     AthenaBackend.start_query_execution = start_query_execution
     try:
@@ -263,3 +281,23 @@ def test_the_check_passes_trino_forms_and_ignores_literals() -> None:
            "'read_csv(::)' as note from unnest(sequence(date '2024-07-01', date '2024-07-03', "
            "interval '1' day)) as days (d)")
     assert athena_problems(sql) == []
+
+
+def test_a_first_build_writes_each_fact_in_batches_of_at_most_100_days(
+        athena_statements: list[str]) -> None:
+    # Athena writes at most 100 partitions per statement. The first build (a fact created
+    # whole) is staged unpartitioned, then written in batches, instead of a single CTAS that
+    # would fail with TOO_MANY_OPEN_PARTITIONS and be paid for before dbt-athena retries.
+    for name, column in zip(FACT_MARTS, ("sale_date", "snapshot_date")):
+        target = f'"awsdatacatalog"."retailops_marts"."{name}"'
+        staged = f'"awsdatacatalog"."retailops_marts"."{name}__tmp_not_partitioned"'
+        flat = [" ".join(sql.split()) for sql in athena_statements]
+        assert any(f"create table {staged}" in sql for sql in flat)
+        writes = [sql for sql in flat if (f"create table {target} " in sql
+                                          or f"insert into {target} " in sql) and staged in sql]
+        batches = [re.findall(rf"{column}=DATE'([0-9-]+)'", sql) for sql in writes]
+        assert len(batches) == 2, writes
+        assert all(0 < len(days) <= 100 for days in batches), [len(d) for d in batches]
+        assert sorted(d for days in batches for d in days) == BATCHED_DAYS
+        single_ctas = [sql for sql in flat if f"create table {target} " in sql and staged not in sql]
+        assert not single_ctas, "a fact was first created by one CTAS over every day"
