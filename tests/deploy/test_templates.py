@@ -52,6 +52,8 @@ def deploy_order() -> list[tuple[str, dict[str, str]]]:
     calls = []
     lines = DEPLOY_SH.read_text().replace("\\\n", " ").splitlines()
     for line in lines:
+        if not line.lstrip().startswith("deploy_stack "):
+            continue  # only the calls: other lines may be prose (here-documents) or code
         words = shlex.split(line, comments=True)
         if words[:1] == ["deploy_stack"]:
             overrides = dict(w.split("=", 1) for w in words[3:])
