@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from datetime import date
 from pathlib import Path
 
@@ -26,8 +25,8 @@ from tests.athena_offline.harness import (
     run_models,
     trino_to_duckdb,
 )
-from dbt_harness import DbtProject, failures, land_lake, new_project  # noqa: E402 (harness path)
-from test_athena_compile import AWS_ENV, LAKE  # noqa: E402
+from dbt_harness import (  # noqa: E402 (harness path)
+    LAKE, DbtProject, athena_moto_endpoint, failures, land_lake, new_project)
 
 LAST_DAY = "2024-07-04"
 EDITED_DAY = "2024-07-02"
@@ -75,33 +74,10 @@ def duckdb_build(lake: tuple[Path, dict[int, int]], tmp_path_factory: pytest.Tem
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> str:
-    """moto's S3 and Glue (the approach of tests/dbt/test_athena_compile.py). moto keeps its
-    state per process, so it is reset before and after: either module may run first."""
-    import boto3
-    import requests
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-    saved = {k: os.environ.get(k) for k in [*AWS_ENV, "AWS_ENDPOINT_URL"]}
-    os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=endpoint)
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1")
-    for bucket in ("retailops-lake", "retailops-athena-results"):
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    glue = boto3.client("glue", endpoint_url=endpoint, region_name="eu-west-1")
-    for database in ("retailops_raw", "retailops_staging", "retailops_marts"):
-        glue.create_database(DatabaseInput={"Name": database})
-    yield endpoint
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-    server.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    """moto's S3 and Glue, shared with tests/dbt/test_athena_compile.py (reset before and
+    after, so either module may run first)."""
+    with athena_moto_endpoint() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="module")

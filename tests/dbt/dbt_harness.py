@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -113,3 +114,50 @@ def failures(result: dbtRunnerResult) -> list[str]:
         return [str(result.exception)]
     return [r.node.name for r in result.result.results
             if str(r.status) in ("error", "fail")]
+
+
+# The Athena target against moto: dummy credentials and the profile's variables.
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "eu-west-1",
+    "RETAILOPS_AWS_REGION": "eu-west-1",
+    "RETAILOPS_ATHENA_S3_STAGING_DIR": "s3://retailops-athena-results/dbt/",
+    "RETAILOPS_ATHENA_S3_DATA_DIR": "s3://retailops-lake/curated/",
+    "RETAILOPS_ATHENA_WORK_GROUP": "primary",
+}
+LAKE = "s3://retailops-lake"
+
+
+@contextmanager
+def athena_moto_endpoint() -> Iterator[str]:
+    """moto's server with the lake and results buckets and the three Glue databases, the
+    environment pointing dbt-athena at it. moto keeps its state per process, so it is reset
+    before and after: modules using it may run in any order."""
+    import boto3
+    import requests
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+    saved = {k: os.environ.get(k) for k in [*AWS_ENV, "AWS_ENDPOINT_URL"]}
+    os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=endpoint)
+    try:
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1")
+        for bucket in ("retailops-lake", "retailops-athena-results"):
+            s3.create_bucket(Bucket=bucket,
+                             CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        glue = boto3.client("glue", endpoint_url=endpoint, region_name="eu-west-1")
+        for database in ("retailops_raw", "retailops_staging", "retailops_marts"):
+            glue.create_database(DatabaseInput={"Name": database})
+        yield endpoint
+    finally:
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

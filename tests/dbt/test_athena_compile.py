@@ -8,50 +8,19 @@ This proves syntax and function names, not results: moto's Athena never runs a q
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import date, timedelta
 import pytest
 from athena_sql_check import athena_problems, duckdb_only_constructs
-from dbt_harness import DbtProject, failures, new_project
+from dbt_harness import LAKE, DbtProject, athena_moto_endpoint, failures, new_project
 
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "eu-west-1",
-    "RETAILOPS_AWS_REGION": "eu-west-1",
-    "RETAILOPS_ATHENA_S3_STAGING_DIR": "s3://retailops-athena-results/dbt/",
-    "RETAILOPS_ATHENA_S3_DATA_DIR": "s3://retailops-lake/curated/",
-    "RETAILOPS_ATHENA_WORK_GROUP": "primary",
-}
-LAKE = "s3://retailops-lake"
 RUN_DATE = "2024-07-03"
 
 
 @pytest.fixture(scope="module")
 def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    saved = {k: os.environ.get(k) for k in [*AWS_ENV, "AWS_ENDPOINT_URL"]}
-    os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=endpoint)
-    import boto3
-
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1")
-    for bucket in ("retailops-lake", "retailops-athena-results"):
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    glue = boto3.client("glue", endpoint_url=endpoint, region_name="eu-west-1")
-    for database in ("retailops_raw", "retailops_staging", "retailops_marts"):
-        glue.create_database(DatabaseInput={"Name": database})
-    yield endpoint
-    server.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with athena_moto_endpoint() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="module")

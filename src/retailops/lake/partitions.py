@@ -218,6 +218,7 @@ def verify_partition(lake: Lake, table: str, day: date,
 def verify_lake(lake: Lake, tables: Iterable[str] = FACT_TABLES,
                 sha_days: Iterable[date] | Mapping[str, Iterable[date]] = (),
                 columns: Mapping[str, tuple[str, ...]] = RAW_COLUMNS,
+                manifests: Mapping[str, Mapping[date, Manifest]] | None = None,
                 ) -> dict[str, dict[date, Manifest]]:
     """Check the raw zone before a transform reads it; returns the complete partitions'
     manifests per table (incomplete partitions, including unparsable manifests, are left out).
@@ -227,7 +228,8 @@ def verify_lake(lake: Lake, tables: Iterable[str] = FACT_TABLES,
     every table, or a mapping table -> days): the sha256 of the stored bytes and the header's
     columns. The cost of a daily run stays flat as history grows; a same-size edit of an older
     day is caught once that day is in ``sha_days``. Days without a complete partition are
-    skipped. Raises ``CorruptPartitionError`` naming the first bad file.
+    skipped. Raises ``CorruptPartitionError`` naming the first bad file. ``manifests``: the
+    tables' manifests when the caller read them already this run (they are not read again).
     """
     tables = list(tables)
     if isinstance(sha_days, Mapping):
@@ -237,9 +239,10 @@ def verify_lake(lake: Lake, tables: Iterable[str] = FACT_TABLES,
         hashed = {t: every for t in tables}
     verified: dict[str, dict[date, Manifest]] = {}
     for table in tables:
-        manifests = read_manifests(lake, table)
+        committed = (dict(manifests[table]) if manifests is not None and table in manifests
+                     else read_manifests(lake, table))
         sizes = lake.sizes(layout.fact_folder(table))
-        for day, manifest in sorted(manifests.items()):
+        for day, manifest in sorted(committed.items()):
             relative = layout.fact_file(table, day)
             size = sizes.get(relative)
             if size is None:
@@ -249,9 +252,9 @@ def verify_lake(lake: Lake, tables: Iterable[str] = FACT_TABLES,
                 raise CorruptPartitionError(
                     f"partition {lake.url(relative)} has {size:,} bytes but its manifest "
                     f"records {manifest.bytes:,} (truncated or altered)")
-        for day in sorted(hashed[table] & set(manifests)):
-            _check_bytes(lake, table, day, manifests[day], tuple(columns[table]))
-        verified[table] = manifests
+        for day in sorted(hashed[table] & set(committed)):
+            _check_bytes(lake, table, day, committed[day], tuple(columns[table]))
+        verified[table] = committed
     return verified
 
 

@@ -19,10 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Iterable, Mapping
 
 from retailops.lake import layout
-from retailops.lake.partitions import read_manifests
+from retailops.lake.partitions import Manifest
 from retailops.lake.storage import Lake
 from retailops.warehouse.engines import Warehouse
 
@@ -36,14 +37,14 @@ REQUIRED_MODELS = (("marts", "dim_date"), ("marts", "fct_daily_sales"),
                    ("marts", "fct_inventory_snapshots"))
 
 
-def current_partitions(lake: Lake, fact_tables: Iterable[str],
+def current_partitions(lake: Lake, manifests: Mapping[str, Mapping[date, Manifest]],
                        dimension_tables: Iterable[str]) -> Built:
     """The lake as the next build would read it: each complete fact partition's sha256 (from
-    its manifest; a table's manifests are read in one batch) and each dimension file's sha256.
+    its manifest, as ``read_manifests`` gives them per table) and each dimension file's sha256.
     A manifest that does not parse is an incomplete partition, as for dbt's readers."""
     found: Built = {}
-    for table in fact_tables:
-        for day, manifest in read_manifests(lake, table).items():
+    for table, committed in manifests.items():
+        for day, manifest in committed.items():
             found[(table, day.isoformat())] = manifest.sha256
     for table in dimension_tables:
         try:

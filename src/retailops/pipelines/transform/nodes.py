@@ -7,7 +7,7 @@ import logging
 from datetime import date
 from typing import Any
 
-from retailops.lake.partitions import verify_lake
+from retailops.lake.partitions import read_manifests, verify_lake
 from retailops.lake.storage import Lake
 from retailops.simulation import DIMENSION_TABLES, FACT_TABLES, RAW_COLUMNS
 from retailops.warehouse import build_state, dbt
@@ -20,9 +20,11 @@ def plan_rebuild(lake: Lake, raw_days: dict[str, list[date]], raw_dimensions: di
                  warehouse: Warehouse, run_date: str | None,
                  dbt_params: dict[str, Any]) -> dict[str, Any]:
     """Which days this build redoes: the lake's manifests against what the warehouse recorded
-    at its last successful build (``build_state``). A full build when nothing was built yet."""
+    at its last successful build (``build_state``). A full build when nothing was built yet.
+    The manifests read here travel with the plan, so verification does not read them again."""
     del raw_days, raw_dimensions  # ordering: plan after ingest landed the run's day
-    current = build_state.current_partitions(lake, FACT_TABLES, DIMENSION_TABLES)
+    manifests = {table: read_manifests(lake, table) for table in FACT_TABLES}
+    current = build_state.current_partitions(lake, manifests, DIMENSION_TABLES)
     ready = all(warehouse.has_table(layer, name) for layer, name in build_state.REQUIRED_MODELS)
     built = build_state.load_built(warehouse, lake) if ready else {}
     plan = build_state.plan(current, built, run_date or None, ready,
@@ -33,7 +35,7 @@ def plan_rebuild(lake: Lake, raw_days: dict[str, list[date]], raw_dimensions: di
         log.info("Transform: rebuilding %d day(s) %s (new %s, changed %s, removed %s)",
                  len(plan.days), _span(plan.days), _span(plan.new), _span(plan.changed),
                  _span(plan.removed))
-    return plan.as_dict()
+    return {**plan.as_dict(), "manifests": manifests}
 
 
 def _span(days: tuple[str, ...] | list[str]) -> str:
@@ -57,7 +59,8 @@ def verify_raw_partitions(lake: Lake, raw_days: dict[str, list[date]],
     else:
         wanted = {date.fromisoformat(d) for d in rebuild_plan["days"]}
         sha_days = {t: [d for d in days if d in wanted] for t, days in raw_days.items()}
-    manifests = verify_lake(lake, list(raw_days), sha_days, RAW_COLUMNS)
+    manifests = verify_lake(lake, list(raw_days), sha_days, RAW_COLUMNS,
+                            manifests=rebuild_plan.get("manifests"))
     hashed = {t: len(set(sha_days[t]) & set(manifests[t])) for t in raw_days}
     return {"sha256": hashed, "size": {t: len(manifests[t]) - hashed[t] for t in raw_days}}
 
