@@ -40,6 +40,7 @@ def build_platform(root: Path, days: int, scale: float) -> Path:
     warehouse = root / "warehouse" / "retailops.duckdb"
     (conf / "base" / "globals.yml").write_text(
         f"lake_root: {root / 'lake'}\nwarehouse_path: {warehouse}\n"
+        f"serving_path: {root / 'warehouse' / 'serving.duckdb'}\n"
         f"reports_dir: {root / 'reports'}\n")
     last = date(2024, 7, 1) + timedelta(days=days - 1)
     kedro = str(Path(sys.executable).with_name("kedro"))

@@ -39,6 +39,7 @@ def write_conf(root: Path, scale: float) -> Path:
     (conf / "local").mkdir()
     (conf / "base" / "globals.yml").write_text(
         f"lake_root: {root / 'lake'}\nwarehouse_path: {root / 'warehouse' / 'retailops.duckdb'}\n"
+        f"serving_path: {root / 'warehouse' / 'serving.duckdb'}\n"
         f"reports_dir: {root / 'reports'}\n")
     params = conf / "base" / "parameters_ingest.yml"
     params.write_text(params.read_text().replace("scale: 1.0", f"scale: {scale}"))
