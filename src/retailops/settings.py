@@ -23,6 +23,10 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 # DeploymentHooks completes an --env aws run's RETAILOPS_* names (retailops.deployment).
 HOOKS = (ProjectPathHooks(), DeploymentHooks(), RetailOpsHooks())
 
+# kedro-mlflow registers its hook on every session by entry point; it would import mlflow and open
+# a tracking store on every run, even an ingest. The forecast stage tracks its runs itself.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     """``${env:NAME,default}``: read an environment variable anywhere in conf (globals included)."""
