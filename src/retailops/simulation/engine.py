@@ -23,6 +23,11 @@ from retailops.simulation.calendar import (
     seasonal_effect,
 )
 from retailops.simulation.config import FIRST_DAY
+from retailops.simulation.policies import (
+    PERIODIC_REVIEW,
+    OrderingPolicy,
+    due_reviews,
+)
 from retailops.simulation.world import UNITS_PER_LINE_EXTRA, World
 
 PROMOTION_SHARE = 0.04
@@ -197,26 +202,25 @@ def shipment_id_base(world: World) -> int:
     return base
 
 
-def _replenish(world: World, state: SimulationState, day: date, rng: np.random.Generator) -> int:
-    """Periodic review: each (store, supplier) pair is reviewed every R days; every product
-    whose inventory position fell to its reorder point is ordered up to its target level."""
+def _replenish(world: World, state: SimulationState, day: date, rng: np.random.Generator,
+               policy: OrderingPolicy = PERIODIC_REVIEW) -> int:
+    """The day's reviews: each (store, supplier) pair is reviewed every R days; the policy
+    says how much of each product to order, and each pair's order becomes one delivery."""
     today = day_number(day)
-    review = world.config.review_period_days
-    due_store, due_supplier = np.nonzero(world.review_offset == today % review)
-    if due_store.size == 0:
+    due = due_reviews(world, day)
+    if not len(due):
         return 0
-    due = np.zeros((world.n_stores, len(world.supplier_id)), dtype=bool)
-    due[due_store, due_supplier] = True
-    cell_supplier = np.tile(world.product_supplier, world.n_stores)
-    cell_store = np.repeat(np.arange(world.n_stores), world.n_products)
-    position = state.on_hand + state.on_order
-    needs = due[cell_store, cell_supplier] & (position <= world.reorder_point)
-    cells = np.flatnonzero(needs)
+    quantities = np.asarray(policy.order_quantities(world, state, day, due))
+    if quantities.shape != (world.n_cells,):
+        raise ValueError(f"ordering policy {policy.name!r} returned {quantities.shape} "
+                         f"quantities on {day}; expected one per cell ({world.n_cells})")
+    if (quantities < 0).any() or (quantities[~due.cell_mask(world)] != 0).any():
+        raise ValueError(f"ordering policy {policy.name!r} ordered a negative quantity or for "
+                         f"a (store, supplier) pair not under review on {day}")
+    cells = np.flatnonzero(quantities > 0)
     if cells.size == 0:
         return 0
-    shortfall = world.order_up_to[cells] - position[cells]
-    pack = world.case_pack[cells]
-    ordered = (np.ceil(shortfall / pack) * pack).astype(np.int32)
+    ordered = quantities[cells].astype(np.int32)
 
     store, product = cells // world.n_products, cells % world.n_products
     supplier = world.product_supplier[product]
@@ -257,8 +261,13 @@ def _replenish(world: World, state: SimulationState, day: date, rng: np.random.G
     return int(n_orders)
 
 
-def simulate_day(world: World, state: SimulationState) -> tuple[DayActivity, SimulationState]:
-    """Simulate ``state.next_day``; returns what happened and the state at the end of it."""
+def simulate_day(world: World, state: SimulationState,
+                 policy: OrderingPolicy = PERIODIC_REVIEW) -> tuple[DayActivity, SimulationState]:
+    """Simulate ``state.next_day``; returns what happened and the state at the end of it.
+
+    ``policy`` decides the review's order quantities (the chain's built-in periodic review by
+    default). Sales draw from their own random stream, so the demand is the same under any
+    policy; the replenishment stream only drives lateness and fill of the orders placed."""
     day = state.next_day
     today = day_number(day)
     state = state.copy()
@@ -266,7 +275,7 @@ def simulate_day(world: World, state: SimulationState) -> tuple[DayActivity, Sim
     discount = promotions(world, day)
     (seconds, store, product, quantity, price, sale_discount,
      expected, demanded, sold) = _sell(world, state, day, _rng(world, day, 1), discount)
-    orders = _replenish(world, state, day, _rng(world, day, 2))
+    orders = _replenish(world, state, day, _rng(world, day, 2), policy)
     counted = _count(world, state, today)
     activity = DayActivity(
         day=day, sale_seconds=seconds, sale_store=store, sale_product=product,

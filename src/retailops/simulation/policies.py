@@ -1,0 +1,91 @@
+"""Ordering policies: who decides how much each store orders from each supplier at a review.
+
+The engine owns *when* a (store, supplier) pair is reviewed (every ``review_period_days``, on
+the pair's offset) and everything that happens to an order once placed (one purchase order per
+pair, lead time, lateness, fill rate). A policy owns only the quantities: given the world, the
+state at the end of the day's sales (on hand, on order, the pending lines) and the due reviews,
+it returns units to order per store × product cell.
+
+Demand never depends on the policy: sales are drawn from their own random stream before the
+review, and a stock-out only caps what is sold, never what is demanded. So the same seed replays
+the same demand under any policy, and only the orders (and what follows from them) differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from retailops.simulation.config import FIRST_DAY
+
+if TYPE_CHECKING:  # the engine imports this module; only type names flow back
+    from retailops.simulation.engine import SimulationState
+    from retailops.simulation.world import World
+
+
+@dataclass(frozen=True)
+class DueReviews:
+    """The (store, supplier) pairs reviewed on ``day`` (index arrays into the world)."""
+
+    day: date
+    store: np.ndarray
+    supplier: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.store.size)
+
+    def cell_mask(self, world: "World") -> np.ndarray:
+        """True for every store × product cell whose (store, supplier) pair is due."""
+        due = np.zeros((world.n_stores, len(world.supplier_id)), dtype=bool)
+        due[self.store, self.supplier] = True
+        cell_supplier = np.tile(world.product_supplier, world.n_stores)
+        cell_store = np.repeat(np.arange(world.n_stores), world.n_products)
+        return due[cell_store, cell_supplier]
+
+
+def due_reviews(world: "World", day: date) -> DueReviews:
+    """Pairs whose review falls on ``day``: each pair every R days, on its own offset."""
+    today = (day - FIRST_DAY).days
+    store, supplier = np.nonzero(world.review_offset == today % world.config.review_period_days)
+    return DueReviews(day, store, supplier)
+
+
+def round_up_to_case_packs(world: "World", cells: np.ndarray, shortfall: np.ndarray) -> np.ndarray:
+    """Units to order for ``shortfall`` units: whole case packs, never fewer than needed."""
+    pack = world.case_pack[cells]
+    return (np.ceil(shortfall / pack) * pack).astype(np.int32)
+
+
+class OrderingPolicy(Protocol):
+    """Decides order quantities at a review; the engine places and delivers them."""
+
+    name: str
+
+    def order_quantities(self, world: "World", state: "SimulationState", day: date,
+                         due: DueReviews) -> np.ndarray:
+        """Units to order per cell (length ``world.n_cells``, integers >= 0); only cells of a
+        due pair may be positive. Called after the day's sales, before the cycle count."""
+        ...
+
+
+class PeriodicReview:
+    """The chain's built-in (R, s, S) policy: at its review, every product whose inventory
+    position (on hand + on order) fell to its reorder point s is ordered up to its level S,
+    in whole case packs. Both levels are fixed per cell when the world is built."""
+
+    name = "periodic_review"
+
+    def order_quantities(self, world: "World", state: "SimulationState", day: date,
+                         due: DueReviews) -> np.ndarray:
+        position = state.on_hand + state.on_order
+        cells = np.flatnonzero(due.cell_mask(world) & (position <= world.reorder_point))
+        quantities = np.zeros(world.n_cells, dtype=np.int32)
+        quantities[cells] = round_up_to_case_packs(
+            world, cells, world.order_up_to[cells] - position[cells])
+        return quantities
+
+
+PERIODIC_REVIEW = PeriodicReview()
