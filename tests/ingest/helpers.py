@@ -7,11 +7,12 @@ import hashlib
 from datetime import date
 from pathlib import Path
 
-from retailops.lake.landing import DayReport, land_day, land_dimensions
+from retailops.lake.landing import DayReport, land_day, land_dimensions, land_promotions
 from retailops.lake.storage import Lake
 from retailops.pipelines.ingest.nodes import (
     build_dimensions,
     check_lake_configuration,
+    publish_promotions,
     resolve_window,
     simulate_window,
 )
@@ -25,6 +26,7 @@ def ingest(lake: Lake, first: str, last: str, scale: float = 0.05, seed: int = 7
     sim = simulation or SMALL
     recorded = check_lake_configuration(lake, window, seed, scale, sim)
     land_dimensions(lake, build_dimensions(window, seed, scale, sim, recorded))
+    land_promotions(lake, publish_promotions(window, seed, scale, sim, overwrite, 1, recorded))
     return [land_day(lake, landing)
             for landing in simulate_window(lake, window, seed, scale, sim, overwrite, recorded)]
 

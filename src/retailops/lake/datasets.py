@@ -2,7 +2,8 @@
 
 Readers, in kedro-datasets' own terms:
 
-- ``CompletePartitionsDataset`` (``raw_sales``, ``raw_inventory``, ``raw_shipments``) is a
+- ``CompletePartitionsDataset`` (``raw_sales``, ``raw_inventory``, ``raw_shipments``,
+  ``raw_promotions``) is a
   kedro-datasets ``PartitionedDataset`` of a fact table's CSV partitions that lists only the
   complete ones (a manifest under ``metadata/manifests/<table>/dt=.../``), keyed ``dt=YYYY-MM-DD``:
   ``catalog.load("raw_sales")["dt=2024-07-01"]()`` is that day's DataFrame. The dimensions are
@@ -14,7 +15,8 @@ Writers and handles of the commit protocol (the ingest pipeline's outputs):
 - ``RawDimensionsDataset`` saves the dimension tables.
 - ``RawDaysDataset`` saves simulated days one at a time under the commit protocol (the ingest
   node is a generator, so a year-long backfill never sits in memory) and loads the raw zone's
-  completeness: the complete days of each fact table.
+  completeness: the complete days of each fact table (and the Mondays of the promotion plan).
+- ``RawPromotionsDataset`` saves the Mondays' promotion plans under the same protocol.
 - ``RunReportDataset`` keeps the run reports under ``metadata/``.
 
 Every one of them takes the lake the way kedro-datasets take a location: ``path`` (a folder or
@@ -38,10 +40,20 @@ from kedro_datasets.partitions import PartitionedDataset
 
 from retailops.errors import LakeUnavailableError
 from retailops.lake import layout
-from retailops.lake.landing import DayLanding, land_day, land_dimensions
+from retailops.lake.landing import (
+    PROMOTIONS,
+    DayLanding,
+    PlanLanding,
+    land_day,
+    land_dimensions,
+    land_promotions,
+)
 from retailops.lake.partitions import complete_days
 from retailops.lake.storage import Lake
-from retailops.simulation import DIMENSION_TABLES, FACT_TABLES, DimensionBatch
+from retailops.simulation import DIMENSION_TABLES, FACT_TABLES, WEEKLY_TABLES, DimensionBatch
+
+# Raw tables partitioned by dt: the daily facts and the weekly promotion plan.
+PARTITIONED_TABLES = FACT_TABLES + WEEKLY_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +126,10 @@ class RawDaysDataset(_LakeBacked[DayLanding, dict[str, list[date]]]):
 
     Saving lands one simulated day under the commit protocol (``retailops.lake.landing``).
     Loading gives the complete days of each fact table, by manifest alone, so a manifest whose
-    data file went missing still reaches the transform's verification and fails there, named.
+    data file went missing still reaches the transform's verification and fails there, named;
+    the promotion plan's complete Mondays come with them (``promotions``), so the transform
+    verifies and tracks its partitions too. A day is complete with its three facts: the plan
+    has partitions on Mondays only.
     """
 
     def save(self, data: DayLanding) -> None:
@@ -132,7 +147,7 @@ class RawDaysDataset(_LakeBacked[DayLanding, dict[str, list[date]]]):
                  f"; re-landed over an existing manifest: {'+'.join(repaired)}" if repaired else "")
 
     def load(self) -> dict[str, list[date]]:
-        return {t: sorted(complete_days(self.lake, t)) for t in FACT_TABLES}
+        return {t: sorted(complete_days(self.lake, t)) for t in PARTITIONED_TABLES}
 
     def _describe(self) -> dict[str, Any]:
         manifests = f"{self._path}/{layout.manifest_folder('<table>')}/dt=*/manifest.json"
@@ -140,6 +155,31 @@ class RawDaysDataset(_LakeBacked[DayLanding, dict[str, list[date]]]):
 
     def _exists(self) -> bool:
         return any(complete_days(self.lake, t) for t in FACT_TABLES)
+
+
+class RawPromotionsDataset(_LakeBacked[PlanLanding, list[date]]):
+    """The promotion plans under ``raw/promotions/dt=<Monday>/`` with their manifests.
+
+    Saving lands a window's Mondays under the commit protocol; loading gives the Mondays whose
+    publication is complete. Read the plans themselves with ``retailops.lake.promotions``
+    (``read_plan``) or the catalog's ``raw_promotions``.
+    """
+
+    def save(self, data: PlanLanding) -> None:
+        outcomes = land_promotions(self.lake, data)
+        if not outcomes:
+            log.info("Promotion plan: the window publishes no Monday")
+            return
+        counts = {o: sum(v == o for v in outcomes.values()) for o in ("written", "rewritten",
+                                                                       "skipped")}
+        log.info("Promotion plans %s..%s: %s", min(outcomes), max(outcomes),
+                 ", ".join(f"{n} {o}" for o, n in counts.items() if n))
+
+    def load(self) -> list[date]:
+        return sorted(complete_days(self.lake, PROMOTIONS))
+
+    def _describe(self) -> dict[str, Any]:
+        return {**super()._describe(), "table": PROMOTIONS}
 
 
 class RunReportDataset(_LakeBacked[dict, dict]):
@@ -241,9 +281,9 @@ def _split_fact_folder(path: str) -> tuple[str, str]:
     """``(lake root, table)`` of a fact table's folder ``<lake root>/raw/<table>``."""
     parent, table = posixpath.split(path)
     lake_root = parent[: -len(layout.RAW)].rstrip("/") if parent.endswith("/" + layout.RAW) else ""
-    if table not in FACT_TABLES or not lake_root or posixpath.join(
+    if table not in PARTITIONED_TABLES or not lake_root or posixpath.join(
             lake_root, layout.fact_folder(table)) != path:
         raise DatasetError(f"path {path!r} is not a raw fact table's folder: expected "
                            f"<lake root>/{layout.fact_folder('<table>')} with <table> one of "
-                           f"{', '.join(FACT_TABLES)}")
+                           f"{', '.join(PARTITIONED_TABLES)}")
     return lake_root, table

@@ -2,7 +2,8 @@
 
 Order of writes for a day: defect ledger, ground truth and state checkpoint first, then each
 fact table's data followed by its manifest (which carries the lake configuration's
-fingerprint). The manifests are the commit points, so a crash at any moment leaves either
+fingerprint). Each Monday's promotion plan lands the same way (``land_promotions``). The
+manifests are the commit points, so a crash at any moment leaves either
 complete partitions or partitions the next run re-lands. Old checkpoints are pruned after each
 landed day (see ``state_store``).
 """
@@ -15,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from retailops.lake import layout
@@ -40,6 +42,8 @@ from retailops.simulation import (
 )
 
 log = logging.getLogger(__name__)
+
+PROMOTIONS = "promotions"
 
 
 @dataclass
@@ -161,3 +165,26 @@ def plan_window(lake: Lake, world: World, first: date, last: date, overwrite: bo
     # them) and each one is landed only if incomplete.
     days = [d for d in window if d >= start]
     return ResumePlan(state, days, replayed, checkpoint)
+
+
+@dataclass
+class PlanLanding:
+    """The promotion plans a window publishes (one table per Monday), ready to land."""
+
+    plans: dict[date, pa.Table]
+    fingerprint: str
+    overwrite: bool = False
+
+
+def land_promotions(lake: Lake, landing: PlanLanding) -> dict[date, Outcome]:
+    """Land each Monday's plan under the same commit protocol as the facts (data, then
+    manifest): a complete publication is skipped, or with ``overwrite`` kept only while its
+    stored bytes match its manifest. The plans are pure functions of the seed and the
+    calendar, so they need no simulated state and land in any order."""
+    outcomes: dict[date, Outcome] = {}
+    for monday, data in sorted(landing.plans.items()):
+        outcomes[monday] = commit_partition(
+            lake, PROMOTIONS, monday, encode_csv(data), data.num_rows, RAW_COLUMNS[PROMOTIONS],
+            GENERATOR_VERSION, overwrite=landing.overwrite,
+            config_fingerprint=landing.fingerprint)
+    return outcomes

@@ -22,6 +22,7 @@ from retailops.simulation.tables import (
     FACT_TABLES,
     LEDGER_SCHEMA,
     RAW_COLUMNS,
+    WEEKLY_TABLES,
     DayBatch,
     DimensionBatch,
     day_batch,
@@ -33,7 +34,7 @@ __all__ = [
     "DIMENSION_TABLES", "FACT_TABLES", "FIRST_DAY", "GENERATOR_VERSION", "LEDGER_SCHEMA",
     "RAW_COLUMNS", "DayBatch", "DefectRates", "DimensionBatch", "SimulationConfig",
     "SimulationState", "World", "advance", "build_world", "day_batch", "dimension_tables",
-    "initial_state", "last_supported_day", "run_days",
+    "initial_state", "last_supported_day", "run_days", "WEEKLY_TABLES",
 ]
 
 

@@ -36,9 +36,14 @@ RAW_COLUMNS: dict[str, tuple[str, ...]] = {
     "shipments": ("shipment_id", "line_number", "supplier_id", "store_id", "product_id",
                   "order_date", "expected_date", "received_date", "quantity_ordered",
                   "quantity_received"),
+    "promotions": ("published_date", "product_id", "start_date", "end_date", "discount_pct"),
 }
 DIMENSION_TABLES = ("products", "stores", "suppliers")
+# The daily facts: every simulated day has a partition of each.
 FACT_TABLES = ("sales", "inventory", "shipments")
+# Partitioned like the facts, but only on Mondays (simulation/promotions.py): a day is complete
+# without one, so completeness of a day never asks for these.
+WEEKLY_TABLES = ("promotions",)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 from retailops.errors import InvalidParameterError
 from retailops.lake.lake_config import ensure_lake_configuration
-from retailops.lake.landing import DayLanding, plan_window
+from retailops.lake.landing import DayLanding, PlanLanding, plan_window
 from retailops.lake.storage import Lake
 from retailops.simulation import (
     FIRST_DAY,
@@ -21,6 +21,7 @@ from retailops.simulation import (
     last_supported_day,
     run_days,
 )
+from retailops.simulation.promotions import plan_table, publication_days
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +82,29 @@ def build_dimensions(window: dict[str, str], seed: int, scale: float,
     return dimension_tables(build_world(simulation_config(seed, scale, simulation)))
 
 
+def publish_promotions(window: dict[str, str], seed: int, scale: float,
+                       simulation: dict[str, Any], overwrite: bool, calendar_years_ahead: int = 1,
+                       lake_configuration: dict[str, Any] | None = None) -> PlanLanding:
+    """The promotion plans the window publishes: each Monday in it, and the Monday before a
+    window that starts mid-week; no planned week starts after the last supported day."""
+    del lake_configuration  # ordering only: runs after the lake's configuration was checked
+    config = simulation_config(seed, scale, simulation)
+    world = build_world(config)
+    last_supported = last_supported_day(calendar_years_ahead)
+    first, last = date.fromisoformat(window["first"]), date.fromisoformat(window["last"])
+    plans = {monday: plan_table(world, monday, last_supported)
+             for monday in publication_days(first, last)}
+    return PlanLanding(plans, config.fingerprint(), bool(overwrite))
+
+
 def simulate_window(lake: Lake, window: dict[str, str], seed: int, scale: float,
                     simulation: dict[str, Any], overwrite: bool,
-                    lake_configuration: dict[str, Any] | None = None) -> Iterator[DayLanding]:
+                    lake_configuration: dict[str, Any] | None = None,
+                    promotion_plans: Any = None) -> Iterator[DayLanding]:
     """Yield each day of the window that needs landing, resuming from the saved state."""
-    del lake_configuration  # ordering only: runs after the lake's configuration was checked
+    # Ordering only: runs after the lake's configuration was checked and the window's
+    # promotion plans landed (so the days' output, which the transform waits for, comes last).
+    del lake_configuration, promotion_plans
     config = simulation_config(seed, scale, simulation)
     world = build_world(config)
     first, last = date.fromisoformat(window["first"]), date.fromisoformat(window["last"])

@@ -1,11 +1,12 @@
 """Ingest pipeline: validate the window, check (or record) the lake's configuration, land the
-dimensions, stream the days into the lake."""
+dimensions and the Mondays' promotion plans, stream the days into the lake."""
 
 from kedro.pipeline import Node, Pipeline
 
 from retailops.pipelines.ingest.nodes import (
     build_dimensions,
     check_lake_configuration,
+    publish_promotions,
     resolve_window,
     simulate_window,
 )
@@ -37,10 +38,20 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="raw_dimensions",
                 name="land_dimensions",
             ),
+            # The Mondays' promotion plans (pure functions of the seed), before the days: the
+            # days' output is what the transform waits for.
+            Node(
+                publish_promotions,
+                inputs=["ingest_window", "params:seed", "params:scale", "params:simulation",
+                        "params:overwrite", "params:calendar_years_ahead", "lake_configuration"],
+                outputs="raw_promotion_plans",
+                name="publish_promotion_plans",
+            ),
             Node(
                 simulate_window,
                 inputs=["lake", "ingest_window", "params:seed", "params:scale",
-                        "params:simulation", "params:overwrite", "lake_configuration"],
+                        "params:simulation", "params:overwrite", "lake_configuration",
+                        "raw_promotion_plans"],
                 outputs="raw_days",
                 name="simulate_and_land_days",
             ),
