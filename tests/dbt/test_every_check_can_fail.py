@@ -24,12 +24,20 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from dbt_harness import DbtProject, failures, new_project
+
+from tests.forecast_fixture import write_forecast
 
 from retailops.warehouse.dbt_project import DBT_PROJECT_DIR, dbt_vars
 
 DAY = "2024-07-02"
+# The forecast marts (written by Python, not dbt): one clean forecast date in the lake.
+FORECAST_DATE = date(2024, 7, 5)
+FORECAST_FILE = f"curated/fct_demand_forecast/forecast_date={FORECAST_DATE}/forecast.parquet"
+LEVELS_FILE = f"curated/fct_demand_forecast_levels/forecast_date={FORECAST_DATE}/forecast.parquet"
 
 
 class Breakage:
@@ -76,6 +84,17 @@ class Breakage:
         document = json.loads(path.read_text())
         document.update(changes)
         path.write_text(json.dumps(document))
+
+    def parquet_rows(self, relative: str) -> tuple[pa.Schema, list[dict[str, Any]]]:
+        table = pq.read_table(self.project.lake_root / relative)
+        return table.schema, table.to_pylist()
+
+    def write_parquet(self, relative: str, rows: list[dict[str, Any]]) -> None:
+        """Replace a Parquet file of the lake by these rows (same schema)."""
+        path = self.project.lake_root / relative
+        self._save(path)
+        schema, _ = self.parquet_rows(relative)
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
 
     def restore(self) -> None:
         for path, content in self.saved.items():
@@ -458,6 +477,97 @@ def _(b: Breakage) -> list[tuple]:
     return [(name,) for _, name in rows]
 
 
+# ---- forecast marts (source tests, run by the forecast stage) -------------------------------
+
+def _broken_copies(base: dict[str, Any], changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of a clean row, each with its own model name and one thing broken."""
+    return [{**base, "model": f"broken{n}", **change} for n, change in enumerate(changes)]
+
+
+@case("forecast_one_row_per_key", "unique_combination_of_columns", "forecast_date",
+      "target_date", "store_id", "product_id", "model")
+def _(b: Breakage) -> list[tuple]:
+    _, rows = b.parquet_rows(FORECAST_FILE)
+    b.write_parquet(FORECAST_FILE, rows + [rows[3]])
+    r = rows[3]
+    return [(FORECAST_DATE, r["target_date"], r["store_id"], r["product_id"], r["model"])]
+
+
+@case("forecast_valid_units", "expression_is_true", "model")
+def _(b: Breakage) -> list[tuple]:
+    _, rows = b.parquet_rows(FORECAST_FILE)
+    base = {**rows[0], "units": 2.0, "units_p10": 1.0, "units_p90": 3.0}
+    broken = _broken_copies(base, [
+        {"units": -1.0, "units_p10": -2.0},                   # negative
+        {"units_p10": 2.5},                                   # p10 above the point
+        {"units_p90": 1.5},                                   # p90 below the point
+        {"target_date": FORECAST_DATE},                       # not ahead
+        {"target_date": FORECAST_DATE + timedelta(days=15)},  # beyond the horizon
+        {"store_id": None},
+        {"product_id": None},
+    ])
+    broken.append({**base, "model": None})
+    b.write_parquet(FORECAST_FILE, rows + broken)
+    return [(row["model"],) for row in broken]
+
+
+@case("forecast_levels_one_row_per_key", "unique_combination_of_columns", "forecast_date",
+      "target_date", "level", "level_key", "model")
+def _(b: Breakage) -> list[tuple]:
+    _, rows = b.parquet_rows(LEVELS_FILE)
+    b.write_parquet(LEVELS_FILE, rows + [rows[5]])
+    r = rows[5]
+    return [(FORECAST_DATE, r["target_date"], r["level"], r["level_key"], r["model"])]
+
+
+@case("forecast_levels_valid", "expression_is_true", "model")
+def _(b: Breakage) -> list[tuple]:
+    _, rows = b.parquet_rows(LEVELS_FILE)
+    base = {**rows[0], "level": "category", "level_key": "Dairy", "units": 2.0,
+            "units_p10": 1.0, "units_p90": 3.0}
+    broken = _broken_copies(base, [
+        {"units": -1.0, "units_p10": -2.0},
+        {"units_p10": 2.5},
+        {"units_p90": 1.5},
+        {"target_date": FORECAST_DATE},
+        {"target_date": FORECAST_DATE + timedelta(days=15)},
+        {"level": "chain", "level_key": "Dairy"},
+        {"level": "store", "level_key": "ST001|Dairy"},
+        {"level": "category", "level_key": "chain"},
+        {"level": "store_category", "level_key": "ST001"},
+        {"level": "region", "level_key": "North"},
+    ])
+    broken.append({**base, "model": None})
+    b.write_parquet(LEVELS_FILE, rows + broken)
+    return [(row["model"],) for row in broken]
+
+
+@case("forecast_levels_are_bottom_up_sums", "forecast_levels_add_up", "target_date", "level",
+      "level_key", "model")
+def _(b: Breakage) -> list[tuple]:
+    _, levels = b.parquet_rows(LEVELS_FILE)
+    _, bottom = b.parquet_rows(FORECAST_FILE)
+    ahead = lambda n: FORECAST_DATE + timedelta(days=n)  # noqa: E731
+    # A level's point forecast off its sum, and a level key no bottom row adds up to.
+    chain = next(i for i, r in enumerate(levels) if r["level"] == "chain"
+                 and r["model"] == "lightgbm" and r["target_date"] == ahead(1))
+    levels[chain] = {**levels[chain], "units": levels[chain]["units"] + 1.0}
+    levels.append({**levels[chain], "level": "category", "level_key": "No such category"})
+    # One bottom-level forecast changed: the four levels it adds up to no longer match.
+    cell = next(i for i, r in enumerate(bottom) if r["model"] == "seasonal_naive"
+                and r["target_date"] == ahead(3))
+    bottom[cell] = {**bottom[cell], "units": bottom[cell]["units"] + 5.0}
+    b.write_parquet(LEVELS_FILE, levels)
+    b.write_parquet(FORECAST_FILE, bottom)
+    store, product = bottom[cell]["store_id"], bottom[cell]["product_id"]
+    (category,) = b.rows(f"select category from marts.dim_products where product_id = '{product}'")[0]
+    return [(ahead(1), "chain", "chain", "lightgbm"),
+            (ahead(1), "category", "No such category", "lightgbm"),
+            *[(ahead(3), level, key, "seasonal_naive") for level, key in (
+                ("store_category", f"{store}|{category}"), ("category", category),
+                ("store", store), ("chain", "chain"))]]
+
+
 # ---- the module ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -466,10 +576,23 @@ def warehouse(module_lake: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     project = new_project(tmp_path_factory.mktemp("dbt_every_check"), module_lake)
     result = project.invoke("build")
     assert result.success, f"the clean build failed: {failures(result)}"
+    # The forecast stage's part: a clean forecast of a few cells, and the source's tests on it
+    # (the default selector leaves them out of a build: a fresh lake has no forecast).
+    with duckdb.connect(str(project.duckdb_path), read_only=True) as con:
+        category = dict(con.execute("select product_id, category from marts.dim_products")
+                        .fetchall())
+        cells = con.execute("select s.store_id, p.product_id from marts.dim_stores s cross join "
+                            "marts.dim_products p order by 1, 2 limit 12").fetchall()
+    write_forecast(module_lake, FORECAST_DATE, cells, category)
+    checked = project.invoke("test", "--select", "source:forecast+")
+    assert checked.success, f"the clean forecast failed its tests: {failures(checked)}"
     pristine = project.duckdb_path.with_name("pristine.duckdb")
     shutil.copyfile(project.duckdb_path, pristine)
-    passed = {r.node.name for r in result.result.results
+    passed = {r.node.name for r in [*result.result.results, *checked.result.results]
               if r.node.resource_type == "test" and str(r.status) == "pass"}
+    # ... and a plain build never ran them.
+    assert not {r.node.name for r in result.result.results} & {
+        r.node.name for r in checked.result.results}
     yield project, pristine, passed
 
 

@@ -138,8 +138,8 @@ def build(lake_root: str, target: str, run_date: str | None = None,
     return summary
 
 
-def raise_for_failures(summary: dict[str, Any]) -> None:
-    """Turn a failed build into one line that names what failed."""
+def raise_for_failures(summary: dict[str, Any], what: str = "dbt build") -> None:
+    """Turn a failed build (or test) into one line that names what failed."""
     if summary["success"]:
         return
     parts = []
@@ -151,4 +151,31 @@ def raise_for_failures(summary: dict[str, Any]) -> None:
         parts.append(f"{len(names)} data test(s) failed: {shown}")
     if not parts:
         parts.append(summary.get("error") or "dbt reported a failure")
-    raise TransformError("dbt build failed: " + "; ".join(parts))
+    raise TransformError(f"{what} failed: " + "; ".join(parts))
+
+
+# The dbt source over the marts the forecast stage writes (dbt_athena/models/forecast/).
+FORECAST_SELECTION = "source:forecast+"
+
+
+def run_forecast_tests(lake_root: str, target: str, forecast_date: str,
+                  duckdb_path: str | None = None) -> dict[str, Any]:
+    """``dbt test --select source:forecast+`` over one forecast date's partitions; returns the
+    summary, failed or not.
+
+    The project's default selector leaves these tests out of every build (the transform runs
+    before the forecast exists); the forecast stage runs them after writing a date. The date
+    travels as the rebuild days, so each test reads that date's partition only.
+    """
+    args = ["test", "--vars", json.dumps(dbt_vars(lake_root)), "--select", FORECAST_SELECTION]
+    env = {"RETAILOPS_RUN_DATE": "", "RETAILOPS_REBUILD_DAYS": rebuild_days_value([forecast_date])}
+    if duckdb_path:
+        env["RETAILOPS_DUCKDB_PATH"] = str(Path(duckdb_path).resolve())
+    started = time.perf_counter()
+    result = invoke(args, target, env)
+    summary = summarise(result, time.perf_counter() - started, "test --select " + FORECAST_SELECTION)
+    summary["forecast_date"] = forecast_date
+    log.info("dbt test of the forecast for %s: %d test(s) passed, %d failed in %.1f s",
+             forecast_date, summary["tests_passed"], len(summary["failed_tests"]),
+             summary["seconds"])
+    return summary
