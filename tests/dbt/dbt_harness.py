@@ -18,26 +18,38 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 from dbt.cli.main import dbtRunner, dbtRunnerResult  # noqa: E402
 
-from retailops.lake.landing import DayLanding, land_day, land_dimensions  # noqa: E402
+from retailops.lake.landing import (  # noqa: E402
+    DayLanding,
+    PlanLanding,
+    land_day,
+    land_dimensions,
+    land_promotions,
+)
 from retailops.lake.storage import Lake  # noqa: E402
 from retailops.simulation import (  # noqa: E402
     SimulationConfig,
     build_world,
     dimension_tables,
+    last_supported_day,
     initial_state,
     run_days,
 )
+from retailops.simulation.promotions import plan_table, publication_days  # noqa: E402
 from retailops.warehouse.dbt_project import DBT_PROJECT_DIR, dbt_vars, release_duckdb  # noqa: E402
 
 FACT_TABLES = ("sales", "inventory", "shipments")
 
 
 def land_lake(root: Path, last_day: date, scale: float = 0.05) -> Path:
-    """Land the dimensions and every day from the first simulated day through last_day."""
+    """Land the dimensions, the Mondays' promotion plans and every day from the first
+    simulated day through last_day."""
     config = SimulationConfig(scale=scale)
     world = build_world(config)
     lake = Lake(str(root))
     land_dimensions(lake, dimension_tables(world))
+    first = date(2024, 7, 1)
+    plans = {m: plan_table(world, m, last_supported_day()) for m in publication_days(first, last_day)}
+    land_promotions(lake, PlanLanding(plans, config.fingerprint()))
     for batch in run_days(world, initial_state(world), last_day):
         land_day(lake, DayLanding(batch, config.fingerprint()))
     return root

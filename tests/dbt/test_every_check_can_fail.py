@@ -402,6 +402,75 @@ def _(b: Breakage) -> list[tuple]:
     return [("K1",), ("K2",), (None,), ("K4",)]
 
 
+# ---- the promotion plan (stg_promotions is a view over the CSVs) --------------------------------
+
+PLAN_DAY = "2024-07-01"  # the one publication of the five-day lake
+
+
+def editable_promotions(b: Breakage) -> dict[str, Any]:
+    """Turn the view stg_promotions into a table of its rows (the warehouse is restored after
+    the case), so rows can be added as a broken landing would show them; returns a clean row."""
+    b.sql("create table staging.promotions_rows as select * from staging.stg_promotions",
+          "drop view staging.stg_promotions",
+          "create table staging.stg_promotions as select * from staging.promotions_rows")
+    with duckdb.connect(str(b.project.duckdb_path), read_only=True) as con:
+        cursor = con.execute("select * from staging.stg_promotions order by product_id limit 1")
+        names = [d[0] for d in cursor.description]
+        return dict(zip(names, cursor.fetchone()))
+
+
+def add_promotions(b: Breakage, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        b.sql("insert into staging.stg_promotions values (?, ?, ?, ?, ?, ?)".replace(
+            "?, ?, ?, ?, ?, ?", ", ".join(
+                "null" if row[c] is None else f"'{row[c]}'" for c in (
+                    "published_date", "product_id", "start_date", "end_date", "discount_pct",
+                    "partition_dt"))))
+
+
+@case("row_counts_match_manifest_stg_promotions_partition_dt__promotions",
+      "row_counts_match_manifest", "partition_dt")
+def _(b: Breakage) -> list[tuple]:
+    # The manifest promises a row the publication does not hold.
+    b.sql("update staging.stg_manifests set row_count = row_count + 1 "
+          f"where table_name = 'promotions' and partition_dt = '{PLAN_DAY}'")
+    return [(PLAN_DAY,)]
+
+
+@case("stg_promotions_valid_product_week_discount", "expression_is_true", "product_id")
+def _(b: Breakage) -> list[tuple]:
+    good = editable_promotions(b)
+    broken = [
+        {"product_id": None},
+        {"published_date": "2024-07-08"},                            # not its partition
+        {"published_date": "2024-07-02", "partition_dt": "2024-07-02"},  # not a Monday
+        {"start_date": "2024-07-09", "end_date": "2024-07-15"},      # week not Monday..Sunday
+        {"end_date": "2024-07-13"},                                   # six days
+        {"start_date": "2024-08-05", "end_date": "2024-08-11"},      # beyond the 5 weeks
+        {"discount_pct": 0},
+        {"discount_pct": 1},
+    ]
+    rows = [{**good, "product_id": f"P9{i:04d}", **change} for i, change in enumerate(broken)]
+    add_promotions(b, rows)
+    return [(row["product_id"],) for row in rows]
+
+
+@case("unique_combination_of_columns_stg_promotions_published_date__product_id__start_date",
+      "unique_combination_of_columns", "published_date", "product_id", "start_date")
+def _(b: Breakage) -> list[tuple]:
+    good = editable_promotions(b)
+    add_promotions(b, [good])  # a row landed twice
+    return [(good["published_date"], good["product_id"], good["start_date"])]
+
+
+@case("relationships_stg_promotions_product_id__product_id__ref_stg_products_", "relationships",
+      "from_field")
+def _(b: Breakage) -> list[tuple]:
+    good = editable_promotions(b)
+    add_promotions(b, [{**good, "product_id": "P99999"}])
+    return [("P99999",)]
+
+
 # ---- marts ------------------------------------------------------------------------------------
 
 for _model, _date in (("fct_daily_sales", "sale_date"), ("fct_inventory_snapshots", "snapshot_date")):

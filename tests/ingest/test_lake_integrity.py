@@ -208,7 +208,7 @@ def test_the_configuration_check_runs_before_any_write_of_the_ingest_pipeline():
     from retailops.pipelines.ingest import create_pipeline
 
     pipeline = create_pipeline()
-    writers = {"land_dimensions", "simulate_and_land_days"}
+    writers = {"land_dimensions", "simulate_and_land_days", "publish_promotion_plans"}
     check = next(n for n in pipeline.nodes if n.name == "check_lake_configuration")
     downstream = {n.name for n in pipeline.from_nodes(check.name).nodes}
     assert writers <= downstream

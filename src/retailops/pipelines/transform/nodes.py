@@ -9,7 +9,7 @@ from typing import Any
 
 from retailops.lake.partitions import read_manifests, verify_lake
 from retailops.lake.storage import Lake
-from retailops.simulation import DIMENSION_TABLES, FACT_TABLES, RAW_COLUMNS
+from retailops.simulation import DIMENSION_TABLES, FACT_TABLES, RAW_COLUMNS, WEEKLY_TABLES
 from retailops.warehouse import build_state, dbt
 from retailops.warehouse.engines import DuckDBWarehouse, Warehouse
 
@@ -21,9 +21,12 @@ def plan_rebuild(lake: Lake, raw_days: dict[str, list[date]], raw_dimensions: di
                  dbt_params: dict[str, Any]) -> dict[str, Any]:
     """Which days this build redoes: the lake's manifests against what the warehouse recorded
     at its last successful build (``build_state``). A full build when nothing was built yet.
-    The manifests read here travel with the plan, so verification does not read them again."""
+    The manifests read here travel with the plan, so verification does not read them again.
+    The promotion plan's Monday partitions are tracked like the facts' (a new or re-landed
+    publication puts its Monday in the rebuild), so its files are verified before dbt reads
+    them; a day without one is no less complete."""
     del raw_days, raw_dimensions  # ordering: plan after ingest landed the run's day
-    manifests = {table: read_manifests(lake, table) for table in FACT_TABLES}
+    manifests = {table: read_manifests(lake, table) for table in FACT_TABLES + WEEKLY_TABLES}
     current = build_state.current_partitions(lake, manifests, DIMENSION_TABLES)
     ready = all(warehouse.has_table(layer, name) for layer, name in build_state.REQUIRED_MODELS)
     built = build_state.load_built(warehouse, lake) if ready else {}
