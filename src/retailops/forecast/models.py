@@ -1,0 +1,165 @@
+"""The forecasters: the ``Forecaster`` protocol, the seasonal-naive baseline and the registry.
+
+A forecaster is fitted on a history frame (``forecast.frames``) and predicts the days after an
+origin for every store x product of the history. The statistical model for intermittent series
+(``forecast.intermittent``) and the global LightGBM model (``forecast.gbm``) live in their own
+modules, imported only when the registry builds them (statsforecast and lightgbm are slow to
+import and other pipelines never need them).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from retailops.errors import InvalidParameterError
+from retailops.forecast import frames as F
+
+MODEL_NAMES = ("seasonal_naive", "intermittent", "lightgbm")
+
+
+@runtime_checkable
+class Forecaster(Protocol):
+    """A demand model. ``origin`` is the last day of known history; the forecast covers
+    origin+1 .. origin+horizon; ``plan`` is the promotion plan as known on ``origin``;
+    ``predict`` uses only history up to ``origin``."""
+
+    name: str
+
+    def fit(self, history: pd.DataFrame, plan: pd.DataFrame | None,
+            context: F.ForecastContext) -> "Forecaster": ...
+
+    def predict(self, history: pd.DataFrame, origin: date, horizon: int,
+                plan: pd.DataFrame | None, context: F.ForecastContext) -> pd.DataFrame: ...
+
+
+def count_interval(mean: np.ndarray, dispersion: float | np.ndarray = 0.0,
+                   coverage: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+    """Central interval of a count with this mean: Poisson when ``dispersion`` is 0, else a
+    negative binomial with variance mean + dispersion * mean**2 (daily unit sales are
+    over-dispersed: a sale line carries 1 + Poisson(0.25) units, and the mean itself is uncertain).
+    """
+    mean = np.maximum(np.asarray(mean, dtype=float), 0.0)
+    low_q, high_q = (1 - coverage) / 2, 1 - (1 - coverage) / 2
+    dispersion = np.broadcast_to(np.asarray(dispersion, dtype=float), mean.shape)
+    low, high = np.zeros_like(mean), np.zeros_like(mean)
+    positive = mean > 0
+    poisson = positive & (dispersion <= 1e-9)
+    if poisson.any():
+        low[poisson] = stats.poisson.ppf(low_q, mean[poisson])
+        high[poisson] = stats.poisson.ppf(high_q, mean[poisson])
+    negbin = positive & ~poisson
+    if negbin.any():
+        size = 1.0 / dispersion[negbin]
+        prob = size / (size + mean[negbin])
+        low[negbin] = stats.nbinom.ppf(low_q, size, prob)
+        high[negbin] = stats.nbinom.ppf(high_q, size, prob)
+    return low, high
+
+
+def series_matrix(history: pd.DataFrame, column: str, days: pd.DatetimeIndex,
+                  series: pd.MultiIndex | None = None) -> tuple[pd.MultiIndex, np.ndarray]:
+    """A (series x days) float matrix of one history column; NaN where the history has no row.
+
+    Series are (store_id, product_id) pairs, sorted, unless ``series`` gives them.
+    """
+    if series is None:
+        series = pd.MultiIndex.from_frame(
+            history[[F.STORE, F.PRODUCT]].drop_duplicates().sort_values([F.STORE, F.PRODUCT]))
+    window = history[(history[F.DATE] >= days[0]) & (history[F.DATE] <= days[-1])]
+    row = series.get_indexer(pd.MultiIndex.from_frame(window[[F.STORE, F.PRODUCT]]))
+    col = days.get_indexer(window[F.DATE])
+    keep = (row >= 0) & (col >= 0)
+    out = np.full((len(series), len(days)), np.nan)
+    out[row[keep], col[keep]] = window[column].to_numpy(dtype=float)[keep]
+    return series, out
+
+
+def forecast_frame(series: pd.MultiIndex, days: pd.DatetimeIndex, mean: np.ndarray,
+                   low: np.ndarray, high: np.ndarray) -> pd.DataFrame:
+    """The bottom-level forecast frame from (series x days) arrays."""
+    n_series, n_days = mean.shape
+    return pd.DataFrame({
+        F.STORE: np.repeat(series.get_level_values(0).to_numpy(), n_days),
+        F.PRODUCT: np.repeat(series.get_level_values(1).to_numpy(), n_days),
+        F.TARGET_DATE: np.tile(days.to_numpy(), n_series),
+        F.UNITS: mean.ravel(), F.P10: low.ravel(), F.P90: high.ravel(),
+    })
+
+
+def usable_units(history: pd.DataFrame) -> pd.Series:
+    """Observed units, NaN on days a stock-out cut the sales (when the history flags them) and
+    on days the chain did not trade: such days say nothing about demand."""
+    units = history[F.UNITS].astype(float)
+    if F.CENSORED in history:
+        units = units.where(~history[F.CENSORED].astype(bool))
+    if F.CLOSED in history:
+        units = units.where(~history[F.CLOSED].astype(bool))
+    return units
+
+
+class SeasonalNaive:
+    """Same weekday, last week: the baseline every model must beat.
+
+    A censored (stock-out) or closed day is skipped for the same weekday of the week before, up
+    to ``weeks`` weeks back, so a stock-out does not repeat itself in the forecast. Intervals are
+    Poisson around the point (the baseline has no dispersion model).
+    """
+
+    name = "seasonal_naive"
+    min_history_days = 7
+
+    def __init__(self, weeks: int = 4):
+        self.weeks = int(weeks)
+
+    def fit(self, history, plan, context) -> "SeasonalNaive":
+        return self  # nothing to learn
+
+    def predict(self, history, origin, horizon, plan, context) -> pd.DataFrame:
+        origin = pd.Timestamp(origin)
+        past = pd.date_range(origin - pd.Timedelta(days=7 * self.weeks - 1), origin, freq="D")
+        frame = history[history[F.DATE] <= origin].assign(_usable=usable_units)
+        series, values = series_matrix(frame, "_usable", past)
+        days = F.target_days(origin.date(), horizon)
+        # Column of the same weekday in the last week of the window, then one week back each time.
+        mean = np.full((len(series), horizon), np.nan)
+        for h, day in enumerate(days):
+            last_week_col = len(past) - 7 + (day - past[-7]).days % 7
+            for back in range(self.weeks):
+                col = last_week_col - 7 * back
+                fill = np.isnan(mean[:, h]) & ~np.isnan(values[:, col])
+                mean[fill, h] = values[fill, col]
+        mean = np.nan_to_num(mean, nan=0.0)
+        closed = np.array([context.holiday(d.date())[1] == 0.0 for d in days]) if context else None
+        if closed is not None and closed.any():
+            mean[:, closed] = 0.0
+        low, high = count_interval(mean)
+        return forecast_frame(series, days, mean, low, high)
+
+
+def forecasters(params: Mapping[str, Any] | None = None) -> dict[str, Forecaster]:
+    """The models named in ``params["models"]`` (default: all), built from their parameters
+    ``params[<name>]``. Keys are the model names written to the forecast mart."""
+    params = dict(params or {})
+    names = list(params.get("models") or MODEL_NAMES)
+    out: dict[str, Forecaster] = {}
+    for name in names:
+        options = dict(params.get(name) or {})
+        if name == "seasonal_naive":
+            out[name] = SeasonalNaive(**options)
+        elif name == "intermittent":
+            from retailops.forecast.intermittent import IntermittentForecaster
+
+            out[name] = IntermittentForecaster(**options)
+        elif name == "lightgbm":
+            from retailops.forecast.gbm import LightGBMForecaster
+
+            out[name] = LightGBMForecaster(**options)
+        else:
+            raise InvalidParameterError(
+                f"forecast.models: unknown model {name!r} (known: {', '.join(MODEL_NAMES)})")
+    return out
