@@ -1,0 +1,563 @@
+"""The closed loop: a forecast-driven order-up-to policy, and the study that runs it against the
+chain's built-in periodic review on the same simulated demand.
+
+The policy (``ForecastOrderUpTo``) plugs into the simulation's review (see
+``retailops.simulation.policies``): at a (store, supplier) review on day D it orders each product
+up to the forecast demand over the days its order must cover (lead time + review period +
+the supplier's expected lateness) plus a safety stock for a target service level, in whole case
+packs. It forecasts from what the chain has *observed* — the sales of the simulated days, which
+stock-outs censor — never from the simulation's truth, and it sees the promotion plan only as
+published by then (each Monday: that week and the four after); past the plan it assumes no
+promotion and says so.
+
+The study (``run_study``) starts every policy from the same simulation state at the start day,
+replays the same demand (the sales stream does not depend on orders) and scores what each policy
+made of it. It is a what-if: nothing here writes to a lake.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from statistics import NormalDist
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from retailops.simulation.config import FIRST_DAY, SimulationConfig, last_supported_day
+from retailops.simulation.engine import (
+    DayActivity,
+    SimulationState,
+    initial_state,
+    promotions,
+    simulate_day,
+)
+from retailops.simulation.policies import (
+    PERIODIC_REVIEW,
+    DueReviews,
+    OrderingPolicy,
+    round_up_to_case_packs,
+)
+from retailops.simulation.world import World, build_world
+
+log = logging.getLogger(__name__)
+
+# A late delivery slips by Geometric(0.45) days capped at 9 (simulation.engine._replenish). The
+# policy plans with the supplier's published on-time rate and this known slip distribution,
+# as a buyer would from the delivery history; it never sees which order will be late.
+_SLIP = np.minimum(np.arange(1, 10), 9)
+_SLIP_P = 0.45 * (1 - 0.45) ** (np.arange(1, 10) - 1)
+_SLIP_P[-1] += 1 - _SLIP_P.sum()
+MEAN_SLIP_DAYS = float((_SLIP * _SLIP_P).sum())
+SLIP_SQUARE = float((_SLIP**2 * _SLIP_P).sum())
+# The publication's week and the four after it (contract: the promotion plan).
+PLAN_WEEKS_AHEAD = 5
+# p90 - p10 of a normal distribution, in standard deviations (the forecast's 80% interval).
+_INTERVAL_80_WIDTH = 2 * NormalDist().inv_cdf(0.9)
+
+
+# --- what the chain observes --------------------------------------------------------------
+
+
+class ObservedSales:
+    """Units sold per cell and day, as the chain's sales table records them (sale lines summed),
+    for the days simulated so far. Stock-outs censor them: that is the point."""
+
+    def __init__(self, world: World, first_day: date, days: int):
+        self.world = world
+        self.first_day = first_day
+        self.units = np.zeros((days, world.n_cells), dtype=np.float32)
+        # End-of-day cycle counts (NaN where the cell was not counted that day).
+        self.on_hand = np.full((days, world.n_cells), np.nan, dtype=np.float32)
+        self.recorded = 0
+
+    def record(self, activity: DayActivity) -> None:
+        index = (activity.day - self.first_day).days
+        if index != self.recorded:
+            raise ValueError(f"observed sales must be recorded day by day; got {activity.day} "
+                             f"after {self.recorded} days from {self.first_day}")
+        if index >= self.units.shape[0]:
+            size = (max(2 * index, 1), self.world.n_cells)
+            units, on_hand = np.zeros(size, np.float32), np.full(size, np.nan, np.float32)
+            units[: self.recorded], on_hand[: self.recorded] = (self.units[: self.recorded],
+                                                                self.on_hand[: self.recorded])
+            self.units, self.on_hand = units, on_hand
+        cell = activity.sale_store.astype(np.int64) * self.world.n_products + activity.sale_product
+        self.units[index] = np.bincount(cell, weights=activity.sale_quantity,
+                                        minlength=self.world.n_cells)
+        self.on_hand[index, activity.count_cell] = activity.count_on_hand
+        self.recorded += 1
+
+    @property
+    def last_day(self) -> date:
+        return self.first_day + timedelta(days=self.recorded - 1)
+
+    def copy(self) -> "ObservedSales":
+        twin = ObservedSales(self.world, self.first_day, 0)
+        twin.units = self.units[: self.recorded].copy()
+        twin.on_hand = self.on_hand[: self.recorded].copy()
+        twin.recorded = self.recorded
+        return twin
+
+    def frame(self, until: date, days: int | None = None) -> pd.DataFrame:
+        """The forecasters' ``history`` frame (``forecast.frames``: store_id, product_id, date,
+        units, and the optional on_hand count) through ``until``, the last ``days`` days of it
+        when given. What the chain saw: sales and counts, never the demand."""
+        stop = (until - self.first_day).days + 1
+        if not 0 < stop <= self.recorded:
+            raise ValueError(f"no observed sales through {until} (observed {self.first_day}.."
+                             f"{self.last_day})")
+        start = 0 if days is None else max(0, stop - days)
+        n_days, world = stop - start, self.world
+        stores = pd.Categorical.from_codes(
+            np.tile(np.repeat(np.arange(world.n_stores), world.n_products), n_days),
+            categories=world.store_id.tolist())
+        products = pd.Categorical.from_codes(
+            np.tile(np.tile(np.arange(world.n_products), world.n_stores), n_days),
+            categories=world.product_id.tolist())
+        dates = np.repeat(pd.date_range(self.first_day + timedelta(days=start), periods=n_days,
+                                        freq="D").values, world.n_cells)
+        # Categorical ids: a year of a default chain is ~26M rows; strings would cost ~2 GB.
+        return pd.DataFrame({"store_id": stores, "product_id": products,
+                             "date": dates,
+                             "units": self.units[start:stop].ravel().astype(float),
+                             "on_hand": self.on_hand[start:stop].ravel().astype(float)})
+
+
+def published_plan(world: World, as_of: date, since: date = FIRST_DAY) -> pd.DataFrame:
+    """The promotion plan as known on ``as_of`` (``read_plan``-shaped: product_id, start_date,
+    end_date, discount_pct): every week from ``since``'s through the last week of the newest
+    Monday publication on or before ``as_of``. Weeks after that are unknown, not unpromoted."""
+    horizon_end = plan_horizon_end(as_of)
+    monday = since - timedelta(days=since.weekday())
+    rows = []
+    while monday <= horizon_end:
+        # The chain publishes the very draws the sales follow (simulation.promotions).
+        discount = promotions(world, monday)
+        chosen = np.flatnonzero(discount > 0)
+        rows.append(pd.DataFrame({
+            "product_id": world.product_id[chosen].astype(str),
+            "start_date": pd.Timestamp(monday), "end_date": pd.Timestamp(monday + timedelta(6)),
+            "discount_pct": discount[chosen].astype(float)}))
+        monday += timedelta(days=7)
+    if not rows:
+        return pd.DataFrame({"product_id": pd.Series(dtype=str),
+                             "start_date": pd.Series(dtype="datetime64[ns]"),
+                             "end_date": pd.Series(dtype="datetime64[ns]"),
+                             "discount_pct": pd.Series(dtype=float)})
+    return pd.concat(rows, ignore_index=True)
+
+
+def plan_horizon_end(as_of: date) -> date:
+    """The last day the plan known on ``as_of`` covers: the Sunday of the fourth week after
+    the newest Monday publication (on or before ``as_of``)."""
+    newest = max(as_of - timedelta(days=as_of.weekday()), FIRST_DAY)
+    return newest + timedelta(days=7 * PLAN_WEEKS_AHEAD - 1)
+
+
+# --- the forecast-driven policy -----------------------------------------------------------
+
+
+PlanSource = Callable[[World, date], pd.DataFrame]
+ContextFactory = Callable[[World], Any]
+
+
+@dataclass
+class ForecastLog:
+    """What the policy did with its forecaster, for the study's output."""
+
+    forecasts: int = 0
+    forecast_seconds: float = 0.0
+    # Target days forecast past the published plan (assumed unpromoted), summed over forecasts.
+    days_beyond_plan: int = 0
+    origins: list[date] = field(default_factory=list)
+    plans_seen_until: list[date] = field(default_factory=list)
+
+
+class ForecastOrderUpTo:
+    """Order up to (forecast demand over lead time + review period + expected lateness) plus a
+    safety stock for ``service_level``, whenever the position is below that level.
+
+    The safety stock is z(service level) × the standard deviation of demand over the covered
+    days: the forecast's own uncertainty (its 80% interval read as a normal spread, days
+    independent), plus the spread the supplier's lateness adds (slip variance × daily demand²).
+    A forecast is made on the morning after ``forecast_every_days`` days (origin = the last
+    day with observed sales) and reused in between; at cadence 1 every review day forecasts.
+    """
+
+    name = "forecast_order_up_to"
+
+    def __init__(self, forecaster: Any, observed: ObservedSales, context: Any,
+                 service_level: float, forecast_every_days: int = 7,
+                 history_days: int | None = None,
+                 plan_source: PlanSource = published_plan):
+        if not 0.5 <= service_level < 1:
+            raise ValueError(f"service_level={service_level} must be in [0.5, 1)")
+        self.forecaster = forecaster
+        self.observed = observed
+        self.context = context
+        self.service_level = service_level
+        self.z = NormalDist().inv_cdf(service_level)
+        self.forecast_every_days = forecast_every_days
+        self.history_days = history_days
+        self.plan_source = plan_source
+        self.log = ForecastLog()
+        self._origin: date | None = None
+        self._mean: np.ndarray | None = None      # (n_cells, horizon) from origin + 1
+        self._variance: np.ndarray | None = None
+
+    def horizon(self, world: World) -> int:
+        """Days a forecast must reach: the longest cover plus the days it is reused."""
+        review = world.config.review_period_days
+        cover = int(world.supplier_lead_time.max()) + review + int(np.ceil(MEAN_SLIP_DAYS))
+        return cover + self.forecast_every_days
+
+    def _refresh(self, world: World, origin: date) -> None:
+        if (self._origin is not None
+                and (origin - self._origin).days < self.forecast_every_days):
+            return
+        started = time.perf_counter()
+        horizon = self.horizon(world)
+        history = self.observed.frame(origin, self.history_days)
+        plan = self.plan_source(world, origin)
+        forecast = self.forecaster.predict(history, origin, horizon, plan, self.context)
+        self._mean, self._variance = forecast_matrices(world, forecast, origin, horizon)
+        self._origin = origin
+        plan_end = plan_horizon_end(origin)
+        beyond = max(0, (origin + timedelta(days=horizon) - plan_end).days)
+        if beyond:
+            log.debug("Forecast from %s: the published plan ends %s; the last %d of %d days "
+                     "assume no promotion", origin, plan_end, beyond, horizon)
+        self.log.forecasts += 1
+        self.log.forecast_seconds += time.perf_counter() - started
+        self.log.days_beyond_plan += beyond
+        self.log.origins.append(origin)
+        self.log.plans_seen_until.append(
+            plan["end_date"].max().date() if len(plan) else origin)
+
+    def order_up_to_levels(self, world: World, day: date, cells: np.ndarray) -> np.ndarray:
+        """The target position of ``cells`` at a review on ``day`` (orders arrive from
+        day + lead time; the next review's order from day + review period + lead time)."""
+        origin = day - timedelta(days=1)   # the review runs before today's sales are booked
+        self._refresh(world, origin)
+        assert self._origin is not None and self._mean is not None and self._variance is not None
+        product = cells % world.n_products
+        supplier = world.product_supplier[product]
+        late = 1 - world.supplier_on_time_rate[supplier]
+        expected_slip = late * MEAN_SLIP_DAYS
+        slip_variance = late * SLIP_SQUARE - expected_slip**2
+        cover = (world.supplier_lead_time[supplier] + world.config.review_period_days
+                 + np.round(expected_slip)).astype(np.int64)
+        # The covered days are day+1 .. day+cover; column k of the forecast is origin+1+k.
+        first = (day - self._origin).days
+        last = np.minimum(first + cover, self._mean.shape[1])
+        mean_cum = np.concatenate([np.zeros((cells.size, 1)),
+                                   np.cumsum(self._mean[cells], axis=1)], axis=1)
+        var_cum = np.concatenate([np.zeros((cells.size, 1)),
+                                  np.cumsum(self._variance[cells], axis=1)], axis=1)
+        rows = np.arange(cells.size)
+        demand = mean_cum[rows, last] - mean_cum[rows, first]
+        variance = var_cum[rows, last] - var_cum[rows, first]
+        daily = demand / np.maximum(last - first, 1)
+        spread = np.sqrt(variance + slip_variance * daily**2)
+        return demand + self.z * spread
+
+    def order_quantities(self, world: World, state: SimulationState, day: date,
+                         due: DueReviews) -> np.ndarray:
+        cells = np.flatnonzero(due.cell_mask(world))
+        quantities = np.zeros(world.n_cells, dtype=np.int32)
+        if cells.size == 0:
+            return quantities
+        target = self.order_up_to_levels(world, day, cells)
+        position = (state.on_hand[cells] + state.on_order[cells]).astype(float)
+        short = target - position
+        ordering = short > 0
+        quantities[cells[ordering]] = round_up_to_case_packs(
+            world, cells[ordering], short[ordering])
+        return quantities
+
+
+def forecast_matrices(world: World, forecast: pd.DataFrame, origin: date,
+                      horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """A bottom-level forecast frame as (n_cells × horizon) matrices of mean units and their
+    variance (from the 80% interval); cells or days the forecast lacks get 0."""
+    mean = np.zeros((world.n_cells, horizon))
+    variance = np.zeros((world.n_cells, horizon))
+    if len(forecast) == 0:
+        return mean, variance
+    store_index = pd.Index(world.store_id.tolist())
+    product_index = pd.Index(world.product_id.tolist())
+    store = store_index.get_indexer(forecast["store_id"].astype(str))
+    product = product_index.get_indexer(forecast["product_id"].astype(str))
+    step = ((pd.to_datetime(forecast["target_date"]) - pd.Timestamp(origin)).dt.days - 1).to_numpy()
+    ok = (store >= 0) & (product >= 0) & (step >= 0) & (step < horizon)
+    cell = store[ok].astype(np.int64) * world.n_products + product[ok]
+    units = np.clip(forecast["units"].to_numpy(dtype=float)[ok], 0, None)
+    width = (forecast["units_p90"].to_numpy(dtype=float)
+             - forecast["units_p10"].to_numpy(dtype=float))[ok]
+    mean[cell, step[ok]] = units
+    variance[cell, step[ok]] = (np.clip(width, 0, None) / _INTERVAL_80_WIDTH) ** 2
+    return mean, variance
+
+
+def context_for_world(world: World) -> Any:
+    """The forecasters' ``ForecastContext`` from the simulated chain's dimensions (the same
+    columns the marts' dim_products and dim_stores carry)."""
+    from retailops.forecast.frames import ForecastContext
+
+    products = pd.DataFrame({
+        "product_id": world.product_id.astype(str), "category": world.product_category.astype(str),
+        "subcategory": world.product_subcategory.astype(str),
+        "list_price": world.product_list_price.astype(float),
+        "unit_cost": world.product_unit_cost.astype(float),
+        "is_perishable": world.product_perishable.astype(bool),
+        "supplier_id": world.supplier_id[world.product_supplier].astype(str)})
+    stores = pd.DataFrame({
+        "store_id": world.store_id.astype(str), "store_type": world.store_type.astype(str),
+        "region": world.store_region.astype(str), "cluster": world.store_cluster.astype(int),
+        "size_sqft": world.store_size_sqft.astype(int)})
+    return ForecastContext(products=products, stores=stores)
+
+
+def forecaster_for(settings: "StudySettings") -> Any:
+    """The study's forecaster from the project's registry (``forecast.models.forecasters``)."""
+    from retailops.errors import InvalidParameterError
+    from retailops.forecast.models import forecasters
+
+    from retailops.forecast.models import MODEL_NAMES
+
+    if settings.forecaster not in MODEL_NAMES:
+        raise InvalidParameterError(
+            f"replenishment_study.forecaster={settings.forecaster!r} is not a forecaster; "
+            f"known: {', '.join(MODEL_NAMES)}")
+    # Only the one model is built (the others may need packages this study does not use).
+    return forecasters({"models": [settings.forecaster],
+                        settings.forecaster: dict(settings.forecast_params)})[settings.forecaster]
+
+
+# --- the study ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """One closed-loop study: the chain, when it starts, how long, which policies."""
+
+    seed: int = 20240701
+    scale: float = 1.0
+    review_period_days: int = 10
+    warmup_weeks: int = 26
+    study_weeks: int = 13
+    service_levels: tuple[float, ...] = (0.80, 0.90, 0.95, 0.98, 0.99)
+    headline_service_level: float = 0.95
+    forecaster: str = "lightgbm"
+    forecast_every_days: int = 7
+    history_days: int | None = None
+    # The forecaster's own options (as under its name in parameters_forecast.yml).
+    forecast_params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def start(self) -> date:
+        return FIRST_DAY + timedelta(weeks=self.warmup_weeks)
+
+    @property
+    def end(self) -> date:
+        return self.start + timedelta(weeks=self.study_weeks) - timedelta(days=1)
+
+    def config(self) -> SimulationConfig:
+        return SimulationConfig(seed=self.seed, scale=self.scale,
+                                review_period_days=self.review_period_days)
+
+
+@dataclass
+class LoopTrace:
+    """What one policy did over the study window: per-day totals, and per cell × day arrays
+    when asked for (tests compare demand cell by cell)."""
+
+    policy: str
+    service_level: float | None
+    demanded: np.ndarray        # (days,) units
+    sold: np.ndarray
+    inventory_value: np.ndarray  # end-of-day on hand at unit cost
+    cogs: np.ndarray             # units sold at unit cost
+    orders: np.ndarray           # purchase orders placed
+    order_lines: np.ndarray
+    delivery_lines: np.ndarray   # lines received
+    stockout_cells: np.ndarray   # cells with demand left unserved
+    seconds: float = 0.0
+    cell_demanded: np.ndarray | None = None
+    cell_sold: np.ndarray | None = None
+
+
+def run_closed_loop(world: World, state: SimulationState, days: int, policy: OrderingPolicy,
+                    observed: ObservedSales | None = None, keep_cells: bool = False,
+                    service_level: float | None = None) -> LoopTrace:
+    """Simulate ``days`` days from ``state`` under ``policy``; ``observed`` (the policy's own
+    view of its sales) is fed each day, so a forecast-driven policy sees its own stock-outs."""
+    started = time.perf_counter()
+    cost = np.tile(world.product_unit_cost, world.n_stores)
+    series = {k: np.zeros(days) for k in ("demanded", "sold", "inventory_value", "cogs",
+                                          "orders", "order_lines", "delivery_lines",
+                                          "stockout_cells")}
+    cell_demanded = np.zeros((days, world.n_cells), dtype=np.int32) if keep_cells else None
+    cell_sold = np.zeros((days, world.n_cells), dtype=np.int32) if keep_cells else None
+    for i in range(days):
+        lines_before = state.pending["shipment_id"].size
+        activity, state = simulate_day(world, state, policy)
+        received = activity.received["shipment_id"].size
+        series["demanded"][i] = activity.demanded_units.sum()
+        series["sold"][i] = activity.sold_units.sum()
+        series["inventory_value"][i] = float(state.on_hand @ cost)
+        series["cogs"][i] = float(activity.sold_units @ cost)
+        series["orders"][i] = activity.orders_placed
+        series["order_lines"][i] = state.pending["shipment_id"].size - (lines_before - received)
+        series["delivery_lines"][i] = received
+        series["stockout_cells"][i] = int((activity.demanded_units > activity.sold_units).sum())
+        if keep_cells:
+            cell_demanded[i] = activity.demanded_units
+            cell_sold[i] = activity.sold_units
+        if observed is not None:
+            observed.record(activity)
+    return LoopTrace(policy.name, service_level, seconds=time.perf_counter() - started,
+                     cell_demanded=cell_demanded, cell_sold=cell_sold, **series)
+
+
+def warm_up(world: World, start: date) -> tuple[SimulationState, ObservedSales]:
+    """The chain under its built-in policy from its first day to ``start`` (the state a
+    checkpoint at the end of the day before holds), with the sales it observed."""
+    days = (start - FIRST_DAY).days
+    observed = ObservedSales(world, FIRST_DAY, days + 7 * 53)
+    state = initial_state(world)
+    for _ in range(days):
+        activity, state = simulate_day(world, state)
+        observed.record(activity)
+    return state, observed
+
+
+def summarise(trace: LoopTrace, settings: StudySettings, world: World) -> dict[str, Any]:
+    """One row of the study's dataset."""
+    demanded, sold = float(trace.demanded.sum()), float(trace.sold.sum())
+    inventory = float(trace.inventory_value.mean())
+    daily_cogs = float(trace.cogs.mean())
+    return {
+        "policy": trace.policy,
+        "service_level": trace.service_level,
+        "start_date": settings.start.isoformat(),
+        "end_date": settings.end.isoformat(),
+        "days": int(trace.demanded.size),
+        "scale": settings.scale,
+        "seed": settings.seed,
+        "stores": world.n_stores,
+        "products": world.n_products,
+        "demanded_units": demanded,
+        "sold_units": sold,
+        "lost_units": demanded - sold,
+        "fill_rate": sold / demanded if demanded else float("nan"),
+        "stockout_cell_days": int(trace.stockout_cells.sum()),
+        "avg_inventory_value": inventory,
+        "days_of_cover": inventory / daily_cogs if daily_cogs else float("nan"),
+        "orders": int(trace.orders.sum()),
+        "order_lines": int(trace.order_lines.sum()),
+        "delivery_lines": int(trace.delivery_lines.sum()),
+        "simulation_seconds": trace.seconds,
+    }
+
+
+def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettings], Any],
+              context_factory: ContextFactory,
+              on_trace: Callable[[LoopTrace], None] | None = None) -> pd.DataFrame:
+    """Both policies over the same weeks from the same state: one row for the built-in policy
+    and one per service level of the forecast-driven one, with the comparison to the built-in.
+
+    The forecaster is fitted once, on the sales observed before the start; each forecast-driven
+    run then predicts from the sales it observes itself (censored by its own stock-outs).
+    """
+    world = build_world(settings.config())
+    started = time.perf_counter()
+    state, observed = warm_up(world, settings.start)
+    warmup_seconds = time.perf_counter() - started
+    days = settings.study_weeks * 7
+    context = context_factory(world)
+    origin = settings.start - timedelta(days=1)
+
+    started = time.perf_counter()
+    forecaster = forecaster_factory(settings)
+    forecaster = forecaster.fit(observed.frame(origin, settings.history_days),
+                                published_plan(world, origin), context) or forecaster
+    fit_seconds = time.perf_counter() - started
+    log.info("Fitted %s on %d days of observed sales in %.1f s", settings.forecaster,
+             observed.recorded, fit_seconds)
+
+    rows = []
+    builtin = run_closed_loop(world, state, days, PERIODIC_REVIEW, observed.copy())
+    if on_trace:
+        on_trace(builtin)
+    rows.append(summarise(builtin, settings, world))
+    for level in settings.service_levels:
+        policy = ForecastOrderUpTo(forecaster, observed.copy(), context, level,
+                                   settings.forecast_every_days, settings.history_days)
+        trace = run_closed_loop(world, state, days, policy, policy.observed,
+                                service_level=level)
+        if on_trace:
+            on_trace(trace)
+        row = summarise(trace, settings, world)
+        row.update(forecaster=settings.forecaster, forecasts=policy.log.forecasts,
+                   forecast_seconds=policy.log.forecast_seconds,
+                   forecast_every_days=settings.forecast_every_days,
+                   days_beyond_plan=policy.log.days_beyond_plan,
+                   plan_note=(f"{policy.log.days_beyond_plan} forecast days past the published "
+                              "plan assumed no promotion"))
+        rows.append(row)
+        log.info("Service level %.2f: lost %.0f units (built-in %.0f), average inventory "
+                 "%.0f at cost (built-in %.0f); %s", level, row["lost_units"],
+                 rows[0]["lost_units"], row["avg_inventory_value"],
+                 rows[0]["avg_inventory_value"], row["plan_note"])
+    frame = pd.DataFrame(rows)
+    base = frame.iloc[0]
+    frame["lost_units_vs_builtin"] = frame["lost_units"] / base["lost_units"]
+    frame["inventory_vs_builtin"] = frame["avg_inventory_value"] / base["avg_inventory_value"]
+    frame["headline"] = (frame["service_level"] == settings.headline_service_level)
+    frame["warmup_seconds"] = warmup_seconds
+    frame["fit_seconds"] = fit_seconds
+    return frame
+
+
+def target_verdict(study: pd.DataFrame) -> dict[str, Any]:
+    """The issue's target on the headline row: >= 50% fewer lost units than the built-in
+    policy at no more average inventory value; also whether any service level meets it."""
+    base = study[study["policy"] == PERIODIC_REVIEW.name].iloc[0]
+    forecast = study[study["policy"] != PERIODIC_REVIEW.name]
+    meets = ((forecast["lost_units"] <= 0.5 * base["lost_units"])
+             & (forecast["avg_inventory_value"] <= base["avg_inventory_value"]))
+    headline = forecast[forecast["headline"]]
+    return {
+        "headline_service_level": (float(headline["service_level"].iloc[0])
+                                   if len(headline) else None),
+        "headline_meets_target": bool(meets[forecast["headline"]].any()),
+        "levels_meeting_target": [float(x) for x in forecast.loc[meets, "service_level"]],
+    }
+
+
+def settings_from_params(params: Mapping[str, Any], seed: int, scale: float,
+                         simulation: Mapping[str, Any] | None) -> StudySettings:
+    """``StudySettings`` from the ``replenishment_study`` parameter block."""
+    params = dict(params or {})
+    known = set(StudySettings.__dataclass_fields__) - {"seed", "scale", "review_period_days"}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        from retailops.errors import InvalidParameterError
+        raise InvalidParameterError(
+            f"unknown replenishment_study parameter(s): {', '.join(unknown)}")
+    review = (simulation or {}).get("review_period_days", StudySettings.review_period_days)
+    levels: Sequence[float] = params.pop("service_levels", StudySettings.service_levels)
+    return StudySettings(seed=int(seed), scale=float(scale), review_period_days=int(review),
+                         service_levels=tuple(float(x) for x in levels), **params)
+
+
+__all__ = [
+    "ForecastOrderUpTo", "LoopTrace", "ObservedSales", "StudySettings", "forecast_matrices",
+    "last_supported_day", "plan_horizon_end", "published_plan", "run_closed_loop", "run_study",
+    "summarise", "target_verdict", "warm_up",
+]
