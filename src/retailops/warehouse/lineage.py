@@ -22,6 +22,7 @@ SOURCE_DATASETS = {
     "products": "raw_dimensions", "stores": "raw_dimensions", "suppliers": "raw_dimensions",
     "sales": "raw_days", "inventory": "raw_days", "shipments": "raw_days",
     "manifests": "raw_days", "defects": "raw_days", "dimension_defects": "raw_dimensions",
+    "promotions": "raw_days",
 }
 
 
