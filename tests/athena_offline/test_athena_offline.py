@@ -36,7 +36,7 @@ EDITS = {1: (4, "7.5", None), 2: (4, "1e1", None), 3: (4, " 3 ", 3), 4: (4, "", 
 MARTS = ("dim_date", "dim_stores", "dim_products", "mart_supplier_performance",
          "fct_daily_sales", "fct_inventory_snapshots")
 STAGING = ("stg_manifests", "stg_products", "stg_stores", "stg_suppliers", "stg_sales",
-           "stg_inventory", "stg_shipments", "stg_defects")
+           "stg_inventory", "stg_shipments", "stg_defects", "stg_promotions")
 FULL_BUILD = {"RETAILOPS_REBUILD_DAYS": "all"}
 
 
@@ -308,7 +308,7 @@ def test_an_indented_manifest_is_not_one_record(tmp_path: Path) -> None:
 def test_glue_tables_come_from_the_catalog_template() -> None:
     tables = {t.name: t for t in glue_tables("acme-prod")}
     assert set(tables) == {"products", "stores", "suppliers", "sales", "inventory", "shipments",
-                           "manifests", "defects", "dimension_defects"}
+                           "promotions", "manifests", "defects", "dimension_defects"}
     assert {t.database for t in tables.values()} == {"acme_prod_raw"}
     assert tables["manifests"].partition_keys == ["table_name", "dt"]
     assert tables["sales"].parameters["skip.header.line.count"] == "1"

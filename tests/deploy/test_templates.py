@@ -140,6 +140,7 @@ RAW_COLUMNS = {
     "inventory": "snapshot_date store_id product_id quantity_on_hand quantity_on_order reorder_point",
     "shipments": "shipment_id line_number supplier_id store_id product_id order_date expected_date "
                  "received_date quantity_ordered quantity_received",
+    "promotions": "published_date product_id start_date end_date discount_pct",
 }
 
 
@@ -256,7 +257,7 @@ def test_raw_table_reads_the_contract_columns_as_strings_with_opencsvserde(table
     assert sd["Location"] == f"s3://{BUCKET}/raw/{table}/"
 
 
-@pytest.mark.parametrize("table", ["sales", "inventory", "shipments"])
+@pytest.mark.parametrize("table", ["sales", "inventory", "shipments", "promotions"])
 def test_fact_table_projects_dt_daily_from_2024_07_01_to_now(table: str):
     table_input = glue_tables()[table]["TableInput"]
     assert table_input["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
@@ -273,7 +274,7 @@ def test_manifests_table_reads_the_manifest_json_per_table_and_day():
     params = table_input["Parameters"]
     assert [k["Name"] for k in table_input["PartitionKeys"]] == ["table_name", "dt"]
     assert params["projection.table_name.type"] == "enum"
-    assert params["projection.table_name.values"] == "sales,inventory,shipments"
+    assert params["projection.table_name.values"] == "sales,inventory,shipments,promotions"
     assert params["projection.dt.range"] == "2024-07-01,NOW"
     assert params["storage.location.template"] == (
         f"s3://{BUCKET}/metadata/manifests/${{table_name}}/dt=${{dt}}/")
