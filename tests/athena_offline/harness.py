@@ -42,6 +42,7 @@ from tests.deploy.cfn_render import Renderer, template  # noqa: E402
 CATALOG = "awsdatacatalog"
 CSV_SERDE = "org.apache.hadoop.hive.serde2.OpenCSVSerde"
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 GLUE_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE",
               "boolean": "BOOLEAN", "date": "DATE"}
 INTEGER_TYPES = {exp.DataType.Type.TINYINT, exp.DataType.Type.SMALLINT, exp.DataType.Type.INT,
@@ -166,6 +167,11 @@ def source_select(table: GlueTable, lake_root: Path, con: duckdb.DuckDBPyConnect
         data = _csv_columns(table, [f for f, _ in files], file_list)
     elif table.serde == JSON_SERDE:
         data = _json_columns(table, file_list)
+    elif table.serde == PARQUET_SERDE:
+        # Parquet columns are matched by name (Athena's default for Parquet), typed by the file.
+        data = {"relation": f"read_parquet({file_list}, hive_partitioning=false, filename=true)",
+                "columns": [f"cast(src.{_quote(c)} as {GLUE_TYPES[t]}) as {_quote(c)}"
+                            for c, t in table.columns]}
     else:
         raise AssertionError(f"{table.name}: SerDe {table.serde} not emulated")
     selected = ", ".join([*data["columns"], *(f"parts.{_quote(k)}" for k in table.partition_keys)])

@@ -27,7 +27,10 @@ def moto_endpoint():
 def compiled(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
     tmp = tmp_path_factory.mktemp("dbt_athena_compile")
     project = new_project(tmp, tmp / "unused-local-lake")
-    result = project.invoke("compile", target="athena", lake_root=LAKE, run_date=RUN_DATE)
+    # Every node: without --select the default selector would leave out the forecast source's
+    # tests (the forecast stage runs them, see dbt_athena/selectors.yml).
+    result = project.invoke("compile", "--select", "fqn:*", target="athena", lake_root=LAKE,
+                            run_date=RUN_DATE)
     assert result.success, failures(result)
     return project
 
@@ -270,3 +273,49 @@ def test_a_first_build_writes_each_fact_in_batches_of_at_most_100_days(
         assert sorted(d for days in batches for d in days) == BATCHED_DAYS
         single_ctas = [sql for sql in flat if f"create table {target} " in sql and staged not in sql]
         assert not single_ctas, "a fact was first created by one CTAS over every day"
+
+
+def test_the_forecast_tests_run_as_athena_would_on_the_glue_tables(
+        compiled: DbtProject, tmp_path) -> None:
+    """The forecast source's tests, compiled for Athena, executed over the Glue tables of the
+    catalog template (Parquet read by name, forecast_date from the projected path): silent on
+    a clean forecast of the run's date, one row per broken row otherwise."""
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.athena_offline.harness import connect, register_glue_tables, trino_to_duckdb
+    from tests.forecast_fixture import write_forecast
+
+    lake, day = tmp_path / "lake", date.fromisoformat(RUN_DATE)
+    category = {"P00001": "Dairy", "P00002": "Bakery"}
+    write_forecast(lake, day, [("ST001", "P00001"), ("ST001", "P00002"), ("ST002", "P00001")],
+                   category)
+    # Another date, broken, that a run of RUN_DATE must not read.
+    write_forecast(lake, day + timedelta(days=1), [("ST001", "P00001")], category,
+                   models=["seasonal_naive", "seasonal_naive"])
+    manifest = json.loads((compiled.target_path / "manifest.json").read_text())
+    tests = {n["name"]: n["compiled_code"] for n in manifest["nodes"].values()
+             if n["resource_type"] == "test" and "source.retailops.forecast.fct_demand_forecast"
+             in " ".join(n["depends_on"]["nodes"])}
+    assert len(tests) == 5
+
+    def failing() -> dict[str, int]:
+        con = connect()
+        register_glue_tables(con, lake)
+        con.execute('create table "retailops_marts"."dim_products" as select * from '
+                    "(values ('P00001', 'Dairy'), ('P00002', 'Bakery')) t (product_id, category)")
+        counts = {}
+        for name, sql in tests.items():
+            try:
+                counts[name] = len(con.execute(trino_to_duckdb(sql)).fetchall())
+            except duckdb.Error as error:  # pragma: no cover - the message is the point
+                raise AssertionError(f"{name}: {error}\n{sql}") from error
+        return {name: n for name, n in counts.items() if n}
+
+    assert failing() == {}
+    levels = lake / f"curated/fct_demand_forecast_levels/forecast_date={RUN_DATE}/forecast.parquet"
+    rows = pq.read_table(levels).to_pylist()
+    rows[0] = {**rows[0], "units": rows[0]["units"] + 1, "units_p90": rows[0]["units"] * 2}
+    pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(levels)), levels)
+    assert failing() == {"forecast_levels_are_bottom_up_sums": 1}
