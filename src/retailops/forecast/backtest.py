@@ -36,7 +36,6 @@ from retailops.forecast.scores import (
     DenseHistory,
     aggregate,
     bias,
-    level_keys,
     mase,
     score_panel,
     seasonal_naive_scales,
@@ -320,5 +319,139 @@ def _reconciliation(history: pd.DataFrame, dates: pd.Series, panel: pd.DataFrame
     return pd.DataFrame(rows)
 
 
-__all__ = ["BacktestConfig", "BacktestResult", "backtest_origins", "run_backtest",
-           "store_category_history", "level_keys"]
+
+# --- where a backtest is kept ------------------------------------------------------------------
+
+def accuracy_file(backtest_date: date) -> str:
+    """The accuracy table of a backtest (Hive partition ``backtest_date``, not repeated inside)."""
+    return f"curated/forecast_accuracy/backtest_date={backtest_date.isoformat()}/accuracy.parquet"
+
+
+def details_folder(backtest_date: date) -> str:
+    """The backtest's forecasts, reconciliation table and summary (metadata, not a mart)."""
+    return f"metadata/backtests/backtest_date={backtest_date.isoformat()}"
+
+
+def write_backtest(lake: Any, result: BacktestResult, backtest_date: date,
+                   summary: Mapping[str, Any]) -> dict[str, str]:
+    """Write the accuracy table (curated) and the forecasts, reconciliation and summary
+    (metadata) through the lake; returns the lake-relative paths written."""
+    import io
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from retailops.forecast.scores import ACCURACY_COLUMNS
+
+    def parquet(frame: pd.DataFrame, schema: pa.Schema | None = None) -> bytes:
+        buffer = io.BytesIO()
+        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+        pq.write_table(table, buffer, compression="zstd")
+        return buffer.getvalue()
+
+    accuracy_schema = pa.schema([("model", pa.string()), ("level", pa.string()),
+                                 ("against", pa.string()), ("origins", pa.int32()),
+                                 ("horizon_days", pa.int32()), ("wape", pa.float64()),
+                                 ("mase", pa.float64()), ("bias", pa.float64()),
+                                 ("oracle_wape", pa.float64()),
+                                 ("wape_ratio_to_oracle", pa.float64())])
+    forecasts = result.forecasts.assign(
+        origin=result.forecasts["origin"].dt.date,
+        target_date=result.forecasts["target_date"].dt.date,
+        model=result.forecasts["model"].astype("category"),
+        store_id=result.forecasts["store_id"].astype("category"),
+        product_id=result.forecasts["product_id"].astype("category"))
+    paths = {"accuracy": accuracy_file(backtest_date),
+             "forecasts": f"{details_folder(backtest_date)}/forecasts.parquet",
+             "reconciliation": f"{details_folder(backtest_date)}/reconciliation.parquet",
+             "summary": f"{details_folder(backtest_date)}/summary.json"}
+    # details first, the accuracy table last: a reader that finds the table finds the rest
+    lake.write_bytes(paths["forecasts"], parquet(forecasts))
+    lake.write_bytes(paths["reconciliation"], parquet(result.reconciliation))
+    lake.write_bytes(paths["summary"], json.dumps(dict(summary), indent=1, default=str).encode())
+    lake.write_bytes(paths["accuracy"],
+                     parquet(result.accuracy[list(ACCURACY_COLUMNS)], accuracy_schema))
+    return paths
+
+
+def summary_of(result: BacktestResult, config: BacktestConfig, seconds: float) -> dict[str, Any]:
+    """What a run log, MLflow and the benchmark print: origins, timings, the headline ratios."""
+    accuracy = result.accuracy
+    headline = {}
+    for level in ("store_product", "store_category"):
+        rows = accuracy[(accuracy["level"] == level) & (accuracy["against"] == "true_demand")]
+        headline[level] = {r.model: {"wape": r.wape, "ratio": r.wape_ratio_to_oracle,
+                                     "bias": r.bias} for r in rows.itertuples()}
+    return {"origins": [o.isoformat() for o in result.origins], "horizon_days": result.horizon,
+            "step_days": config.step_days, "refit_every": config.refit_every,
+            "seconds": round(seconds, 2), "model_seconds": result.seconds,
+            "missing_forecasts": result.missing_forecasts, "true_demand": headline}
+
+
+def headline_lines(result: BacktestResult) -> list[str]:
+    """One line per model: WAPE against true demand and its ratio to the oracle at
+    store × product and store × category, and the bias against true demand."""
+    accuracy = result.accuracy[result.accuracy["against"] == "true_demand"]
+    lines = []
+    for model in dict.fromkeys(accuracy["model"]):
+        mine = accuracy[accuracy["model"] == model].set_index("level")
+        parts = [f"{level} WAPE {mine.at[level, 'wape']:.3f} "
+                 f"({mine.at[level, 'wape_ratio_to_oracle']:.2f}x oracle)"
+                 for level in ("store_product", "store_category") if level in mine.index]
+        bias_value = mine["bias"].iloc[0]
+        lines.append(f"{model}: {', '.join(parts)}, bias {bias_value:+.1%} vs true demand "
+                     f"({len(result.origins)} origins, {result.horizon}-day horizon)")
+    return lines
+
+
+def log_to_mlflow(summary: Mapping[str, Any], accuracy: pd.DataFrame,
+                  reconciliation: pd.DataFrame, params: Mapping[str, Any],
+                  tracking_uri: str, experiment: str) -> str:
+    """One MLflow run per backtest: its parameters, a metric per model × level × against
+    (``<model>.<level>.<against>.<wape|mase|bias|ratio>``), and the tables as artifacts.
+    Returns the run id."""
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=f"backtest {summary.get('backtest_date')}") as run:
+        flat = {"origins": len(summary["origins"]), "first_origin": summary["origins"][0],
+                "last_origin": summary["origins"][-1], "horizon_days": summary["horizon_days"],
+                "step_days": summary["step_days"], "refit_every": summary["refit_every"],
+                "backtest_date": summary.get("backtest_date")}
+        flat.update({f"model.{k}": v for k, v in _flatten(params).items()})
+        mlflow.log_params({k: str(v)[:500] for k, v in flat.items()})
+        metrics = {"seconds": float(summary["seconds"])}
+        for row in accuracy.itertuples():
+            stem = f"{row.model}.{row.level}.{row.against}"
+            for name, value in (("wape", row.wape), ("mase", row.mase), ("bias", row.bias),
+                                ("ratio", row.wape_ratio_to_oracle)):
+                if value is not None and np.isfinite(value):
+                    metrics[f"{stem}.{name}"] = float(value)
+        for model, times in summary.get("model_seconds", {}).items():
+            metrics[f"{model}.fit_seconds"] = float(times["fit"])
+            metrics[f"{model}.predict_seconds"] = float(times["predict"])
+        mlflow.log_metrics(metrics)
+        with tempfile.TemporaryDirectory() as folder:
+            accuracy.to_csv(Path(folder) / "accuracy.csv", index=False)
+            reconciliation.to_csv(Path(folder) / "reconciliation.csv", index=False)
+            import json
+
+            (Path(folder) / "summary.json").write_text(json.dumps(dict(summary), indent=1,
+                                                                  default=str))
+            mlflow.log_artifacts(folder)
+        return run.info.run_id
+
+
+def _flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in (params or {}).items():
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
