@@ -475,6 +475,7 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
     run then predicts from the sales it observes itself (censored by its own stock-outs).
     """
     world = build_world(settings.config())
+    forecaster = forecaster_factory(settings)  # a bad name fails before the long replay
     started = time.perf_counter()
     state, observed = warm_up(world, settings.start)
     warmup_seconds = time.perf_counter() - started
@@ -483,7 +484,6 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
     origin = settings.start - timedelta(days=1)
 
     started = time.perf_counter()
-    forecaster = forecaster_factory(settings)
     forecaster = forecaster.fit(observed.frame(origin, settings.history_days),
                                 published_plan(world, origin), context) or forecaster
     fit_seconds = time.perf_counter() - started
