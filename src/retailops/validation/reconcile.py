@@ -6,6 +6,8 @@ Warehouse interface, so the same checks run on DuckDB and Athena:
 - coverage: every day of the window landed (a manifest per fact table) and in the marts, and
   per day the landed, staged and mart row counts agree;
 - ledger: the defect ledger against what staging flagged or removed;
+- promotions: each week of the window has its published plan, and every sale's discount is
+  the plan's;
 - money: net revenue, cost and profit recomputed from the raw sale lines;
 - suppliers: the supplier scorecard recomputed from the raw delivery lines;
 - stock: on hand conserved between consecutive counts of every cell.
@@ -24,6 +26,7 @@ from retailops.validation.checks import Check
 from retailops.validation.coverage import presence_checks, row_checks
 from retailops.validation.ledger import ledger_checks
 from retailops.validation.money import money_checks
+from retailops.validation.promotions import promotion_checks
 from retailops.validation.stock import stock_checks
 from retailops.validation.suppliers import supplier_checks
 from retailops.validation.window import Window
@@ -69,6 +72,7 @@ def reconcile(warehouse: Warehouse, first: date, last: date,
         *presence_checks(warehouse, window),
         *row_checks(warehouse, window),
         *ledger_checks(warehouse, window),
+        *promotion_checks(warehouse, window),
         *money_checks(warehouse, window, settings.money_tolerance),
         *supplier_checks(warehouse),
         *stock_checks(warehouse, window, settings.stock_lookback_days),

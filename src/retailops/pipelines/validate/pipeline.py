@@ -8,6 +8,7 @@ from retailops.pipelines.validate.nodes import require_valid_run, validate_run
 # built).
 RECONCILED_MODELS = ["stg_manifests", "base_sales", "base_shipments", "stg_sales",
                      "stg_inventory", "stg_shipments", "stg_defects", "stg_products",
+                     "stg_promotions",
                      "fct_daily_sales", "fct_inventory_snapshots", "mart_supplier_performance"]
 
 

@@ -1,0 +1,105 @@
+"""The sales against the promotion plan: every discount sold is the discount published.
+
+The plan of a week is the publication of its Monday (``raw/promotions/dt=<Monday>/``), which
+lists that week's promoted products. Over the window: each week has its plan (a complete
+partition; none means the week's plan was never published, named), and every sale line's
+discount equals the plan's for its product and week, 0 when the product is not listed. Sale
+lines whose blank discount the defect ledger records (null_discount) are left out: their
+discount is unknown, and the ledger checks account for them. Only the window's sale
+partitions and its Mondays' plan partitions are read.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from retailops.validation.checks import Check, day_list, days, named, rows
+from retailops.validation.window import Window
+from retailops.warehouse.engines import Warehouse
+
+# Discounts are fractions with two decimals; anything closer is the same discount.
+TOLERANCE = 1e-9
+
+
+def _mondays(window: Window) -> list[date]:
+    monday = window.first - timedelta(days=window.first.weekday())
+    found = []
+    while monday <= window.last:
+        found.append(monday)
+        monday += timedelta(days=7)
+    return found
+
+
+def _sql_list(values: list[str]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+def promotion_checks(warehouse: Warehouse, window: Window) -> list[Check]:
+    """The window's weeks each have their published plan; the sales follow it."""
+    stg = lambda name: warehouse.table("staging", name)  # noqa: E731
+    a, b = window.first.isoformat(), window.last.isoformat()
+    mondays = _mondays(window)
+    published = {date.fromisoformat(str(row[0])) for row in rows(warehouse, (
+        f"select distinct partition_dt from {stg('stg_manifests')} "
+        f"where table_name = 'promotions' "
+        f"and partition_dt in {_sql_list([m.isoformat() for m in mondays])}"))}
+    missing = [m for m in mondays if m not in published]
+    checks = [Check(
+        "promotions: every week of the window has its published plan", len(mondays),
+        len(mondays) - len(missing),
+        "weeks with a complete plan partition of their Monday (dt=<Monday>)",
+        problems=tuple(f"no plan published for the week of {m.isoformat()}" for m in missing))]
+
+    # Days whose week has a plan; the others are named above.
+    planned_days = [d.isoformat() for d in days(window.first, window.last)
+                    if d - timedelta(days=d.weekday()) in published]
+    if not planned_days:
+        checks.append(Check("sales: every discount equals the published plan", 0.0, None,
+                            "no day of the window has a published plan to compare with"))
+        return checks
+    plan_partitions = _sql_list(sorted({(date.fromisoformat(d) - timedelta(
+        days=date.fromisoformat(d).weekday())).isoformat() for d in planned_days}))
+    # The week's own publication (start_date = published_date); one row per product and
+    # week expected (dbt's grain test), min/max so that two disagreeing rows never pass.
+    mismatches = rows(warehouse, f"""
+        with plan as (
+            select start_date, product_id, min(discount_pct) as low, max(discount_pct) as high
+            from {stg('stg_promotions')}
+            where partition_dt in {plan_partitions} and start_date = published_date
+            group by start_date, product_id
+        ),
+        blanked as (
+            select record_key from {stg('stg_defects')}
+            where defect_type = 'null_discount'
+              and defect_date between date '{a}' and date '{b}'
+        ),
+        sold as (
+            select s.partition_dt, s.product_id, s.discount_pct, p.low, p.high
+            from {stg('stg_sales')} s
+            left join plan p
+              on p.product_id = s.product_id
+             and date_diff('day', p.start_date, s.sale_date) between 0 and 6
+            where s.partition_dt in {_sql_list(planned_days)}
+              and cast(s.sale_id as varchar) not in (select record_key from blanked)
+        )
+        select partition_dt, product_id, discount_pct, low, count(*) as lines
+        from sold
+        where (low is null and abs(discount_pct) > {TOLERANCE})
+           or (low is not null and (abs(discount_pct - low) > {TOLERANCE}
+                                    or abs(high - low) > {TOLERANCE}))
+        group by partition_dt, product_id, discount_pct, low
+        order by partition_dt, product_id
+    """)
+    lines = sum(int(row[4]) for row in mismatches)
+    problems = [
+        f"{day} {product}: {int(n)} line(s) sold at {sold:g}, "
+        + ("not in the plan" if plan is None else f"plan {plan:g}")
+        for day, product, sold, plan, n in mismatches]
+    bad_days = sorted({date.fromisoformat(str(row[0])) for row in mismatches})
+    explanation = ("sale lines whose discount differs from their week's published plan "
+                   "(0 when not promoted); ledgered blank discounts excepted")
+    if bad_days:
+        explanation += f"; days {day_list(bad_days)}"
+    checks.append(Check("sales: every discount equals the published plan", 0.0, float(lines),
+                        explanation, problems=named(problems)))
+    return checks
