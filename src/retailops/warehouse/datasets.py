@@ -99,7 +99,8 @@ class DbtModelDataset(AbstractDataset[dict[str, Any], ModelTable]):
 
 class ServingWarehouseDataset(AbstractDataset[dict[str, Any], Warehouse]):
     """The readers' view of the marts. ``save(request)`` publishes (``request``: the keys
-    ``copied_relations`` and ``keep_snapshots``); ``load()`` is the read-only serving warehouse.
+    ``copied_relations``, ``keep_snapshots`` and ``curated_tables``); ``load()`` is the
+    read-only serving warehouse.
     """
 
     def __init__(self, engine: str, path: str | None = None, warehouse_path: str | None = None,
@@ -123,7 +124,8 @@ class ServingWarehouseDataset(AbstractDataset[dict[str, Any], Warehouse]):
             raise ValueError("the serving dataset needs warehouse_path and lake_root")
         publish_serving(self._warehouse_path, self._path, self._lake_root,
                         copied_relations=tuple(data.get("copied_relations", ())),
-                        keep_snapshots=int(data.get("keep_snapshots", 2)))
+                        keep_snapshots=int(data.get("keep_snapshots", 2)),
+                        curated_tables=tuple(data.get("curated_tables", ())))
 
     def _describe(self) -> dict[str, Any]:
         return {"engine": self._engine, "path": self._path}

@@ -18,8 +18,12 @@ Readers therefore never open the warehouse; after each validated run the writer 
 3. **The serving file**, written whole under a temporary name and swapped in with
    ``os.replace``: schema ``marts`` holds one view per mart with the warehouse table's column
    names, order and types; small relations readers query that have no curated copy (the defect
-   ledger, ``staging.stg_defects``) are copied in as tables. A reader holding the old file keeps
-   its (unlinked) inode; the writer never opens a file a reader holds.
+   ledger, ``staging.stg_defects``) are copied in as tables. Marts written to ``curated/`` by
+   Python rather than dbt (the forecast marts, ``forecast_marts.FORECAST_MARTS``) have no
+   warehouse table: their views take the columns fixed for them, and while none was written
+   yet (a fresh lake, too little history) a typed view with no rows, so dashboards and the
+   report still find the table. A reader holding the old file keeps its (unlinked) inode; the
+   writer never opens a file a reader holds.
 
 Snapshots older than the last ``keep_snapshots`` are deleted. Publishing checks that every view
 counts the same rows as its warehouse table before anything is swapped in, so a curated copy out
@@ -42,6 +46,7 @@ from typing import Iterator, Sequence
 
 from retailops.errors import LakeUnavailableError, RetailOpsError
 from retailops.warehouse.engines import DuckDBSession, DuckDBWarehouse
+from retailops.warehouse.forecast_marts import MARTS_BY_NAME
 
 log = logging.getLogger(__name__)
 
@@ -170,12 +175,14 @@ def _split(relation: str) -> tuple[str, str]:
 
 def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_root: str | Path,
                     copied_relations: Sequence[str] = ("staging.stg_defects",),
-                    keep_snapshots: int = 2) -> Publication:
+                    keep_snapshots: int = 2,
+                    curated_tables: Sequence[str] = ()) -> Publication:
     """Publish the warehouse's marts to the serving file (see the module docstring).
 
     Reads the warehouse read-only, in the writer's own process, after the run's last write.
     Nothing a reader uses changes until every view has been checked; a failure leaves the
-    previous publication whole.
+    previous publication whole. ``curated_tables``: marts with curated Parquet and no
+    warehouse table (names of ``forecast_marts.FORECAST_MARTS``).
     """
     import duckdb
 
@@ -215,7 +222,12 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
         if not models:
             raise PublishError(f"nothing to publish: the warehouse {warehouse_path} has no "
                                f"tables in schema {MARTS_SCHEMA} (run the transform stage first)")
-        _snapshot_curated(curated, models, snapshot, previous)
+        unknown = sorted(set(curated_tables) - set(MARTS_BY_NAME))
+        if unknown:
+            raise PublishError(f"publish.curated_tables: {', '.join(unknown)} not a known "
+                               f"curated mart ({', '.join(sorted(MARTS_BY_NAME))})")
+        extra = [name for name in curated_tables if name not in models]
+        _snapshot_curated(curated, [*models, *extra], snapshot, previous)
         selects, rows = {}, {}
         for model in models:
             source = _parquet_source(snapshot, model, snapshot)
@@ -242,6 +254,23 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
                     "with a full `kedro run --pipelines transform`)")
             con.execute(f"select {selects[model]} from {source} limit 0").fetchall()
             rows[model] = int(built)
+        for name in extra:
+            mart = MARTS_BY_NAME[name]
+            source = _parquet_source(snapshot, name, snapshot)
+            if source is None:
+                selects[name] = None
+                rows[name] = 0
+                continue
+            selects[name] = ", ".join(f"cast({_quote(c)} as {t}) as {_quote(c)}"
+                                      for c, t in mart.columns)
+            ((served,),) = con.execute(f"select count(*) from {source}").fetchall()
+            try:
+                con.execute(f"select {selects[name]} from {source} limit 0").fetchall()
+            except duckdb.Error as error:
+                raise PublishError(f"curated mart {name} under {curated / name} does not have "
+                                   f"the columns readers expect: "
+                                   f"{str(error).strip().splitlines()[0]}") from error
+            rows[name] = int(served)
         copied = []
         for relation in copied_relations:
             schema, name = _split(relation)
@@ -264,11 +293,15 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
         for model in models:
             con.execute(f"create view {MARTS_SCHEMA}.{_quote(model)} as "
                         f"select {selects[model]} from {_parquet_source(snapshot, model, current)}")
+        for name in extra:
+            body = (MARTS_BY_NAME[name].empty_select() if selects[name] is None else
+                    f"select {selects[name]} from {_parquet_source(snapshot, name, current)}")
+            con.execute(f"create view {MARTS_SCHEMA}.{_quote(name)} as {body}")
         con.execute(f"create table {PUBLICATION_TABLE} (published_at timestamp with time zone, "
                     "snapshot varchar, relation varchar, kind varchar, row_count bigint)")
         con.executemany(f"insert into {PUBLICATION_TABLE} values (?, ?, ?, ?, ?)",
                         [(now, snapshot_id, f"{MARTS_SCHEMA}.{m}", "view", rows[m])
-                         for m in models]
+                         for m in [*models, *extra]]
                         + [(now, snapshot_id, r, "table", rows[r]) for r in copied])
         con.execute("checkpoint")
     except Exception as error:
@@ -293,6 +326,7 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
     log.info("Published %d mart view(s) and %d table(s) to %s (snapshot %s)",
              len(models), len(copied), serving_path, snapshot_id)
     return Publication(serving_path=str(serving_path), snapshot=snapshot_id,
-                       views=tuple(f"{MARTS_SCHEMA}.{m}" for m in models), copied=tuple(copied),
+                       views=tuple(f"{MARTS_SCHEMA}.{m}" for m in [*models, *extra]),
+                       copied=tuple(copied),
                        rows={k: rows[k] for k in sorted(rows)},
                        published_at=now.isoformat())
