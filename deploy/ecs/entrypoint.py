@@ -5,15 +5,16 @@
 
 It resolves which days the run covers, then replaces itself with
 ``python -m retailops --env aws --pipelines NAMES --params ...`` (the project's ``__main__`` is
-Kedro's ``run`` command). The state machine starts it three times per execution, as the Ingest,
-Transform and Validate steps (``--pipelines ingest``, ``transform``, ``validate``).
+Kedro's ``run`` command). The state machine starts it four times per execution, as the Ingest,
+Transform, Validate and Forecast steps (``--pipelines ingest``, ``transform``, ``validate``,
+``forecast``). The forecast stage forecasts from the run's day (a backfill: its last day).
 
 **The run date rule, the only one in the project:** a run started at moment M processes the
 last complete UTC day before M, ``M's UTC date - 1 day``. The 06:00 UTC schedule on day D passes
 its event's time (``--scheduled-time 2024-07-02T06:00:00Z``) and runs D - 1; with no date at
 all the entrypoint applies the same rule to the current time. Passing the event's time rather
-than letting each task read the clock keeps the three steps on the same day even when a retry
-carries a step past midnight. (Step Functions' intrinsic functions have no date arithmetic,
+than letting each task read the clock keeps the steps on the same day even when a retry
+carries a step past midnight (the four steps share one day). (Step Functions' intrinsic functions have no date arithmetic,
 which is why the rule lives here and not in the state machine.)
 
 Which days, and the Kedro parameters each form becomes:

@@ -64,7 +64,7 @@ def test_every_failure_path_of_the_state_machine_publishes_exactly_once():
         assert len(sent) == 1, path
         assert path[-1] == {"NotifySuccess": "RunSucceeded", "NotifyFailure": "RunFailed"}[sent[0]], path
     # Every step that can fail is caught and goes to the failure e-mail.
-    for name in ("GuardAgainstConcurrentRuns", "Ingest", "Transform", "Validate"):
+    for name in ("GuardAgainstConcurrentRuns", "Ingest", "Transform", "Validate", "Forecast"):
         assert [c["ErrorEquals"] for c in states[name]["Catch"]] == [["States.ALL"]], name
 
 

@@ -1,7 +1,7 @@
 """The daily state machine's control flow, executed by moto's Step Functions interpreter.
 
-moto cannot run ECS tasks, so a test rendering replaces the three ECS steps (Ingest, Transform,
-Validate) with stand-ins and keeps everything else as written in 07-orchestration.yaml:
+moto cannot run ECS tasks, so a test rendering replaces the four ECS steps (Ingest, Transform,
+Validate, Forecast) with stand-ins and keeps everything else as written in 07-orchestration.yaml:
 - a step that succeeds becomes a Pass state with the *same* Parameters (so the container
   command, subnets and cluster can be asserted) plus the timeout its ``TimeoutSecondsPath``
   resolves to;
@@ -44,7 +44,8 @@ SCHEDULED_EVENT = {
     "region": "eu-west-1", "resources": ["arn:aws:events:eu-west-1:123456789012:rule/retailops-daily-0600-utc"],
     "detail": {},
 }
-STEPS = ("Ingest", "Transform", "Validate")
+STEPS = ("Ingest", "Transform", "Validate", "Forecast")
+PIPELINES = ("ingest", "transform", "validate", "forecast")
 LAKE = STATE_MACHINE_SUBSTITUTIONS["LakeBucketName"]
 
 
@@ -177,15 +178,16 @@ def publishes_to(events: list[dict], topic: str) -> int:
                and topic in e["taskScheduledEventDetails"]["parameters"])
 
 
-def test_scheduled_run_passes_its_time_to_ingest_transform_and_validate_then_reports_success(
+def test_scheduled_run_passes_its_time_to_each_step_then_reports_success(
         harness: Harness):
     result = harness.run(harness.definition(), SCHEDULED_EVENT)
     assert result["status"] == "SUCCEEDED", result
     order = state_order(result["events"])
     assert [s for s in order if s in (*STEPS, "GuardAgainstConcurrentRuns", "NotifySuccess")] == [
-        "GuardAgainstConcurrentRuns", "Ingest", "Transform", "Validate", "NotifySuccess"]
+        "GuardAgainstConcurrentRuns", "Ingest", "Transform", "Validate", "Forecast",
+        "NotifySuccess"]
     sent = requests(result)
-    for step, pipeline in zip(STEPS, ("ingest", "transform", "validate")):
+    for step, pipeline in zip(STEPS, PIPELINES):
         request = sent[step]
         # The entrypoint turns the event's time into its run date (the UTC day before).
         assert request["Overrides"]["ContainerOverrides"] == [{"Name": "pipeline", "Command": [
@@ -195,12 +197,12 @@ def test_scheduled_run_passes_its_time_to_ingest_transform_and_validate_then_rep
             "subnet-0aaa", "subnet-0bbb"]
         assert request["PropagateTags"] == "TASK_DEFINITION"
     assert {step: sent[step]["TimeoutSeconds"] for step in STEPS} == {
-        "Ingest": 1800, "Transform": 5400, "Validate": 1800}
+        "Ingest": 1800, "Transform": 5400, "Validate": 1800, "Forecast": 3600}
     (success,) = harness.messages("succeeded")
     assert success["Subject"] == "RetailOps daily run succeeded"
     assert success["Message"] == (
         "RetailOps scheduled run of 2024-07-02T06:00:00Z (run date = the UTC day before) succeeded "
-        "(schedule run): Ingest, Transform and Validate passed. Run report: "
+        "(schedule run): Ingest, Transform, Validate and Forecast passed. Run report: "
         f"s3://{LAKE}/metadata/runs/validation/latest.json")
     assert harness.messages("failed") == []
 
@@ -208,9 +210,9 @@ def test_scheduled_run_passes_its_time_to_ingest_transform_and_validate_then_rep
 def test_a_backfill_range_is_one_ingest_task_and_one_transform_task(harness: Harness):
     result = harness.run(harness.definition(), {"start_date": "2024-07-01", "end_date": "2026-11-29"})
     assert result["status"] == "SUCCEEDED", result
-    assert [entered(result["events"], step) for step in STEPS] == [1, 1, 1]
+    assert [entered(result["events"], step) for step in STEPS] == [1, 1, 1, 1]
     sent = requests(result)
-    for step, pipeline in zip(STEPS, ("ingest", "transform", "validate")):
+    for step, pipeline in zip(STEPS, PIPELINES):
         assert sent[step]["Overrides"]["ContainerOverrides"][0]["Command"] == [
             "--pipelines", pipeline, "--date-range", "2024-07-01..2026-11-29"]
     # A range gets the long timeouts: ~880 days land and build in one task each.
@@ -225,7 +227,7 @@ def test_a_single_run_date_still_works_and_wins_over_the_event_time(harness: Har
     assert result["status"] == "SUCCEEDED", result
     sent = requests(result)
     assert [sent[step]["Overrides"]["ContainerOverrides"][0]["Command"][2:] for step in STEPS] == [
-        ["--run-date", "2024-08-15"]] * 3
+        ["--run-date", "2024-08-15"]] * 4
     assert entered(result["events"], "UseRequestedRunDate") == 1
     assert entered(result["events"], "UseScheduledTime") == 0
     (success,) = harness.messages("succeeded")
@@ -234,8 +236,10 @@ def test_a_single_run_date_still_works_and_wins_over_the_event_time(harness: Har
 
 @pytest.mark.parametrize("step, attempts, later", [
     # Ingest and Transform are idempotent: a task that exited non-zero runs once more.
-    ("Ingest", 2, ["Transform", "Validate"]),
-    ("Transform", 2, ["Validate"]),
+    ("Ingest", 2, ["Transform", "Validate", "Forecast"]),
+    ("Transform", 2, ["Validate", "Forecast"]),
+    # A forecast date is replaced whole when written again.
+    ("Forecast", 2, []),
 ])
 def test_a_failed_step_is_retried_by_its_own_rule_and_named_in_the_one_failure_email(
         harness: Harness, step: str, attempts: int, later: list[str]):
@@ -254,6 +258,9 @@ def test_a_failed_step_is_retried_by_its_own_rule_and_named_in_the_one_failure_e
         f"step {step} (Kedro pipeline {step.lower()}")
     assert "Error: SNS.NotFoundException." in failure["Message"]
     assert result["arn"] in failure["Message"]
+    if step == "Forecast":  # the day's data is good: the e-mail says only the forecast is missing
+        assert "The day's data was landed, built and validated; only its forecast is missing" in (
+            failure["Message"])
     assert harness.messages("succeeded") == []
 
 
@@ -281,6 +288,7 @@ def test_a_failed_validation_is_not_retried_and_its_email_carries_the_reports_nu
     assert result["status"] == "FAILED"
     assert publishes_to(result["events"], harness.missing_topic) == 1
     assert entered(result["events"], "ReadValidationReport") == 1
+    assert entered(result["events"], "Forecast") == 0  # no forecast from unvalidated marts
     (failure,) = harness.messages("failed")
     message = failure["Message"]
     assert "failed in step Validate (Kedro pipeline validate)" in message
