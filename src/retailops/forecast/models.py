@@ -61,6 +61,28 @@ def count_interval(mean: np.ndarray, dispersion: float | np.ndarray = 0.0,
     return low, high
 
 
+def fit_variance(actual: np.ndarray, mean: np.ndarray,
+                 weight: np.ndarray | None = None) -> tuple[float, float]:
+    """``(a, phi)`` of var = a * mean + phi * mean**2, by least squares on squared residuals
+    (a >= 1: no count is less dispersed than Poisson here; phi >= 0)."""
+    actual, mean = np.asarray(actual, float), np.asarray(mean, float)
+    weight = np.ones_like(mean) if weight is None else np.asarray(weight, float)
+    ok = mean > 1e-6
+    if ok.sum() < 10:
+        return 1.0, 0.0
+    r2 = (actual[ok] - mean[ok]) ** 2
+    A = np.column_stack([mean[ok], mean[ok] ** 2]) * np.sqrt(weight[ok])[:, None]
+    coef, *_ = np.linalg.lstsq(A, r2 * np.sqrt(weight[ok]), rcond=None)
+    a, phi = float(max(coef[0], 1.0)), float(max(coef[1], 0.0))
+    return a, phi
+
+
+def dispersion_for(mean: np.ndarray, a: float, phi: float) -> np.ndarray:
+    """The negative-binomial dispersion matching var = a*mean + phi*mean**2 at each mean:
+    var = mean + d*mean**2  =>  d = phi + (a - 1) / mean."""
+    return phi + (a - 1.0) / np.maximum(mean, 1e-6)
+
+
 def series_matrix(history: pd.DataFrame, column: str, days: pd.DatetimeIndex,
                   series: pd.MultiIndex | None = None) -> tuple[pd.MultiIndex, np.ndarray]:
     """A (series x days) float matrix of one history column; NaN where the history has no row.

@@ -1,0 +1,155 @@
+"""Stock-out censoring: which days' sales understate demand, and what demand they hide.
+
+Observed sales are demand cut at the shelf's stock: when the shelf empties, the shoppers after
+that leave without the product and no record of them exists. The marts show it two ways, and
+this module uses only those (never the simulation's truth files):
+
+1. **A count at zero.** The cycle count (``fct_inventory_snapshots``) found the shelf empty at
+   the end of the day: that day's sales were cut (the last unit sold before closing, or none
+   was there), and every zero-sale day next to it in the same run of zero days was empty too.
+2. **Sales that stop.** Counts come once a cycle (a week or more), so most empty days are seen
+   only as zeros. A run of ``k`` consecutive trading days without a sale on a series that sells
+   ``m`` units a day is improbable under ordinary demand (about ``exp(-m k / 1.25)``: a sale
+   line carries 1.25 units on average); when it is below ``run_probability`` the run is taken
+   as a stock-out. The trading day just before such a run (the shelf ran out that day) is
+   censored too.
+
+A censored day is left out of the training targets and replaced, in the series that lags and
+levels are computed from, by an estimate: the series' uncensored mean of the surrounding weeks,
+shaped by the chain's weekday profile, never below what was sold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from retailops.forecast import frames as F
+
+# Mean units per sale line in the data (1 + Poisson(0.25)); rate of zero-sale days of a series
+# selling m units a day is about exp(-m / UNITS_PER_LINE).
+UNITS_PER_LINE = 1.25
+
+
+@dataclass(frozen=True)
+class CensoringRule:
+    run_probability: float = 0.01   # a zero run less likely than this is a stock-out
+    rate_window_days: int = 28      # the series' selling rate is measured over this window
+    min_rate: float = 0.3           # below this rate a zero run is never called a stock-out
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For a (series x days) boolean matrix: run id, run length and run start of every cell
+    (run id -1 outside runs). Runs do not cross series."""
+    n_series, n_days = mask.shape
+    flat = mask.ravel()
+    starts = flat & ~np.concatenate(([False], flat[:-1]))
+    starts.reshape(n_series, n_days)[:, 0] = mask[:, 0]
+    run_id = np.cumsum(starts) - 1
+    run_id = np.where(flat, run_id, -1)
+    lengths = np.bincount(run_id[flat], minlength=int(starts.sum()))
+    length = np.where(flat, lengths[np.maximum(run_id, 0)], 0)
+    return run_id.reshape(mask.shape), length.reshape(mask.shape), starts.reshape(mask.shape)
+
+
+def _trailing_rate(units: np.ndarray, usable: np.ndarray, window: int) -> np.ndarray:
+    """Mean units a day over the ``window`` days up to each day (usable days only); centred
+    estimates would use the future, which a run at the origin does not have."""
+    values = np.where(usable, units, 0.0)
+    cum_v = np.cumsum(values, axis=1)
+    cum_n = np.cumsum(usable, axis=1)
+    shifted_v = np.zeros_like(cum_v)
+    shifted_n = np.zeros_like(cum_n)
+    shifted_v[:, window:] = cum_v[:, :-window]
+    shifted_n[:, window:] = cum_n[:, :-window]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (cum_v - shifted_v) / np.maximum(cum_n - shifted_n, 1)
+
+
+def censored_matrix(units: np.ndarray, on_hand: np.ndarray, closed: np.ndarray,
+                    rule: CensoringRule = CensoringRule()) -> np.ndarray:
+    """(series x days) True where sales were cut by a stock-out, from units sold, end-of-day
+    counts (NaN when not counted) and the chain's closed days (a 1-d array over days)."""
+    n_series, n_days = units.shape
+    closed = np.broadcast_to(closed, units.shape)
+    zero = (units <= 0) & ~closed
+    counted_empty = np.nan_to_num(on_hand, nan=1.0) <= 0
+    # The rate is measured before the run: the mean of the weeks before each day.
+    rate = _trailing_rate(units, ~closed, rule.rate_window_days)
+    run_id, length, starts = _runs(zero)
+    n_runs = int(starts.sum())
+    censored = counted_empty.copy()
+    if n_runs:
+        flat_id = run_id.ravel()
+        in_run = flat_id >= 0
+        # Rate before the run begins: the trailing rate on the run's first day's eve.
+        before = np.roll(rate, 1, axis=1)
+        before[:, 0] = np.nan
+        run_rate = np.full(n_runs, np.nan)
+        run_rate[flat_id[starts.ravel()]] = before.ravel()[starts.ravel()]
+        run_len = np.bincount(flat_id[in_run], minlength=n_runs)
+        improbable = (np.nan_to_num(run_rate) >= rule.min_rate) & (
+            np.exp(-np.nan_to_num(run_rate) * run_len / UNITS_PER_LINE) < rule.run_probability)
+        # A run touching a count at zero is a stock-out whatever its length.
+        touched = np.zeros(n_runs, dtype=bool)
+        hit = in_run & counted_empty.ravel()
+        touched[flat_id[hit]] = True
+        stock_out_run = improbable | touched
+        flat = censored.ravel()
+        flat[in_run] |= stock_out_run[flat_id[in_run]]
+        # The day before a stock-out run: the shelf emptied during that day.
+        first_cells = np.flatnonzero(starts.ravel() & stock_out_run[np.maximum(flat_id, 0)])
+        eve = first_cells - 1
+        eve = eve[(first_cells % n_days) > 0]
+        flat[eve] |= ~zero.ravel()[eve]
+        censored = flat.reshape(units.shape)
+    return censored & ~closed
+
+
+def weekday_profile(units: np.ndarray, usable: np.ndarray, days: pd.DatetimeIndex) -> np.ndarray:
+    """The chain's demand by weekday (Monday first), mean 1, from usable days."""
+    totals = np.array([np.where(usable[:, days.weekday == w], units[:, days.weekday == w], 0).sum()
+                       / max(usable[:, days.weekday == w].sum(), 1) for w in range(7)])
+    if totals.mean() <= 0:
+        return np.ones(7)
+    return totals / totals.mean()
+
+
+def impute_matrix(units: np.ndarray, censored: np.ndarray, closed: np.ndarray,
+                  days: pd.DatetimeIndex, window: int = 28) -> np.ndarray:
+    """Units with censored days replaced by the series' trailing uncensored level x weekday
+    profile (never below what was sold); closed days stay as they are."""
+    closed = np.broadcast_to(closed, units.shape)
+    usable = ~censored & ~closed
+    profile = weekday_profile(units, usable, days)
+    # Level in weekday-neutral units, from the uncensored days of the trailing window.
+    neutral = units / profile[days.weekday][None, :]
+    level = _trailing_rate(neutral, usable, window)
+    # At the start of a series the trailing window may hold no usable day: use the series mean.
+    series_mean = (np.where(usable, neutral, 0).sum(axis=1)
+                   / np.maximum(usable.sum(axis=1), 1))[:, None]
+    counts = np.cumsum(usable, axis=1)
+    level = np.where(counts > 0, level, series_mean)
+    estimate = level * profile[days.weekday][None, :]
+    return np.where(censored, np.maximum(units, estimate), units)
+
+
+def mark_censoring(history: pd.DataFrame, rule: CensoringRule = CensoringRule()) -> pd.DataFrame:
+    """The history with ``censored`` (bool) and ``units_filled`` (units, censored days imputed).
+
+    The history must be dense and sorted by store, product, date (``data.load_history``)."""
+    days = pd.DatetimeIndex(np.sort(history[F.DATE].unique()))
+    n_days = len(days)
+    units = history[F.UNITS].to_numpy(dtype=float).reshape(-1, n_days)
+    on_hand = (history[F.ON_HAND].to_numpy(dtype=float) if F.ON_HAND in history
+               else np.full(len(history), np.nan)).reshape(-1, n_days)
+    closed = (history[F.CLOSED].to_numpy(dtype=bool).reshape(-1, n_days)[0]
+              if F.CLOSED in history else np.zeros(n_days, dtype=bool))
+    censored = censored_matrix(units, on_hand, closed, rule)
+    filled = impute_matrix(units, censored, closed, days, rule.rate_window_days)
+    out = history.copy()
+    out[F.CENSORED] = censored.ravel()
+    out["units_filled"] = filled.ravel().astype(np.float32)
+    return out

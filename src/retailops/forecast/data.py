@@ -1,0 +1,216 @@
+"""The forecasters' history, read from the marts: one row per store x product x day.
+
+Two readers give the same frames: ``WarehouseMarts`` queries the warehouse interface (locally
+the readers' serving DuckDB file, which never blocks a run), ``ParquetMarts`` reads the curated
+Parquet the marts are written as (``curated/<mart>/``; on AWS the S3 bucket through the lake's
+filesystem, so no Athena query is paid for a full history scan). ``load_history`` then
+densifies the sales to every store x product x day: a day without a sale row is a real zero,
+unless the censoring rule (``forecast.censoring``) later says the shelf was empty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Protocol, Sequence
+
+import numpy as np
+import pandas as pd
+
+from retailops.errors import RetailOpsError
+from retailops.forecast import frames as F
+from retailops.lake.storage import Lake
+from retailops.warehouse.engines import Warehouse
+
+
+class InsufficientHistoryError(RetailOpsError):
+    """The marts hold fewer days of sales than the forecast models need."""
+
+
+PRODUCT_COLUMNS = ("product_id", "category", "subcategory", "list_price", "is_perishable")
+STORE_COLUMNS = ("store_id", "store_type", "region", "store_cluster", "size_sqft")
+
+
+class MartReader(Protocol):
+    def read(self, mart: str, columns: Sequence[str], date_column: str | None = None,
+             first: date | None = None, last: date | None = None) -> pd.DataFrame:
+        """The columns of a mart, the days first..last of a fact."""
+
+    def sales_days(self) -> tuple[date, date] | None:
+        """First and last day with sales in the marts (None without any)."""
+
+
+def _sql_date(day: date) -> str:
+    return f"date '{day.isoformat()}'"
+
+
+@dataclass
+class WarehouseMarts:
+    """The marts through the warehouse interface (DuckDB serving file, or Athena)."""
+
+    warehouse: Warehouse
+
+    def read(self, mart, columns, date_column=None, first=None, last=None) -> pd.DataFrame:
+        where = ""
+        if date_column and first and last:
+            where = f" where {date_column} between {_sql_date(first)} and {_sql_date(last)}"
+        return self.warehouse.query(f"select {', '.join(columns)} from "
+                                    f"{self.warehouse.table('marts', mart)}{where}")
+
+    def sales_days(self) -> tuple[date, date] | None:
+        if not self.warehouse.has_table("marts", "fct_daily_sales"):
+            return None
+        found = self.warehouse.query("select min(sale_date) as first, max(sale_date) as last "
+                                     f"from {self.warehouse.table('marts', 'fct_daily_sales')}")
+        if found.empty or pd.isna(found.iloc[0, 0]):
+            return None
+        return pd.Timestamp(found.iloc[0, 0]).date(), pd.Timestamp(found.iloc[0, 1]).date()
+
+
+@dataclass
+class ParquetMarts:
+    """The curated Parquet of the marts, through the lake's filesystem (local or S3).
+
+    Dimensions are ``curated/<mart>/<mart>.parquet``; facts are hive-partitioned by their date
+    column (``curated/<fact>/<date_column>=YYYY-MM-DD/*.parquet``), so a date range reads only
+    its days' files.
+    """
+
+    lake: Lake
+
+    def _files(self, mart: str) -> list[str]:
+        return [p for p in self.lake.find(f"curated/{mart}") if p.endswith(".parquet")]
+
+    def _partition_days(self, mart: str, date_column: str) -> dict[date, list[str]]:
+        days: dict[date, list[str]] = {}
+        for path in self._files(mart):
+            for part in path.split("/"):
+                if part.startswith(f"{date_column}="):
+                    days.setdefault(date.fromisoformat(part.split("=", 1)[1][:10]), []).append(path)
+        return days
+
+    def read(self, mart, columns, date_column=None, first=None, last=None) -> pd.DataFrame:
+        import pyarrow.parquet as pq
+
+        if date_column:
+            by_day = self._partition_days(mart, date_column)
+            chosen = [(d, p) for d, paths in sorted(by_day.items()) for p in paths
+                      if (first is None or d >= first) and (last is None or d <= last)]
+        else:
+            chosen = [(None, p) for p in self._files(mart)]
+        frames = []
+        for day, path in chosen:
+            with self.lake.fs.open(self.lake.url(path), "rb") as handle:
+                table = pq.read_table(handle, columns=[c for c in columns if c != date_column])
+            frame = table.to_pandas()
+            if date_column:
+                frame[date_column] = pd.Timestamp(day)
+            frames.append(frame)
+        if not frames:
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+        return pd.concat(frames, ignore_index=True)[list(columns)]
+
+    def sales_days(self) -> tuple[date, date] | None:
+        days = self._partition_days("fct_daily_sales", "sale_date")
+        return (min(days), max(days)) if days else None
+
+
+def load_context(reader: MartReader) -> F.ForecastContext:
+    """Products and stores from the dimension marts, with the retailer's holiday calendar."""
+    products = reader.read("dim_products", PRODUCT_COLUMNS)
+    stores = reader.read("dim_stores", STORE_COLUMNS)
+    products["product_id"] = products["product_id"].astype(str)
+    stores["store_id"] = stores["store_id"].astype(str)
+    return F.ForecastContext(products=products.sort_values("product_id").reset_index(drop=True),
+                             stores=stores.sort_values("store_id").reset_index(drop=True))
+
+
+def history_window(reader: MartReader, days: int, last: date | None = None,
+                   needed: int = 0) -> tuple[date, date]:
+    """The last ``days`` days with sales (ending on ``last`` when given). Raises
+    ``InsufficientHistoryError`` in one line when the marts hold fewer than ``needed`` days."""
+    found = reader.sales_days()
+    held = 0 if found is None else (min(last or found[1], found[1]) - found[0]).days + 1
+    if found is None or held < needed:
+        span = "no sales" if found is None else f"{held} days ({found[0]}..{found[1]})"
+        raise InsufficientHistoryError(
+            f"forecast needs at least {needed} days of sales history in the marts; "
+            f"they hold {span}")
+    end = min(last or found[1], found[1])
+    return max(found[0], end - timedelta(days=days - 1)), end
+
+
+def load_history(reader: MartReader, first: date, last: date,
+                 context: F.ForecastContext) -> pd.DataFrame:
+    """Every store x product x day of first..last (``frames`` history columns plus ``on_hand``,
+    ``stock_out_count``, ``unit_price``, ``discount_pct``, ``is_closed``), sorted by store,
+    product, date. Store and product ids are categoricals (a year at default scale is ~26M rows).
+    """
+    sales = reader.read("fct_daily_sales",
+                        ("store_id", "product_id", "quantity", "gross_revenue",
+                         "discount_amount", "sale_date"), "sale_date", first, last)
+    counts = reader.read("fct_inventory_snapshots",
+                         ("store_id", "product_id", "quantity_on_hand", "snapshot_date"),
+                         "snapshot_date", first, last)
+    stores = context.stores["store_id"].astype(str).to_numpy()
+    products = context.products["product_id"].astype(str).to_numpy()
+    days = pd.date_range(first, last, freq="D")
+    n_s, n_p, n_d = len(stores), len(products), len(days)
+
+    def cell_index(frame: pd.DataFrame, day_column: str) -> tuple[np.ndarray, np.ndarray]:
+        s = pd.Index(stores).get_indexer(frame["store_id"].astype(str))
+        p = pd.Index(products).get_indexer(frame["product_id"].astype(str))
+        d = days.get_indexer(pd.to_datetime(frame[day_column]))
+        ok = (s >= 0) & (p >= 0) & (d >= 0)
+        return ((s * n_p + p) * n_d + d)[ok], ok
+
+    size = n_s * n_p * n_d
+    units = np.zeros(size, dtype=np.float32)
+    gross = np.zeros(size, dtype=np.float32)
+    discount = np.zeros(size, dtype=np.float32)
+    if len(sales):
+        idx, ok = cell_index(sales, "sale_date")
+        np.add.at(units, idx, sales["quantity"].to_numpy(dtype=np.float32)[ok])
+        np.add.at(gross, idx, sales["gross_revenue"].to_numpy(dtype=np.float32)[ok])
+        np.add.at(discount, idx, sales["discount_amount"].to_numpy(dtype=np.float32)[ok])
+    on_hand = np.full(size, np.nan, dtype=np.float32)
+    if len(counts):
+        idx, ok = cell_index(counts, "snapshot_date")
+        on_hand[idx] = counts["quantity_on_hand"].to_numpy(dtype=np.float32)[ok]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        discount_pct = np.where(gross > 0, discount / gross, 0.0).astype(np.float32)
+    list_price = context.products["list_price"].to_numpy(dtype=np.float32)
+    closed = np.array([context.holiday(d.date())[1] == 0.0 for d in days])
+    history = pd.DataFrame({
+        F.STORE: pd.Categorical.from_codes(np.repeat(np.arange(n_s), n_p * n_d), stores),
+        F.PRODUCT: pd.Categorical.from_codes(np.tile(np.repeat(np.arange(n_p), n_d), n_s),
+                                             products),
+        F.DATE: np.tile(days.to_numpy(), n_s * n_p),
+        F.UNITS: units,
+        F.ON_HAND: on_hand,
+        F.UNIT_PRICE: np.tile(np.repeat(list_price, n_d), n_s),
+        F.DISCOUNT: discount_pct,
+        F.CLOSED: np.tile(closed, n_s * n_p),
+    })
+    return history
+
+
+def observed_discounts(history: pd.DataFrame) -> pd.DataFrame:
+    """The discounts the sales show, as a plan-shaped frame of one-day rows: promotions are
+    chain-wide, so a product's discount on a day is the largest any store sold it at. Used for
+    past days when the lake holds no promotion plan (a lake landed before the plan existed)."""
+    seen = history.loc[history[F.DISCOUNT] > 0, [F.PRODUCT, F.DATE, F.DISCOUNT]]
+    by_day = seen.groupby([F.PRODUCT, F.DATE], observed=True)[F.DISCOUNT].max().reset_index()
+    return pd.DataFrame({"product_id": by_day[F.PRODUCT].astype(str),
+                         "start_date": by_day[F.DATE], "end_date": by_day[F.DATE],
+                         "discount_pct": by_day[F.DISCOUNT].round(2).astype(float)})
+
+
+def fingerprint(history: pd.DataFrame) -> str:
+    """A short digest of the training data (days, series, units sold), for training.json."""
+    digest = hashlib.sha256()
+    digest.update(str(history[F.DATE].min()).encode() + str(history[F.DATE].max()).encode())
+    digest.update(str(len(history)).encode())
+    digest.update(np.ascontiguousarray(history[F.UNITS].to_numpy(dtype=np.float32)).tobytes())
+    return digest.hexdigest()[:16]

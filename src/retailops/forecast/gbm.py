@@ -1,0 +1,139 @@
+"""The global gradient-boosted model: one LightGBM over every store x product, direct multi-horizon.
+
+Direct, not recursive: each training row is (series, origin, horizon 1..14) with features known
+at the origin and about the target day, so one model predicts all 14 days in a single vectorized
+call and an error on day 1 does not feed day 2's lags. Training rows: every (series, target day)
+of the last ``window_days`` whose target is usable (not censored, not a closed day), each with
+a random horizon; zero-sale targets are kept with probability ``zero_keep`` and weighted
+1/``zero_keep`` (most rows are zeros at this grain and say little each), then at most
+``max_rows`` rows are drawn uniformly. Poisson objective: the mean of a count.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from retailops.forecast import frames as F
+from retailops.forecast.censoring import CensoringRule
+from retailops.forecast.features import (CATEGORICAL, FEATURE_NAMES, LOOKBACK_DAYS, build_panel,
+                                         discount_matrix, features)
+from retailops.forecast.models import (count_interval, dispersion_for, fit_variance,
+                                       forecast_frame)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PARAMS = {"objective": "poisson", "learning_rate": 0.08, "num_leaves": 63,
+                  "min_data_in_leaf": 100, "feature_fraction": 0.9, "bagging_fraction": 0.8,
+                  "bagging_freq": 1, "lambda_l2": 1.0, "verbose": -1}
+
+
+def _plan_with_observed(plan: pd.DataFrame | None, history: pd.DataFrame) -> pd.DataFrame:
+    """The plan, plus the discounts the sales show (for past days a plan may not cover)."""
+    from retailops.forecast.data import observed_discounts
+
+    frames = [p for p in (plan,) if p is not None and len(p)]
+    if F.DISCOUNT in history:
+        frames.append(observed_discounts(history))
+    if not frames:
+        return pd.DataFrame(columns=list(F.PLAN_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+
+class LightGBMForecaster:
+    name = "lightgbm"
+    min_history_days = LOOKBACK_DAYS + 14
+
+    def __init__(self, window_days: int = 364, zero_keep: float = 0.3,
+                 max_rows: int = 3_000_000, num_boost_round: int = 250, num_threads: int = 2,
+                 seed: int = 7, params: dict | None = None, censoring: dict | None = None):
+        self.window_days, self.zero_keep, self.max_rows = window_days, zero_keep, max_rows
+        self.num_boost_round, self.num_threads, self.seed = num_boost_round, num_threads, seed
+        self.params = {**DEFAULT_PARAMS, **(params or {})}
+        self.rule = CensoringRule(**(censoring or {}))
+        self.booster = None
+        self.dispersion: dict[str, tuple[float, float]] = {}
+        self.training: dict = {}
+
+    # -- training ----------------------------------------------------------------------------
+    def _training_rows(self, panel, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n_series, n_days = panel.units.shape
+        first_target = max(LOOKBACK_DAYS + 1, n_days - self.window_days)
+        cols = np.arange(first_target, n_days)
+        usable = panel.usable[:, cols]
+        rows, col = np.nonzero(usable)
+        col = cols[col]
+        target = panel.units[rows, col]
+        keep = (target > 0) | (rng.random(len(rows)) < self.zero_keep)
+        rows, col = rows[keep], col[keep]
+        if len(rows) > self.max_rows:
+            chosen = np.sort(rng.choice(len(rows), self.max_rows, replace=False))
+            rows, col = rows[chosen], col[chosen]
+        horizon = rng.integers(1, 15, size=len(rows))
+        # An origin must leave LOOKBACK_DAYS of history before it.
+        horizon = np.minimum(horizon, col - LOOKBACK_DAYS)
+        return rows, col - horizon, horizon
+
+    def fit(self, history, plan, context) -> "LightGBMForecaster":
+        import lightgbm
+
+        started = time.perf_counter()
+        rng = np.random.default_rng(self.seed)
+        panel = build_panel(history, context, self.rule)
+        if len(panel.days) < self.min_history_days:
+            raise ValueError(f"lightgbm needs {self.min_history_days} days of history, "
+                             f"got {len(panel.days)}")
+        full_plan = _plan_with_observed(plan, history)
+        discounts = discount_matrix(full_plan, context, panel.days)
+        rows, origin_col, horizon = self._training_rows(panel, rng)
+        X = features(panel, context, rows, origin_col, horizon, discounts, panel.days)
+        y = panel.units[rows, origin_col + horizon]
+        weight = np.where(y > 0, 1.0, 1.0 / self.zero_keep)
+        dataset = lightgbm.Dataset(X, label=y, weight=weight,
+                                   categorical_feature=list(CATEGORICAL), free_raw_data=True)
+        params = {**self.params, "num_threads": self.num_threads, "seed": self.seed}
+        self.booster = lightgbm.train(params, dataset, num_boost_round=self.num_boost_round)
+        del dataset
+        # Bottom-level dispersion from a sample of the training rows (in-sample, so slightly
+        # narrow; the levels' own dispersions are calibrated out of sample in forecast.levels).
+        sample = rng.choice(len(y), min(len(y), 200_000), replace=False)
+        mean = self.booster.predict(X.iloc[sample], num_threads=self.num_threads)
+        self.dispersion["store_product"] = fit_variance(y[sample], mean, weight[sample])
+        self.training = {"rows": int(len(y)), "zero_share_kept": float((y == 0).mean()),
+                         "fit_seconds": round(time.perf_counter() - started, 1),
+                         "first_day": str(panel.days[0].date()),
+                         "last_day": str(panel.days[-1].date())}
+        log.info("lightgbm trained on %d rows in %.1f s", len(y), time.perf_counter() - started)
+        return self
+
+    # -- prediction --------------------------------------------------------------------------
+    def predict(self, history, origin, horizon, plan, context) -> pd.DataFrame:
+        if self.booster is None:
+            raise ValueError("lightgbm: predict before fit")
+        panel = build_panel(history, context, self.rule, until=origin)
+        origin_col = len(panel.days) - 1
+        days = F.target_days(panel.days[-1].date(), horizon)
+        all_days = panel.days.append(days)
+        discounts = discount_matrix(_plan_with_observed(plan, history[history[F.DATE]
+                                                        <= pd.Timestamp(origin)]),
+                                    context, all_days)
+        n_series = len(panel.series)
+        rows = np.repeat(np.arange(n_series), horizon)
+        h = np.tile(np.arange(1, horizon + 1), n_series)
+        X = features(panel, context, rows, np.full(len(rows), origin_col), h, discounts,
+                     all_days)
+        mean = self.booster.predict(X, num_threads=self.num_threads).reshape(n_series, horizon)
+        closed = np.array([context.holiday(d.date())[1] == 0.0 for d in days])
+        mean[:, closed] = 0.0
+        a, phi = self.dispersion.get("store_product", (1.0, 0.0))
+        low, high = count_interval(mean, dispersion_for(mean, a, phi))
+        return forecast_frame(panel.series, days, mean, low, high)
+
+    def feature_importance(self) -> dict[str, float]:
+        gains = self.booster.feature_importance("gain")
+        return {n: float(g) for n, g in zip(FEATURE_NAMES, gains)}
+
