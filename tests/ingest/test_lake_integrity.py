@@ -143,7 +143,7 @@ def test_manifests_are_one_json_record_per_line_with_the_config_fingerprint(week
     expected = SimulationConfig.from_params(
         {"seed": SEED, "scale": SCALE, **SMALL}).fingerprint()
     manifests = sorted(week_lake.glob("metadata/manifests/*/dt=*/manifest.json"))
-    assert len(manifests) == 21
+    assert len(manifests) == 21 + 1  # three facts a day for a week, and Monday's plan
     for path in manifests:
         text = path.read_text()
         # Athena's JSON SerDe reads one record per line: exactly that, a line at a time.
