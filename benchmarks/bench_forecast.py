@@ -1,0 +1,242 @@
+"""Forecast benchmarks: training time and peak memory per model, daily prediction, the backtest,
+and the backtest's accuracy against the issue's targets.
+
+    .venv/bin/python benchmarks/bench_forecast.py [--days 365] [--scale 1.0] [--runs 3]
+        [--workdir data/bench_forecast] [--models seasonal_naive,intermittent,lightgbm]
+        [--origins 4] [--step-days 7] [--refit-every 1] [--skip-backtest]
+
+1. Lands ``--days`` days from 2024-07-01 (``kedro run --pipelines ingest``; reused when the
+   workdir holds them) and builds and publishes the marts (``transform,validate,publish``; skipped
+   when the serving file exists).
+2. Per model, in a fresh process (so its peak memory is its own): loads the history from the
+   marts the way the forecast stage does (timed apart), fits on it (target <= 5 min, <= 4 GB;
+   the model chooses its training rows from the history it is given), then predicts the 14 days
+   after the last day ``--runs`` times (target <= 15 s; median reported).
+3. The backtest, in a fresh process: ``--origins`` origins ``--step-days`` apart, each model
+   refit every ``--refit-every`` origins, scored against observed sales and true demand; prints
+   its time, peak memory and, against true demand, each model's WAPE ratio to the oracle at
+   store x product x day (target <= 1.08) and store x category x day (<= 1.25) and its bias
+   (within +-3%).
+
+The machine's 2 cores are shared with other work: times are single measurements unless said.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+KEDRO = str(Path(sys.executable).with_name("kedro"))
+FIRST_DAY = date(2024, 7, 1)
+TARGETS = {"train_seconds": 300, "train_peak_gb": 4.0, "predict_seconds": 15,
+           "store_product_ratio": 1.08, "store_category_ratio": 1.25, "bias": 0.03}
+
+
+def write_conf(root: Path, scale: float) -> Path:
+    conf = root / "conf"
+    if conf.exists():
+        shutil.rmtree(conf)
+    shutil.copytree(PROJECT_ROOT / "conf", conf, ignore=shutil.ignore_patterns("local"))
+    (conf / "local").mkdir()
+    (conf / "base" / "globals.yml").write_text(
+        f"lake_root: {root / 'lake'}\nwarehouse_path: {root / 'warehouse' / 'retailops.duckdb'}\n"
+        f"serving_path: {root / 'warehouse' / 'serving.duckdb'}\n"
+        f"reports_dir: {root / 'reports'}\n")
+    params = conf / "base" / "parameters_ingest.yml"
+    params.write_text(params.read_text().replace("scale: 1.0", f"scale: {scale}"))
+    return conf
+
+
+def kedro(conf: Path, *args: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([KEDRO, "run", "--conf-source", str(conf), *args], cwd=PROJECT_ROOT,
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2  # KiB on Linux
+
+
+# --- child processes -----------------------------------------------------------------------------
+
+def _open(root: Path):
+    from retailops.forecast.data import WarehouseMarts, history_window, load_context, load_history
+    from retailops.lake.storage import Lake
+    from retailops.warehouse.engines import make_warehouse
+
+    warehouse = make_warehouse("duckdb", path=str(root / "warehouse" / "serving.duckdb"))
+    reader = WarehouseMarts(warehouse)
+    context = load_context(reader)
+    return Lake(str(root / "lake")), reader, context, history_window, load_history
+
+
+def child_train(root: Path, model: str, days: int, runs: int) -> dict:
+    from retailops.forecast.models import forecasters
+    from retailops.lake.promotions import read_plan
+
+    started = time.perf_counter()
+    lake, reader, context, history_window, load_history = _open(root)
+    first, last = history_window(reader, days)
+    history = load_history(reader, first, last, context)
+    load_seconds = time.perf_counter() - started
+    after_load = peak_gb()
+    plan = read_plan(lake, last)
+    forecaster = forecasters({"models": [model]})[model]
+    started = time.perf_counter()
+    fitted = forecaster.fit(history, plan, context)
+    fit_seconds = time.perf_counter() - started
+    predict = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        forecast = fitted.predict(history, last, 14, plan, context)
+        predict.append(time.perf_counter() - started)
+    return {"model": model, "history_rows": len(history), "history_days": (last - first).days + 1,
+            "load_seconds": load_seconds, "fit_seconds": fit_seconds,
+            "predict_seconds": statistics.median(predict), "predict_runs": runs,
+            "forecast_rows": len(forecast), "peak_gb_after_load": after_load,
+            "peak_gb": peak_gb()}
+
+
+def child_backtest(root: Path, models: list[str], origins: int, step_days: int,
+                   refit_every: int, days: int) -> dict:
+    from retailops.forecast import backtest as bt
+    from retailops.forecast.models import forecasters
+    from retailops.forecast.truth import read_truth
+    from retailops.lake.promotions import read_plan
+
+    started = time.perf_counter()
+    lake, reader, context, history_window, load_history = _open(root)
+    config = bt.BacktestConfig(origins=origins, step_days=step_days, horizon=14,
+                               refit_every=refit_every)
+    first, last = history_window(reader, days)
+    history = load_history(reader, first, last, context)
+    chosen = bt.backtest_origins(first, last, config)
+    truth = read_truth(lake, chosen[0] + timedelta(days=1), last)
+    load_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    result = bt.run_backtest(history, truth, forecasters({"models": models}),
+                             lambda origin: read_plan(lake, origin), context,
+                             context.category_of(), config)
+    seconds = time.perf_counter() - started
+    return {"models": models, "origins": [o.isoformat() for o in result.origins],
+            "refit_every": refit_every, "load_seconds": load_seconds, "seconds": seconds,
+            "model_seconds": result.seconds, "missing": result.missing_forecasts,
+            "peak_gb": peak_gb(), "accuracy": result.accuracy.to_dict(orient="records")}
+
+
+def run_child(*args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", *args], cwd=PROJECT_ROOT,
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- the report ------------------------------------------------------------------------------------
+
+def print_accuracy(backtest: dict) -> None:
+    import pandas as pd
+
+    table = pd.DataFrame(backtest["accuracy"])
+    truth = table[table["against"] == "true_demand"]
+    print("\naccuracy against true demand (pooled over origins; ratio = WAPE / oracle's WAPE)")
+    print(f"{'model':16} {'level':15} {'WAPE':>7} {'ratio':>6} {'MASE':>6} {'bias':>7}")
+    for row in truth[truth["level"].isin(["store_product", "store_category", "chain"])] \
+            .sort_values(["level", "model"]).itertuples():
+        print(f"{row.model:16} {row.level:15} {row.wape:7.3f} {row.wape_ratio_to_oracle:6.2f} "
+              f"{row.mase:6.2f} {row.bias:+7.1%}")
+    observed = table[(table["against"] == "observed") & (table["level"] == "store_product")]
+    print("\nagainst observed sales, store x product:")
+    for row in observed.itertuples():
+        print(f"{row.model:16} WAPE {row.wape:.3f} ({row.wape_ratio_to_oracle:.2f}x oracle), "
+              f"bias {row.bias:+.1%}")
+    print("\ntargets (best model; bias within +-3% against true demand):")
+    models = [m for m in truth["model"].unique() if m != "oracle"]
+    for model in models:
+        mine = truth[truth["model"] == model].set_index("level")
+        sp = mine.at["store_product", "wape_ratio_to_oracle"]
+        sc = mine.at["store_category", "wape_ratio_to_oracle"]
+        b = mine.at["store_product", "bias"]
+        ok = (sp <= TARGETS["store_product_ratio"] and sc <= TARGETS["store_category_ratio"]
+              and abs(b) <= TARGETS["bias"])
+        print(f"  {model:16} {sp:.2f}x (<= 1.08)  {sc:.2f}x (<= 1.25)  bias {b:+.1%} "
+              f"(+-3%)  {'MET' if ok else 'NOT MET'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workdir", default=str(PROJECT_ROOT / "data" / "bench_forecast"))
+    parser.add_argument("--models", default="seasonal_naive,intermittent,lightgbm")
+    parser.add_argument("--origins", type=int, default=4)
+    parser.add_argument("--step-days", type=int, default=7)
+    parser.add_argument("--refit-every", type=int, default=1)
+    parser.add_argument("--skip-backtest", action="store_true")
+    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--child", nargs="*")
+    args = parser.parse_args()
+    root = Path(args.workdir).resolve()
+    models = [m for m in args.models.split(",") if m]
+
+    if args.child:
+        kind, *rest = args.child
+        if kind == "train":
+            result = child_train(root, rest[0], args.days, args.runs)
+        else:
+            result = child_backtest(root, models, args.origins, args.step_days,
+                                    args.refit_every, args.days)
+        print(json.dumps(result, default=str))
+        return
+
+    conf = write_conf(root, args.scale)
+    last = FIRST_DAY + timedelta(days=args.days - 1)
+    window = f"start_date={FIRST_DAY.isoformat()},end_date={last.isoformat()}"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores (shared), "
+          f"Python {platform.python_version()}")
+    seconds = kedro(conf, "--pipelines", "ingest", "--params", window)
+    print(f"landed {args.days} day(s) at scale {args.scale} (or found them landed) in {seconds:.0f} s")
+    if not (root / "warehouse" / "serving.duckdb").exists():
+        seconds = kedro(conf, "--pipelines", "transform,validate,publish", "--params", window)
+        print(f"built, validated and published the marts in {seconds:.0f} s")
+
+    if not args.skip_training:
+        print("\ntraining on the whole history, one process per model")
+        for model in models:
+            r = run_child("train", model, "--workdir", str(root), "--days", str(args.days),
+                          "--runs", str(args.runs))
+            print(f"  {model:16} history {r['history_rows']:,} rows ({r['history_days']} days) "
+                  f"loaded in {r['load_seconds']:.0f} s; fit {r['fit_seconds']:.1f} s "
+                  f"(target <= 300); daily prediction {r['predict_seconds']:.1f} s "
+                  f"(median of {r['predict_runs']}, target <= 15); peak memory "
+                  f"{r['peak_gb']:.2f} GB ({r['peak_gb_after_load']:.2f} GB after loading; "
+                  f"target <= 4)")
+    if not args.skip_backtest:
+        r = run_child("backtest", "--workdir", str(root), "--days", str(args.days),
+                      "--models", ",".join(models), "--origins", str(args.origins),
+                      "--step-days", str(args.step_days), "--refit-every", str(args.refit_every))
+        print(f"\nbacktest: {len(r['origins'])} origins {r['origins'][0]}..{r['origins'][-1]}, "
+              f"refit every {r['refit_every']}: {r['seconds']:.0f} s after {r['load_seconds']:.0f} s "
+              f"loading; peak memory {r['peak_gb']:.2f} GB")
+        for model, t in r["model_seconds"].items():
+            print(f"  {model:16} {t['fits']} fit(s) {t['fit']:.0f} s, predictions {t['predict']:.0f} s")
+        if any(r["missing"].values()):
+            print(f"  cells left unforecast (scored as 0): {r['missing']}")
+        print_accuracy(r)
+
+
+if __name__ == "__main__":
+    main()
