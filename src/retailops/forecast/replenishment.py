@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from retailops.simulation.calendar import is_closed
 from retailops.simulation.config import FIRST_DAY, SimulationConfig, last_supported_day
 from retailops.simulation.engine import (
     DayActivity,
@@ -72,6 +73,8 @@ class ObservedSales:
         self.units = np.zeros((days, world.n_cells), dtype=np.float32)
         # End-of-day cycle counts (NaN where the cell was not counted that day).
         self.on_hand = np.full((days, world.n_cells), np.nan, dtype=np.float32)
+        # The discount the day's sale lines carried, per product (0 without a sale).
+        self.discount = np.zeros((days, world.n_products), dtype=np.float32)
         self.recorded = 0
 
     def record(self, activity: DayActivity) -> None:
@@ -82,13 +85,16 @@ class ObservedSales:
         if index >= self.units.shape[0]:
             size = (max(2 * index, 1), self.world.n_cells)
             units, on_hand = np.zeros(size, np.float32), np.full(size, np.nan, np.float32)
+            discount = np.zeros((size[0], self.world.n_products), np.float32)
             units[: self.recorded], on_hand[: self.recorded] = (self.units[: self.recorded],
                                                                 self.on_hand[: self.recorded])
-            self.units, self.on_hand = units, on_hand
+            discount[: self.recorded] = self.discount[: self.recorded]
+            self.units, self.on_hand, self.discount = units, on_hand, discount
         cell = activity.sale_store.astype(np.int64) * self.world.n_products + activity.sale_product
         self.units[index] = np.bincount(cell, weights=activity.sale_quantity,
                                         minlength=self.world.n_cells)
         self.on_hand[index, activity.count_cell] = activity.count_on_hand
+        np.maximum.at(self.discount[index], activity.sale_product, activity.sale_discount)
         self.recorded += 1
 
     @property
@@ -99,32 +105,42 @@ class ObservedSales:
         twin = ObservedSales(self.world, self.first_day, 0)
         twin.units = self.units[: self.recorded].copy()
         twin.on_hand = self.on_hand[: self.recorded].copy()
+        twin.discount = self.discount[: self.recorded].copy()
         twin.recorded = self.recorded
         return twin
 
     def frame(self, until: date, days: int | None = None) -> pd.DataFrame:
-        """The forecasters' ``history`` frame (``forecast.frames``: store_id, product_id, date,
-        units, and the optional on_hand count) through ``until``, the last ``days`` days of it
-        when given. What the chain saw: sales and counts, never the demand."""
+        """The forecasters' ``history`` frame through ``until`` (the last ``days`` days of it
+        when given), shaped as ``forecast.data.load_history`` shapes the marts: one row per
+        store × product × day sorted by store, product, date, categorical ids, with units,
+        on_hand (NaN when not counted), unit_price, discount_pct (of the day's sales) and
+        is_closed. What the chain saw: sales and counts, never the demand."""
         stop = (until - self.first_day).days + 1
         if not 0 < stop <= self.recorded:
             raise ValueError(f"no observed sales through {until} (observed {self.first_day}.."
                              f"{self.last_day})")
         start = 0 if days is None else max(0, stop - days)
         n_days, world = stop - start, self.world
-        stores = pd.Categorical.from_codes(
-            np.tile(np.repeat(np.arange(world.n_stores), world.n_products), n_days),
-            categories=world.store_id.tolist())
-        products = pd.Categorical.from_codes(
-            np.tile(np.tile(np.arange(world.n_products), world.n_stores), n_days),
-            categories=world.product_id.tolist())
-        dates = np.repeat(pd.date_range(self.first_day + timedelta(days=start), periods=n_days,
-                                        freq="D").values, world.n_cells)
+        n_s, n_p = world.n_stores, world.n_products
+        dates = pd.date_range(self.first_day + timedelta(days=start), periods=n_days, freq="D")
+        units = self.units[start:stop].T
+        sold = units > 0
+        discount = np.where(sold, np.tile(self.discount[start:stop].T, (n_s, 1)), 0.0)
+        closed = np.array([is_closed(d.date()) for d in dates])
         # Categorical ids: a year of a default chain is ~26M rows; strings would cost ~2 GB.
-        return pd.DataFrame({"store_id": stores, "product_id": products,
-                             "date": dates,
-                             "units": self.units[start:stop].ravel().astype(float),
-                             "on_hand": self.on_hand[start:stop].ravel().astype(float)})
+        return pd.DataFrame({
+            "store_id": pd.Categorical.from_codes(np.repeat(np.arange(n_s), n_p * n_days),
+                                                  world.store_id.tolist()),
+            "product_id": pd.Categorical.from_codes(
+                np.tile(np.repeat(np.arange(n_p), n_days), n_s), world.product_id.tolist()),
+            "date": np.tile(dates.to_numpy(), n_s * n_p),
+            "units": units.ravel(),
+            "on_hand": self.on_hand[start:stop].T.ravel(),
+            "unit_price": np.repeat(np.tile(world.product_list_price.astype(np.float32), n_s),
+                                    n_days),
+            "discount_pct": discount.ravel().astype(np.float32),
+            "is_closed": np.tile(closed, n_s * n_p),
+        })
 
 
 def published_plan(world: World, as_of: date, since: date = FIRST_DAY) -> pd.DataFrame:
@@ -354,7 +370,8 @@ class StudySettings:
     headline_service_level: float = 0.95
     forecaster: str = "lightgbm"
     forecast_every_days: int = 7
-    history_days: int | None = None
+    # Days of observed history handed to each prediction (None: all); fitting sees all of it.
+    history_days: int | None = 91
     # The forecaster's own options (as under its name in parameters_forecast.yml).
     forecast_params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -484,7 +501,7 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
     origin = settings.start - timedelta(days=1)
 
     started = time.perf_counter()
-    forecaster = forecaster.fit(observed.frame(origin, settings.history_days),
+    forecaster = forecaster.fit(observed.frame(origin),
                                 published_plan(world, origin), context) or forecaster
     fit_seconds = time.perf_counter() - started
     log.info("Fitted %s on %d days of observed sales in %.1f s", settings.forecaster,
