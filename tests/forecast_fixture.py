@@ -72,15 +72,19 @@ def level_rows(bottom: list[dict], category: dict[str, str]) -> list[dict]:
 
 
 def write_forecast(lake_root: Path | str, forecast_date: date, cells: list[tuple[str, str]],
-                   category: dict[str, str], models: Iterable[str] = MODELS) -> list[dict]:
-    """Both forecast marts for one forecast date; returns the bottom-level rows."""
+                   category: dict[str, str], models: Iterable[str] = MODELS,
+                   level_models: Iterable[str] | None = None) -> list[dict]:
+    """Both forecast marts for one forecast date, the levels for ``level_models`` (default:
+    every model; the daily run writes them for its production model only); returns the
+    bottom-level rows."""
     root = Path(lake_root)
     day = forecast_date.isoformat()
     bottom = forecast_rows(forecast_date, cells, tuple(models))
+    kept = set(models if level_models is None else level_models)
     _write(root, f"curated/fct_demand_forecast/forecast_date={day}/forecast.parquet", bottom,
            FORECAST_SCHEMA)
     _write(root, f"curated/fct_demand_forecast_levels/forecast_date={day}/forecast.parquet",
-           level_rows(bottom, category), LEVELS_SCHEMA)
+           level_rows([r for r in bottom if r["model"] in kept], category), LEVELS_SCHEMA)
     return bottom
 
 

@@ -56,6 +56,14 @@ MART_TABLES = {
     "mart_supplier_performance": ["supplier_id", "supplier_name", "shipments", "lines",
                                   "on_time_rate", "fill_rate", "avg_lead_time_days",
                                   "late_shipments"],
+    # The forecast marts (published from curated/ by the publish stage, issue 12).
+    "fct_demand_forecast": ["forecast_date", "target_date", "store_id", "product_id", "model",
+                            "model_version", "units", "units_p10", "units_p90"],
+    "fct_demand_forecast_levels": ["forecast_date", "target_date", "level", "level_key", "model",
+                                   "units", "units_p10", "units_p90"],
+    "forecast_accuracy": ["backtest_date", "model", "level", "against", "origins",
+                          "horizon_days", "wape", "mase", "bias", "oracle_wape",
+                          "wape_ratio_to_oracle"],
 }
 
 

@@ -26,7 +26,8 @@ def _column_type(column: str) -> str:
     if column.startswith("is_"):
         return "boolean"
     if column.endswith(("_name", "_id", "_country", "_type")) or column in {
-            "category", "subcategory", "brand", "city", "region", "cluster"}:
+            "category", "subcategory", "brand", "city", "region", "cluster", "model",
+            "model_version", "level", "level_key", "against"}:
         return "varchar"
     return "double"
 

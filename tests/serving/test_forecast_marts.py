@@ -97,3 +97,75 @@ def test_an_unknown_curated_table_is_refused(copied):
     lake, warehouse, path = copied
     with pytest.raises(PublishError, match=r"publish.curated_tables: fct_nothing not a known"):
         publish_serving(warehouse, path, lake, curated_tables=["fct_nothing"])
+
+
+def _question(key: str) -> str:
+    import re
+
+    import yaml
+
+    from retailops.dashboards.metabase.spec import MARTS_TOKEN
+    from tests.conftest import PROJECT_ROOT
+
+    questions = yaml.safe_load(
+        (PROJECT_ROOT / "conf/base/metabase/dashboards.yml").read_text())["questions"]
+    return re.sub(r"\{\{\s*\w+\s*\}\}", "1 = 1", questions[key]["sql"].replace(MARTS_TOKEN, "marts"))
+
+
+def test_the_forecast_dashboard_questions_answer_from_a_published_forecast(copied):
+    """Two daily forecasts over the platform's days (made on 07-01 and 07-02, production model
+    lightgbm) and a backtest: each question of the forecast dashboard, on the serving file,
+    against numbers computed here from the rows written and the warehouse's sales."""
+    from datetime import timedelta
+
+    lake, warehouse, path = copied
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        category = dict(con.execute("select product_id, category from marts.dim_products")
+                        .fetchall())
+        cells = con.execute("select store_id, product_id from marts.fct_daily_sales "
+                            "group by 1, 2 order by 1, 2 limit 6").fetchall()
+        sold = dict(con.execute("select sale_date, sum(quantity) from marts.fct_daily_sales "
+                                "group by 1").fetchall())
+    made = {}
+    for day in (date(2024, 7, 1), date(2024, 7, 2)):
+        made[day] = write_forecast(lake, day, cells, category, level_models=["lightgbm"])
+    write_accuracy(lake, date(2024, 7, 2))
+    publish_serving(warehouse, path, lake, curated_tables=FORECAST_MARTS)
+
+    def chain(day, target):
+        return sum(r["units"] for r in made[day] if r["model"] == "lightgbm"
+                   and r["target_date"] == target)
+
+    # The next 14 days of the latest forecast (07-02), chain level, with the band.
+    rows = _query(path, _question("forecast_next_14_days"))
+    assert [(r[0], r[1]) for r in rows] == [(date(2024, 7, 2) + timedelta(days=n), "lightgbm")
+                                            for n in range(1, 15)]
+    assert [round(r[3], 6) for r in rows] == [
+        round(chain(date(2024, 7, 2), r[0]), 6) for r in rows]
+    assert all(r[2] < r[3] < r[4] for r in rows)
+    # One day ahead: 07-02 (made 07-01) and 07-03 (made 07-02) against what was sold.
+    rows = _query(path, _question("forecast_vs_actual_chain"))
+    assert [(r[0], r[1], round(r[2], 6)) for r in rows] == [
+        (date(2024, 7, 2), sold[date(2024, 7, 2)], round(chain(date(2024, 7, 1), date(2024, 7, 2)), 6)),
+        (date(2024, 7, 3), sold[date(2024, 7, 3)], round(chain(date(2024, 7, 2), date(2024, 7, 3)), 6))]
+    rows = _query(path, _question("forecast_vs_actual_by_category"))
+    assert {(r[0], r[1]) for r in rows} == {(d, category[p]) for d in (date(2024, 7, 2),
+                                                                       date(2024, 7, 3))
+                                            for _, p in cells}
+    assert round(sum(r[3] for r in rows if r[0] == date(2024, 7, 3)), 6) == round(
+        chain(date(2024, 7, 2), date(2024, 7, 3)), 6)
+    rows = _query(path, _question("forecast_accuracy"))
+    assert len(rows) == 6 and rows[0][:3] == ("observed", "store_product", "lightgbm")
+    # Biggest errors: store x product x day of the production model, sold - forecast.
+    rows = _query(path, _question("biggest_forecast_errors"))
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        quantity = {(d, s, p): q for d, s, p, q in con.execute(
+            "select sale_date, store_id, product_id, quantity from marts.fct_daily_sales")
+            .fetchall()}
+    expected = sorted(
+        abs(quantity.get((r["target_date"], r["store_id"], r["product_id"]), 0) - r["units"])
+        for day in made for r in made[day]
+        if r["model"] == "lightgbm" and r["target_date"] == day + timedelta(days=1)
+        and r["target_date"] <= date(2024, 7, 3))
+    assert sorted(round(abs(r[7]), 6) for r in rows) == [round(e, 6) for e in expected]
+    assert {r[4] for r in rows} == {"lightgbm"}

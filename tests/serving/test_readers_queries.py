@@ -19,6 +19,10 @@ from tests.conftest import PROJECT_ROOT, run_kedro
 
 QUESTIONS = yaml.safe_load(
     (PROJECT_ROOT / "conf/base/metabase/dashboards.yml").read_text())["questions"]
+# The forecast questions read marts the warehouse does not hold (the forecast stage writes them
+# to curated/): tests/serving/test_forecast_marts.py runs them on a published forecast.
+FORECAST_QUESTIONS = {key for key, q in QUESTIONS.items()
+                      if "fct_demand_forecast" in q["sql"] or "forecast_accuracy" in q["sql"]}
 
 
 def _same(left: pd.DataFrame, right: pd.DataFrame, name: str) -> None:
@@ -29,7 +33,7 @@ def _same(left: pd.DataFrame, right: pd.DataFrame, name: str) -> None:
         right.sort_values(columns, ignore_index=True, na_position="first"), obj=name)
 
 
-@pytest.mark.parametrize("key", sorted(QUESTIONS))
+@pytest.mark.parametrize("key", sorted(set(QUESTIONS) - FORECAST_QUESTIONS))
 def test_each_metabase_question_runs_on_the_serving_file(tiny_platform, key):
     # Metabase writes an unset field filter as 1 = 1.
     sql = re.sub(r"\{\{\s*\w+\s*\}\}", "1 = 1",
