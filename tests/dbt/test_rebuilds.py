@@ -307,6 +307,37 @@ def test_a_daily_run_hashes_only_the_day_and_changed_partitions(built_copy) -> N
     assert checked["size"] == {t: len(days) - hashed[t] for t, days in raw_days.items()}
 
 
+def test_a_relanded_plan_is_rebuilt_and_a_damaged_one_stops_the_transform(built_copy) -> None:
+    """The promotion plan's Monday partitions go through the same plan and verification as
+    the facts: a new publication puts its Monday in the rebuild (and is hashed), a file that
+    no longer matches its manifest is named before dbt reads it; the other days need none."""
+    from kedro.io import DataCatalog
+
+    from retailops.pipelines.transform.nodes import plan_rebuild, verify_raw_partitions
+    from retailops.warehouse.engines import DuckDBWarehouse
+
+    lake, warehouse = built_copy
+    plan_file = lake / "raw/promotions/dt=2024-07-01/promotions.csv"
+    lines = plan_file.read_text().splitlines(keepends=True)
+    (lake / "metadata/manifests/promotions/dt=2024-07-01/manifest.json").unlink()
+    commit_partition(Lake(str(lake)), "promotions", date(2024, 7, 1),
+                     "".join(lines[:-1]).encode(), len(lines) - 2, RAW_COLUMNS["promotions"],
+                     "test-reland")
+    handle = Lake(str(lake))
+    raw_days = DataCatalog.from_config(project_entries(lake, warehouse)).load("raw_days")
+    assert [d.isoformat() for d in raw_days["promotions"]] == ["2024-07-01"]
+    assert len(raw_days["sales"]) == len(DAYS)
+    plan = plan_rebuild(handle, raw_days, {}, DuckDBWarehouse(str(warehouse)), RUN_DATE,
+                        {"full_refresh": False})
+    assert plan["full"] is False and plan["changed"] == ["2024-07-01"]
+    assert plan["days"] == ["2024-07-01", RUN_DATE]
+    assert verify_raw_partitions(handle, raw_days, plan)["sha256"]["promotions"] == 1
+
+    plan_file.write_bytes(plan_file.read_bytes() + b'"2024-07-01","P09999","x","y",0.5\n')
+    with pytest.raises(CorruptPartitionError, match="promotions/dt=2024-07-01/promotions.csv"):
+        verify_raw_partitions(handle, raw_days, plan)
+
+
 def test_the_recorded_state_is_each_built_manifests_sha256(daily_lake) -> None:
     lake, warehouse = daily_lake
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -314,7 +345,8 @@ def test_the_recorded_state_is_each_built_manifests_sha256(daily_lake) -> None:
             "select table_name, dt, sha256 from main.retailops_built_partitions "
             "where dt <> ''").fetchall())
     expected = {}
-    for table in ("sales", "inventory", "shipments"):
+    # The promotion plan's Monday partitions are tracked like the facts' days.
+    for table in ("sales", "inventory", "shipments", "promotions"):
         for folder in (lake / "metadata" / "manifests" / table).iterdir():
             day = folder.name.split("=", 1)[1]
             data = (lake / "raw" / table / folder.name / f"{table}.csv").read_bytes()
