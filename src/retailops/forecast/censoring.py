@@ -35,9 +35,12 @@ UNITS_PER_LINE = 1.25
 
 @dataclass(frozen=True)
 class CensoringRule:
-    run_probability: float = 0.01   # a zero run less likely than this is a stock-out
+    # Measured on an 8-week world (scale 0.03): observed sales 8.2% under true demand; with
+    # these defaults the imputed series are 0.6% under (0.01 / 0.3 over-flags slow sellers'
+    # ordinary zero runs: +2.0%).
+    run_probability: float = 0.001  # a zero run less likely than this is a stock-out
     rate_window_days: int = 28      # the series' selling rate is measured over this window
-    min_rate: float = 0.3           # below this rate a zero run is never called a stock-out
+    min_rate: float = 0.5           # below this rate a zero run is never called a stock-out
 
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -133,10 +133,14 @@ class SeasonalNaive:
     """
 
     name = "seasonal_naive"
-    min_history_days = 7
+    min_history_days = 28
 
-    def __init__(self, weeks: int = 4):
+    def __init__(self, weeks: int = 4, censoring: Mapping[str, Any] | None = None):
+        from retailops.forecast.censoring import CensoringRule
+
         self.weeks = int(weeks)
+        self.rule = CensoringRule(**dict(censoring or {}))
+        self.dispersion: dict[str, tuple[float, float]] = {}
 
     def fit(self, history, plan, context) -> "SeasonalNaive":
         return self  # nothing to learn
@@ -144,7 +148,12 @@ class SeasonalNaive:
     def predict(self, history, origin, horizon, plan, context) -> pd.DataFrame:
         origin = pd.Timestamp(origin)
         past = pd.date_range(origin - pd.Timedelta(days=7 * self.weeks - 1), origin, freq="D")
-        frame = history[history[F.DATE] <= origin].assign(_usable=usable_units)
+        frame = history[history[F.DATE] <= origin]
+        if F.CENSORED not in frame:
+            from retailops.forecast.censoring import mark_censoring
+
+            frame = mark_censoring(frame, self.rule)
+        frame = frame.assign(_usable=usable_units)
         series, values = series_matrix(frame, "_usable", past)
         days = F.target_days(origin.date(), horizon)
         # Column of the same weekday in the last week of the window, then one week back each time.
@@ -159,7 +168,8 @@ class SeasonalNaive:
         closed = np.array([context.holiday(d.date())[1] == 0.0 for d in days]) if context else None
         if closed is not None and closed.any():
             mean[:, closed] = 0.0
-        low, high = count_interval(mean)
+        a, phi = self.dispersion.get("store_product", (1.0, 0.0))
+        low, high = count_interval(mean, dispersion_for(mean, a, phi))
         return forecast_frame(series, days, mean, low, high)
 
 
@@ -171,6 +181,9 @@ def forecasters(params: Mapping[str, Any] | None = None) -> dict[str, Forecaster
     out: dict[str, Forecaster] = {}
     for name in names:
         options = dict(params.get(name) or {})
+        # One censoring rule for every model (params["censoring"]), unless a model sets its own.
+        if params.get("censoring") is not None:
+            options.setdefault("censoring", dict(params["censoring"]))
         if name == "seasonal_naive":
             out[name] = SeasonalNaive(**options)
         elif name == "intermittent":

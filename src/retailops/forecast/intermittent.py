@@ -1,0 +1,95 @@
+"""The statistical model for intermittent series: a statsforecast model per store x product.
+
+Most store x product series sell a few units a day or less, with many zero days: Croston-type
+models (CrostonSBA, TSB, ADIDA, IMAPA) forecast such a series' level. They know no weekday,
+holiday or promotion, so the series is first made weekday-neutral (divided by the chain's
+weekday profile) and the level is multiplied back by the profile and the retailer's holiday
+effect of each target day. Censored days enter as their imputed value (``forecast.censoring``),
+so a stock-out does not pull the level down. The model is local: "fitting" only measures the
+weekday profile and the dispersion; each prediction fits the series up to its origin.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from retailops.forecast import frames as F
+from retailops.forecast.censoring import CensoringRule, weekday_profile
+from retailops.forecast.features import build_panel
+from retailops.forecast.models import (count_interval, dispersion_for, fit_variance,
+                                       forecast_frame)
+
+STATSFORECAST_MODELS = ("CrostonSBA", "TSB", "ADIDA", "IMAPA")
+
+
+def _model(name: str):
+    from statsforecast import models
+
+    if name == "TSB":
+        return models.TSB(alpha_d=0.1, alpha_p=0.1)
+    if name not in STATSFORECAST_MODELS:
+        raise ValueError(f"intermittent.model: {name!r} is not one of "
+                         f"{', '.join(STATSFORECAST_MODELS)}")
+    return getattr(models, name)()
+
+
+def level_forecast(values: np.ndarray, horizon: int, model: str, n_jobs: int = 1) -> np.ndarray:
+    """(series x horizon) forecasts of a (series x days) matrix with one statsforecast model."""
+    from statsforecast import StatsForecast
+
+    n_series, n_days = values.shape
+    frame = pd.DataFrame({"unique_id": np.repeat(np.arange(n_series), n_days),
+                          "ds": np.tile(np.arange(n_days), n_series),
+                          "y": values.ravel().astype(np.float64)})
+    engine = StatsForecast(models=[_model(model)], freq=1, n_jobs=n_jobs)
+    out = engine.forecast(df=frame, h=horizon)
+    column = [c for c in out.columns if c not in ("unique_id", "ds")][0]
+    out = out.sort_values(["unique_id", "ds"])
+    return np.clip(out[column].to_numpy().reshape(n_series, horizon), 0, None)
+
+
+class IntermittentForecaster:
+    name = "intermittent"
+    min_history_days = 28
+
+    def __init__(self, model: str = "ADIDA", window_days: int = 112, n_jobs: int = 1,
+                 censoring: dict | None = None):
+        _model(model)  # fail early on an unknown name
+        self.model, self.window_days, self.n_jobs = model, int(window_days), int(n_jobs)
+        self.rule = CensoringRule(**(censoring or {}))
+        self.profile = np.ones(7)
+        self.dispersion: dict[str, tuple[float, float]] = {}
+        self.training: dict = {}
+
+    def fit(self, history, plan, context) -> "IntermittentForecaster":
+        panel = build_panel(history, context, self.rule)
+        self.profile = weekday_profile(panel.filled, panel.usable, panel.days)
+        # Dispersion out of sample: forecast the last 14 days from the days before them.
+        if len(panel.days) >= self.min_history_days + 14:
+            cut = panel.days[-15].date()
+            held = self._predict_panel(build_panel(history, context, self.rule, until=cut),
+                                       14, context)
+            actual = panel.filled[:, -14:]
+            usable = panel.usable[:, -14:]
+            self.dispersion["store_product"] = fit_variance(actual[usable], held[usable])
+        self.training = {"first_day": str(panel.days[0].date()),
+                         "last_day": str(panel.days[-1].date()), "model": self.model}
+        return self
+
+    def _predict_panel(self, panel, horizon: int, context) -> np.ndarray:
+        days = F.target_days(panel.days[-1].date(), horizon)
+        window = panel.filled[:, -self.window_days:]
+        window_days = panel.days[-self.window_days:]
+        neutral = window / self.profile[window_days.weekday][None, :]
+        level = level_forecast(neutral, horizon, self.model, self.n_jobs)
+        effect = np.array([context.holiday(d.date())[1] for d in days])
+        return level * (self.profile[days.weekday] * effect)[None, :]
+
+    def predict(self, history, origin, horizon, plan, context) -> pd.DataFrame:
+        panel = build_panel(history, context, self.rule, until=origin)
+        mean = self._predict_panel(panel, horizon, context)
+        a, phi = self.dispersion.get("store_product", (1.0, 0.0))
+        low, high = count_interval(mean, dispersion_for(mean, a, phi))
+        return forecast_frame(panel.series, F.target_days(panel.days[-1].date(), horizon),
+                              mean, low, high)

@@ -1,0 +1,194 @@
+"""The forecast stage as library functions: gather the inputs, train the models that are due
+(or load the newest stored version), predict the next days, shape the two forecast marts.
+
+The Kedro nodes (``retailops.pipelines.forecast``) only call these.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from retailops.forecast import artifacts, frames as F, levels
+from retailops.forecast.censoring import CensoringRule, mark_censoring
+from retailops.forecast.data import (InsufficientHistoryError, MartReader, fingerprint,
+                                     history_window, load_context, load_history)
+from retailops.forecast.models import forecasters
+from retailops.lake.storage import Lake
+
+log = logging.getLogger(__name__)
+
+# Days held out at training to calibrate each level's interval (forecast.levels.calibrate).
+CALIBRATION_DAYS = 14
+
+
+@dataclass
+class ForecastInputs:
+    history: pd.DataFrame           # dense, with the censoring columns
+    context: F.ForecastContext
+    plan: pd.DataFrame | None       # the promotion plan as known on ``last``
+    first: date
+    last: date
+
+
+@dataclass
+class ModelRun:
+    name: str
+    forecaster: Any
+    stored: artifacts.StoredModel
+    trained: bool
+    reason: str
+    metrics: dict = field(default_factory=dict)
+
+
+def needed_days(params: Mapping[str, Any]) -> int:
+    """Days of sales the configured models need: the longest model lookback, plus the
+    fortnight held out to calibrate the intervals."""
+    models = forecasters(params)
+    return max(int(getattr(m, "min_history_days", 28)) for m in models.values()) + CALIBRATION_DAYS
+
+
+def gather_inputs(reader: MartReader, read_plan: Callable[[date], pd.DataFrame] | None,
+                  params: Mapping[str, Any], last: date | None = None) -> ForecastInputs:
+    """History (censoring marked), dimensions and the plan known on the last day of history.
+    Raises ``InsufficientHistoryError`` (one line) when the marts hold too few days."""
+    first, last = history_window(reader, int(params.get("history_days", 364)), last=last,
+                                 needed=needed_days(params))
+    context = load_context(reader)
+    history = load_history(reader, first, last, context)
+    history = mark_censoring(history, CensoringRule(**dict(params.get("censoring") or {})))
+    plan = read_plan(last) if read_plan is not None else None
+    log.info("forecast: history %s..%s, %d store x product series, %.1f%% of days censored",
+             first, last, len(history) // ((last - first).days + 1),
+             100 * history[F.CENSORED].mean())
+    return ForecastInputs(history, context, plan, first, last)
+
+
+def train(name: str, forecaster: Any, inputs: ForecastInputs, params: Mapping[str, Any]
+          ) -> tuple[Any, dict]:
+    """Fit, calibrate the intervals of every level on a held-out fortnight, refit on all days.
+
+    The calibration fit sees the history up to 14 days before its end; the final fit all of
+    it, so the stored model's intervals come from errors it did not train on."""
+    started = time.perf_counter()
+    holdout_origin = pd.Timestamp(inputs.last) - pd.Timedelta(days=CALIBRATION_DAYS)
+    before = inputs.history[inputs.history[F.DATE] <= holdout_origin]
+    calibration_fit = time.perf_counter()
+    forecaster.fit(before, inputs.plan, inputs.context)
+    calibration_fit = time.perf_counter() - calibration_fit
+    dispersion = levels.calibrate(forecaster, inputs.history, inputs.plan, inputs.context,
+                                  CALIBRATION_DAYS)
+    fit_started = time.perf_counter()
+    forecaster.fit(inputs.history, inputs.plan, inputs.context)
+    fit_seconds = time.perf_counter() - fit_started
+    forecaster.dispersion = dispersion
+    metrics = {"fit_seconds": round(fit_seconds, 2),
+               "calibration_fit_seconds": round(calibration_fit, 2),
+               "train_seconds": round(time.perf_counter() - started, 2),
+               "censored_share": float(inputs.history[F.CENSORED].mean())}
+    for level, (a, phi) in dispersion.items():
+        metrics[f"dispersion_a_{level}"], metrics[f"dispersion_phi_{level}"] = a, phi
+    return forecaster, metrics
+
+
+def train_or_load(lake: Lake, inputs: ForecastInputs, params: Mapping[str, Any],
+                  force: bool = False) -> dict[str, ModelRun]:
+    """Every configured model: trained and stored when due (or ``force``), else the newest
+    stored version loaded."""
+    out: dict[str, ModelRun] = {}
+    for name, fresh in forecasters(params).items():
+        stored = artifacts.latest(lake, name)
+        due, reason = artifacts.is_due(stored, inputs.last, int(params.get("retrain_weekday", 0)),
+                                       int(params.get("max_model_age_days", 7)))
+        if force and not due:
+            due, reason = True, "retraining requested"
+        if not due:
+            log.info("forecast: %s not retrained (%s)", name, reason)
+            out[name] = ModelRun(name, artifacts.load(lake, stored), stored, False, reason)
+            continue
+        log.info("forecast: training %s (%s)", name, reason)
+        forecaster, metrics = train(name, fresh, inputs, params)
+        record = {"window": {"first_day": inputs.first.isoformat(),
+                             "last_day": inputs.last.isoformat(),
+                             "days": (inputs.last - inputs.first).days + 1},
+                  "parameters": {k: v for k, v in params.items()
+                                 if k in (name, "censoring", "history_days")},
+                  "metrics": metrics,
+                  "data_fingerprint": fingerprint(inputs.history),
+                  "series": int(len(inputs.history) // ((inputs.last - inputs.first).days + 1)),
+                  "reason": reason,
+                  "details": getattr(forecaster, "training", {})}
+        stored = artifacts.save(lake, name, forecaster, record)
+        out[name] = ModelRun(name, forecaster, stored, True, reason, metrics)
+    return out
+
+
+def predict(inputs: ForecastInputs, runs: Mapping[str, ModelRun], params: Mapping[str, Any]
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both marts' rows for the forecast date (the last day of history): every model's bottom
+    level, and the aggregate levels of the production model."""
+    horizon = int(params.get("horizon_days", 14))
+    production = params.get("production_model", "lightgbm")
+    bottom_frames, level_frames = [], []
+    for name, run in runs.items():
+        started = time.perf_counter()
+        bottom = run.forecaster.predict(inputs.history, inputs.last, horizon, inputs.plan,
+                                        inputs.context)
+        run.metrics["predict_seconds"] = round(time.perf_counter() - started, 2)
+        bottom_frames.append(bottom.assign(model=name, model_version=run.stored.version))
+        if name == production:
+            level_frames.append(levels.level_forecast(
+                bottom, inputs.context, name, getattr(run.forecaster, "dispersion", {})))
+    if production not in runs:
+        raise ValueError(f"forecast.production_model {production!r} is not one of the "
+                         f"forecast.models ({', '.join(runs)})")
+    forecast_date = pd.Timestamp(inputs.last)
+    bottom = pd.concat(bottom_frames, ignore_index=True)
+    bottom[F.STORE] = bottom[F.STORE].astype(str)
+    bottom[F.PRODUCT] = bottom[F.PRODUCT].astype(str)
+    bottom = bottom[list(F.FORECAST_MART_COLUMNS)].assign(forecast_date=forecast_date)
+    level_rows = pd.concat(level_frames, ignore_index=True).assign(forecast_date=forecast_date)
+    for frame in (bottom, level_rows):
+        for column in (F.UNITS, F.P10, F.P90):
+            frame[column] = frame[column].astype(np.float64)
+    return bottom, level_rows
+
+
+
+
+_ARROW_TYPES = {"DATE": "date32", "VARCHAR": "string", "DOUBLE": "float64", "INTEGER": "int32"}
+
+
+def write_mart(lake: Lake, mart_name: str, rows: pd.DataFrame) -> list[str]:
+    """One Parquet file per forecast date under ``curated/<mart>/forecast_date=D/`` (the
+    layout of ``warehouse.forecast_marts``; the partition column is in the path only), with the
+    mart's column types. Returns the files written."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from retailops.warehouse.forecast_marts import MARTS_BY_NAME
+
+    mart = MARTS_BY_NAME[mart_name]
+    schema = pa.schema([(name, getattr(pa, _ARROW_TYPES[kind])())
+                        for name, kind in mart.file_columns()])
+    written = []
+    for day, part in rows.groupby(mart.partition):
+        frame = part[[name for name, _ in mart.file_columns()]].copy()
+        for name, kind in mart.file_columns():
+            if kind == "DATE":
+                frame[name] = pd.to_datetime(frame[name]).dt.date
+        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        path = mart.path(pd.Timestamp(day).date().isoformat())
+        lake.write_bytes(path, buffer.getvalue())
+        written.append(path)
+    return written

@@ -1,0 +1,76 @@
+"""Thin nodes of the forecast stage; the work is in ``retailops.forecast.run``.
+
+Heavy imports (scipy, statsforecast, lightgbm, mlflow) happen inside the nodes: the registry
+builds every stage's pipeline on a plain ``kedro run``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from retailops.lake.storage import Lake
+
+log = logging.getLogger(__name__)
+
+
+def _reader(warehouse: Any, lake: Lake, params: dict):
+    from retailops.forecast.data import ParquetMarts, WarehouseMarts
+
+    source = params.get("source", "warehouse")
+    if source == "parquet":
+        return ParquetMarts(lake)
+    if source == "warehouse":
+        return WarehouseMarts(warehouse)
+    from retailops.errors import InvalidParameterError
+
+    raise InvalidParameterError(f"forecast.source: {source!r} is not warehouse or parquet")
+
+
+def forecast_demand(warehouse: Any, lake: Lake, params: dict) -> dict:
+    """Train the due models (or load the newest), predict, write both forecast marts. With too
+    little history: one line, and exit 2 unless ``forecast.when_history_short`` is ``skip``."""
+    from retailops.forecast import run
+    from retailops.forecast.data import InsufficientHistoryError
+    from retailops.lake.promotions import read_plan
+
+    try:
+        inputs = run.gather_inputs(_reader(warehouse, lake, params),
+                                   lambda day: read_plan(lake, day), params)
+    except InsufficientHistoryError as exc:
+        if params.get("when_history_short", "fail") == "skip":
+            log.warning("forecast skipped: %s", exc)
+            return {"skipped": str(exc)}
+        raise
+    runs = run.train_or_load(lake, inputs, params, force=bool(params.get("retrain", False)))
+    bottom, level_rows = run.predict(inputs, runs, params)
+    written = run.write_mart(lake, "fct_demand_forecast", bottom)
+    written += run.write_mart(lake, "fct_demand_forecast_levels", level_rows)
+    for name, model_run in runs.items():
+        log.info("forecast: %s %s (%s), predicted in %.1f s", name, model_run.stored.version,
+                 "trained" if model_run.trained else "loaded",
+                 model_run.metrics.get("predict_seconds", 0.0))
+    return {"forecast_date": inputs.last.isoformat(), "files": written,
+            "models": {name: {"version": r.stored.version, "trained": r.trained,
+                              "reason": r.reason, "metrics": r.metrics,
+                              "training": r.stored.training if r.trained else None}
+                       for name, r in runs.items()}}
+
+
+def track_training(summary: dict, params: dict) -> dict:
+    """Log each model trained by this run to MLflow (``forecast.mlflow``; empty tracking_uri
+    turns tracking off)."""
+    options = dict(params.get("mlflow") or {})
+    trained = {n: m for n, m in (summary.get("models") or {}).items() if m["trained"]}
+    if not trained or not options.get("tracking_uri"):
+        return {"runs": {}}
+    from retailops.forecast.tracking import log_training
+
+    runs = {}
+    for name, model in trained.items():
+        record = {**model["training"], "metrics": {**model["training"].get("metrics", {}),
+                                                   **model["metrics"]}}
+        runs[name] = log_training(name, model["version"], record, options["tracking_uri"],
+                                  options.get("experiment", "forecast_training"))
+        log.info("forecast: training of %s tracked as MLflow run %s", name, runs[name])
+    return {"runs": runs, "tracking_uri": options["tracking_uri"]}
