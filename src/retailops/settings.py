@@ -13,19 +13,23 @@ working directory, so ``kedro run`` at the root, a notebook in ``notebooks/`` an
 
 import os
 
+from retailops.daily_run import DailyRunHooks
 from retailops.deployment import DeploymentHooks
 from retailops.hooks import RetailOpsHooks
+from retailops.plugins import defer_kedro_mlflow
 from retailops.project_paths import ProjectPathHooks
 
 # Kedro's telemetry plugin otherwise posts usage data and edits pyproject.toml.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 # DeploymentHooks completes an --env aws run's RETAILOPS_* names (retailops.deployment).
-HOOKS = (ProjectPathHooks(), DeploymentHooks(), RetailOpsHooks())
+HOOKS = (ProjectPathHooks(), DeploymentHooks(), RetailOpsHooks(), DailyRunHooks())
 
 # kedro-mlflow registers its hook on every session by entry point; it would import mlflow and open
 # a tracking store on every run, even an ingest. The forecast stage tracks its runs itself.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")
+# Its CLI group and hook module would import mlflow on every command (1.5-5 s): see plugins.py.
+defer_kedro_mlflow()
 
 
 def _env(name: str, default: str | None = None) -> str | None:
