@@ -184,3 +184,19 @@ def test_credentials_reach_both_the_partitions_and_their_manifests(landed_projec
     assert len(partitions["dt=2024-07-05"]()) == _manifest_rows(lake, "inventory", "2024-07-05")
     assert [d.isoformat() for d in days["inventory"]] == expected
     assert days["sales"] == [] and days["shipments"] == []
+
+
+def test_the_promotion_plan_loads_one_loader_per_complete_publication(landed_project):
+    """``raw_promotions``: the Mondays' publications the same way (2024-07-01..05 lands one)."""
+    lake = landed_project / "data" / "lake"
+    with session_in(landed_project, landed_project / "notebooks") as session:
+        catalog = session.load_context().catalog
+        partitions = catalog.load("raw_promotions")
+        frame = partitions["dt=2024-07-01"]()
+        published = catalog.load("raw_promotion_plans")
+    assert sorted(partitions) == ["dt=2024-07-01"]
+    assert list(frame.columns) == ["published_date", "product_id", "start_date", "end_date",
+                                   "discount_pct"]
+    assert len(frame) == _manifest_rows(lake, "promotions", "2024-07-01") > 0
+    assert [d.isoformat() for d in published] == ["2024-07-01"]
+    assert catalog.get("raw_promotions").metadata == {"kedro-viz": {"layer": "raw"}}
