@@ -53,6 +53,10 @@ PIPELINES_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$")
 PARAM_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 # Parameters the run's days own: set through the arguments, never through the environment.
 DAY_PARAMS = {"run_date", "start_date", "end_date"}
+# A scheduled forecast must not fail the day on a young lake: with too little history the
+# stage logs one line and writes nothing (retailops.daily_run; RETAILOPS_EXTRA_PARAMS may say
+# otherwise).
+SCHEDULED_FORECAST_PARAM = "forecast.when_history_short=skip"
 
 
 class EntrypointError(ValueError):
@@ -176,7 +180,13 @@ def kedro_command(run: Run | date, environ: Mapping[str, str],
         raise EntrypointError(f"pipelines {pipelines!r} is not a comma-separated list of names")
     if kedro_env == "aws" and not environ.get("RETAILOPS_LAKE_BUCKET"):
         raise EntrypointError("RETAILOPS_LAKE_BUCKET is not set: the aws environment needs the lake bucket")
-    params = [*run.kedro_params(), *parse_extra_params(environ.get("RETAILOPS_EXTRA_PARAMS", ""))]
+    extra = parse_extra_params(environ.get("RETAILOPS_EXTRA_PARAMS", ""))
+    params = [*run.kedro_params(), *extra]
+    key = SCHEDULED_FORECAST_PARAM.split("=")[0]
+    # (`daily` composes the forecast stage too; retailops.daily_run sets the same for it.)
+    if ("forecast" in pipelines.split(",")
+            and not any(item.split("=")[0] == key for item in extra)):
+        params.append(SCHEDULED_FORECAST_PARAM)
     command = [sys.executable, "-m", "retailops", "--env", kedro_env, "--pipelines", pipelines,
                "--params", ",".join(params)]
     conf_source = environ.get("RETAILOPS_CONF_SOURCE")

@@ -97,6 +97,9 @@ def test_each_form_of_days_becomes_the_kedro_parameters_of_that_form():
     assert params("2024-07-05") == ["daily", "run_date=2024-07-05"]
     assert params("--pipelines", "transform", "--run-date", "2024-07-05") == [
         "transform", "run_date=2024-07-05"]
+    # The Forecast step: a young lake's short history skips the forecast instead of failing.
+    assert params("--pipelines", "forecast", "--run-date", "2024-07-05") == [
+        "forecast", "run_date=2024-07-05,forecast.when_history_short=skip"]
     # A backfill: the range, and no run_date (ingest lands it, validate checks exactly it).
     assert params("--pipelines", "validate", "--date-range", "2024-07-01..2026-11-29") == [
         "validate", "start_date=2024-07-01,end_date=2026-11-29"]

@@ -129,3 +129,24 @@ class ServingWarehouseDataset(AbstractDataset[dict[str, Any], Warehouse]):
 
     def _describe(self) -> dict[str, Any]:
         return {"engine": self._engine, "path": self._path}
+
+
+class ForecastMartsDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
+    """The forecast marts as a catalog entry (``retailops.warehouse.forecast_marts``): the
+    forecast stage saves the outcome of its checks (it raises before saving when they fail),
+    publish loads it for ordering and lineage. Loading reads nothing, so ``--pipelines
+    publish`` alone works whether a forecast exists or not."""
+
+    def __init__(self, lake_root: str, metadata: dict[str, Any] | None = None):
+        self._lake_root = lake_root
+        self._saved: dict[str, Any] | None = None
+        self.metadata = metadata
+
+    def load(self) -> dict[str, Any]:
+        return self._saved or {"lake_root": self._lake_root, "forecast_date": None}
+
+    def save(self, data: dict[str, Any]) -> None:
+        self._saved = {"lake_root": self._lake_root, **data}
+
+    def _describe(self) -> dict[str, Any]:
+        return {"lake_root": self._lake_root}

@@ -6,7 +6,9 @@ from retailops.pipelines.publish.nodes import publish_marts
 
 # What readers query through the serving file (inputs for lineage; the dataset does the reading).
 PUBLISHED_MODELS = ["dim_date", "dim_products", "dim_stores", "fct_daily_sales",
-                    "fct_inventory_snapshots", "mart_supplier_performance", "stg_defects"]
+                    "fct_inventory_snapshots", "mart_supplier_performance", "stg_defects",
+                    # the forecast stage's output: the daily run publishes after it
+                    "forecast_marts"]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
