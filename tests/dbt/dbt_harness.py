@@ -30,8 +30,8 @@ from retailops.simulation import (  # noqa: E402
     SimulationConfig,
     build_world,
     dimension_tables,
-    last_supported_day,
     initial_state,
+    last_supported_day,
     run_days,
 )
 from retailops.simulation.promotions import plan_table, publication_days  # noqa: E402
@@ -48,7 +48,8 @@ def land_lake(root: Path, last_day: date, scale: float = 0.05) -> Path:
     lake = Lake(str(root))
     land_dimensions(lake, dimension_tables(world))
     first = date(2024, 7, 1)
-    plans = {m: plan_table(world, m, last_supported_day()) for m in publication_days(first, last_day)}
+    plans = {monday: plan_table(world, monday, last_supported_day())
+             for monday in publication_days(first, last_day)}
     land_promotions(lake, PlanLanding(plans, config.fingerprint()))
     for batch in run_days(world, initial_state(world), last_day):
         land_day(lake, DayLanding(batch, config.fingerprint()))

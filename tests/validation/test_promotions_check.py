@@ -110,7 +110,8 @@ def test_a_plan_missing_a_promoted_product_fails(copy):
     dropped = max((r for r in week_one if r["product_id"] in counts),
                   key=lambda r: counts[r["product_id"]])
     kept = [line for line, row in zip(rows, _rows(path))
-            if not (row["product_id"] == dropped["product_id"] and row["start_date"] == "2024-07-01")]
+            if not (row["product_id"] == dropped["product_id"]
+                    and row["start_date"] == "2024-07-01")]
     path.write_text("\n".join([header, *kept]) + "\n")
 
     check = checks(warehouse)["sales: every discount equals the published plan"]
