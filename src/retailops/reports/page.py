@@ -416,6 +416,77 @@ def _quality_section(summary: ExecutiveSummary) -> str:
         + "</div></section>")
 
 
+def _forecast_figure(summary: ExecutiveSummary) -> go.Figure:
+    forecast = summary.forecast
+    assert forecast is not None
+    chain = forecast.chain
+    recent = summary.trend.tail(28)
+    figure = go.Figure()
+    # The band first, filled between p10 and p90 (the second trace fills to the first).
+    figure.add_trace(go.Scatter(x=chain["target_date"], y=chain["units_p10"], mode="lines",
+                                line={"width": 0}, showlegend=False, hoverinfo="skip"))
+    figure.add_trace(go.Scatter(x=chain["target_date"], y=chain["units_p90"], mode="lines",
+                                line={"width": 0}, fill="tonexty", fillcolor="rgba(124,58,237,.18)",
+                                name="80% band (p10–p90)"))
+    figure.add_trace(go.Scatter(x=recent["sale_date"], y=recent["units"], mode="lines+markers",
+                                name="units sold", line={"color": REVENUE}))
+    figure.add_trace(go.Scatter(x=chain["target_date"], y=chain["units"], mode="lines+markers",
+                                name=f"forecast ({forecast.model})",
+                                line={"color": ACCENT, "dash": "dash"}))
+    figure.update_yaxes(title_text="units per day", rangemode="tozero")
+    return figure
+
+
+def _accuracy_table(summary: ExecutiveSummary) -> str:
+    forecast = summary.forecast
+    assert forecast is not None
+    rows = forecast.accuracy
+    if rows.empty:
+        return "<div class='empty' id='forecast-accuracy'>No backtest has been scored yet.</div>"
+    cells = [[html.escape(str(r["against"]).replace("_", " ")),
+              html.escape(str(r["level"]).replace("_", " × ")), html.escape(str(r["model"])),
+              percent(r["wape"]), percent(r["oracle_wape"]),
+              f"{r['wape_ratio_to_oracle']:.2f}×" if pd.notna(r["wape_ratio_to_oracle"]) else "–",
+              percent(r["bias"]), count(r["origins"])]
+             for _, r in rows.iterrows()]
+    return "<div id='forecast-accuracy'>" + _table(cells, [
+        ("Against", False), ("Level", False), ("Model", False), ("WAPE", True),
+        ("Oracle WAPE", True), ("× oracle", True), ("Bias", True), ("Origins", True)]) + "</div>"
+
+
+def _forecast_section(summary: ExecutiveSummary) -> str:
+    forecast = summary.forecast
+    if forecast is None:
+        return ""
+    if not forecast.has_forecast:
+        return ("<section id='forecast'><h2>Demand forecast</h2>"
+                "<div class='card'><div class='empty' id='forecast-none'>No forecast yet: the "
+                "daily run's forecast stage writes one once the lake holds enough history "
+                "(see its log line).</div></div></section>")
+    chain = forecast.chain
+    week, fortnight = float(chain["units"].head(7).sum()), float(chain["units"].sum())
+    sold = summary.trend.tail(len(chain))
+    tiles = "".join([
+        _tile("Forecast, next 7 days", count(week) + " units"),
+        _tile(f"Forecast, next {len(chain)} days", count(fortnight) + " units"),
+        _tile(f"Sold, last {len(sold)} days", count(float(sold["units"].sum())) + " units"),
+        _tile("Model", str(forecast.model)),
+    ])
+    first, last = chain["target_date"].iloc[0], chain["target_date"].iloc[-1]
+    scored = (f"Latest backtest ({_day(forecast.backtest_date)}): WAPE per model and level, "
+              "against observed sales and against the simulation's true demand; the oracle "
+              "(the true expected demand used as a forecast) is the floor, × oracle the "
+              "distance to it." if forecast.backtest_date else "")
+    return ("<section id='forecast'><h2>Demand forecast</h2>"
+            f"<div class='tiles'>{tiles}</div><div class='grid2' style='margin-top:1rem'>"
+            + _chart_card("Chain units: last 4 weeks sold, next 14 days forecast",
+                          "chart-forecast", _forecast_figure(summary),
+                          f"Forecast made {_day(forecast.forecast_date)} for {_span(first, last)}"
+                          "; shaded: the 80% interval computed at chain level.")
+            + _card("Forecast accuracy vs the oracle", _accuracy_table(summary), scored)
+            + "</div></section>")
+
+
 def render_executive_summary(summary: ExecutiveSummary) -> str:
     """The whole page as one HTML document (plotly.js inlined once, no external resources)."""
     window = summary.window
@@ -451,6 +522,7 @@ def render_executive_summary(summary: ExecutiveSummary) -> str:
               _suppliers_table(summary) if not summary.suppliers.empty
               else "<div class='empty'>No deliveries received yet.</div>"),
         "</div></section>",
+        _forecast_section(summary),
         _inventory_section(summary),
         _quality_section(summary),
         f"<footer>Amounts in {html.escape(symbol)}, net of discounts; profit = net revenue − "

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from retailops.reports import queries
+from retailops.reports.forecast import ForecastSummary, collect_forecast
 from retailops.reports.queries import ReportWindow
 from retailops.warehouse.engines import Warehouse
 
@@ -60,6 +61,8 @@ class ExecutiveSummary:
     engine: str
     settings: SummarySettings
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    # None: not collected (the page leaves the forecast section out).
+    forecast: ForecastSummary | None = None
 
 
 def _run_window(run_report: dict[str, Any], fallback: ReportWindow) -> tuple[date, date]:
@@ -101,6 +104,7 @@ def _collect(warehouse: Warehouse, run_report: dict[str, Any],
         run_report=run_report,
         engine=getattr(warehouse, "engine", "unknown"),
         settings=settings,
+        forecast=collect_forecast(warehouse),
     )
 
 
