@@ -29,7 +29,7 @@ FIRST, LAST = date(2024, 7, 1), date(2024, 8, 25)
 SCALE = "0.01"
 BACKTEST = {"origins": 4, "step_days": 3, "horizon": 14, "min_history_days": 28,
             "refit_every": 1}
-MODELS = ["seasonal_naive"]
+MODELS = ["seasonal_naive", "intermittent"]
 LEVELS = ("store_product", "store_category", "category", "store", "chain")
 
 
@@ -44,11 +44,9 @@ def backtested(tmp_path_factory):
     assert landed.returncode == 0, landed.stderr[-3000:]
     params_file = conf / "base" / "parameters_forecast_backtest.yml"
     params = yaml.safe_load(params_file.read_text())
-    params["backtest"].update(BACKTEST, models=MODELS, direct_models=["seasonal_naive"])
+    params["backtest"].update(BACKTEST, models=MODELS, direct_models=["intermittent"])
     params["backtest"]["mlflow"]["tracking_uri"] = f"sqlite:///{project / 'mlflow.db'}"
     params_file.write_text(yaml.safe_dump(params))
-    if not (conf / "base" / "parameters_forecast.yml").exists():  # TEMPORARY until F lands it
-        (conf / "base" / "parameters_forecast.yml").write_text("forecast: {}\n")
     run = run_kedro("run", "--conf-source", str(conf), "--pipelines", "forecast_backtest",
                     timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -20,6 +20,8 @@ set beside the bottom-up sum's in ``BacktestResult.reconciliation``.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -118,13 +120,16 @@ def run_backtest(history: pd.DataFrame, truth: pd.DataFrame,
                  forecasters: Mapping[str, Any], plan_for: Callable[[date], pd.DataFrame],
                  context: Any, category_of: pd.Series, config: BacktestConfig,
                  direct_models: tuple[str, ...] = (),
-                 direct_context: Any = None) -> BacktestResult:
+                 direct_context: Any = None,
+                 prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> BacktestResult:
     """Backtest ``forecasters`` (name -> Forecaster) on ``history`` and score them.
 
     ``truth``: ``read_truth`` rows (``expected_units``, ``demanded_units``) covering every target
     day. ``plan_for(origin)``: the promotion plan as known on that origin. ``category_of``:
     product_id -> category. ``direct_context``: the context for the store × category pseudo
-    products (default: ``context``).
+    products (default: ``context``). ``prepare``: applied to the history known at each origin
+    before the models see it (e.g. the stock-out censoring marks, which look at runs of days and
+    so must be computed from that history alone, never from the whole history).
     """
     history = history[["store_id", "product_id", "date", "units",
                        *[c for c in history.columns
@@ -135,11 +140,19 @@ def run_backtest(history: pd.DataFrame, truth: pd.DataFrame,
     if last_day > last_seen:
         raise InvalidParameterError(
             f"backtest.last_day={last_day} is after the last day of history ({last_seen})")
-    origins = backtest_origins(first_day, last_day, config)
+    # The first origin must hold the history every model asks for (``min_history_days``).
+    wanted = max([config.min_history_days, *(int(getattr(f, "min_history_days", 0) or 0)
+                                              for f in forecasters.values())])
+    origins = backtest_origins(first_day, last_day,
+                               dataclasses.replace(config, min_history_days=wanted))
     h = config.horizon
 
+    # Copies: a forecaster's learned state (fitted on other, possibly later, data by an earlier
+    # run or by the caller) must not carry into this backtest, nor this backtest's into it.
+    given = forecasters
+    forecasters = {name: copy.deepcopy(f) for name, f in given.items()}
     forecasts, seconds = _forecast_at_origins(history, dates, forecasters, plan_for, context,
-                                              origins, config)
+                                              origins, config, prepare)
     truth_window = truth[(truth["date"] > pd.Timestamp(origins[0]))
                          & (truth["date"] <= pd.Timestamp(last_day))]
     oracle = pd.concat([oracle_forecast(truth_window, o, h).assign(origin=pd.Timestamp(o),
@@ -154,9 +167,11 @@ def run_backtest(history: pd.DataFrame, truth: pd.DataFrame,
 
     reconciliation = pd.DataFrame(columns=["model", "approach", "against", "wape", "mase", "bias"])
     if direct_models:
-        reconciliation = _reconciliation(history, dates, panel, dense, forecasters, direct_models,
-                                         plan_for, direct_context if direct_context is not None
-                                         else context, category_of, origins, config)
+        if direct_context is None:
+            direct_context = category_context(context)
+        reconciliation = _reconciliation(history, dates, panel, dense, given, direct_models,
+                                         plan_for, direct_context, category_of, origins, config,
+                                         prepare)
     return BacktestResult(origins=origins, horizon=h, forecasts=forecasts, accuracy=accuracy,
                           reconciliation=reconciliation, seconds=seconds,
                           missing_forecasts=missing)
@@ -164,13 +179,16 @@ def run_backtest(history: pd.DataFrame, truth: pd.DataFrame,
 
 def _forecast_at_origins(history: pd.DataFrame, dates: pd.Series,
                          forecasters: Mapping[str, Any], plan_for: Callable[[date], pd.DataFrame],
-                         context: Any, origins: list[date], config: BacktestConfig
+                         context: Any, origins: list[date], config: BacktestConfig,
+                         prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None
                          ) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
     frames = []
     seconds = {name: {"fit": 0.0, "predict": 0.0, "fits": 0} for name in forecasters}
     fitted: dict[str, Any] = {}
     for index, origin in enumerate(origins):
         known = history[dates <= pd.Timestamp(origin)]
+        if prepare is not None:
+            known = prepare(known)
         plan = plan_for(origin)
         for name, forecaster in forecasters.items():
             if index % config.refit_every == 0 or name not in fitted:
@@ -280,11 +298,24 @@ def store_category_history(history: pd.DataFrame, category_of: pd.Series) -> pd.
     return summed
 
 
+def category_context(context: Any) -> Any:
+    """The context for store × category pseudo products: one "product" per category, its list
+    price the category's mean (stores and calendar unchanged)."""
+    products = getattr(context, "products", None)
+    if products is None:
+        return context
+    by_category = (products.groupby("category", as_index=False)
+                   .agg(list_price=("list_price", "mean")))
+    by_category.insert(0, "product_id", by_category["category"].astype(str))
+    return dataclasses.replace(context, products=by_category)
+
+
 def _reconciliation(history: pd.DataFrame, dates: pd.Series, panel: pd.DataFrame,
                     dense: DenseHistory, forecasters: Mapping[str, Any],
                     direct_models: tuple[str, ...], plan_for: Callable[[date], pd.DataFrame],
                     context: Any, category_of: pd.Series, origins: list[date],
-                    config: BacktestConfig) -> pd.DataFrame:
+                    config: BacktestConfig,
+                    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None) -> pd.DataFrame:
     """Store × category accuracy of each model's bottom-up sum beside the same model fitted
     directly on store × category series."""
     unknown = [m for m in direct_models if m not in forecasters]
@@ -298,9 +329,11 @@ def _reconciliation(history: pd.DataFrame, dates: pd.Series, panel: pd.DataFrame
 
     aggregated = store_category_history(history, category_of)
     agg_dates = pd.to_datetime(aggregated["date"])
+    # A fresh instance per model: the bottom-level fit must not be overwritten. The plan is
+    # per product, so the pseudo products (categories) see none.
     direct, _ = _forecast_at_origins(aggregated, agg_dates,
-                                     {m: forecasters[m] for m in direct_models}, plan_for,
-                                     context, origins, config)
+                                     {m: copy.deepcopy(forecasters[m]) for m in direct_models},
+                                     lambda origin: None, context, origins, config, prepare)
     direct = direct.assign(level_key=direct["store_id"].astype(str) + "|"
                            + direct["product_id"].astype(str))
     rows = []
