@@ -35,6 +35,7 @@ def main() -> int:
     parser.add_argument("--history-days", type=int, default=91)
     parser.add_argument("--levels", default="0.8,0.9,0.95,0.98,0.99")
     parser.add_argument("--headline", type=float, default=0.95)
+    parser.add_argument("--safety-from-errors", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -52,7 +53,8 @@ def main() -> int:
                              study_weeks=args.weeks, forecaster=args.forecaster,
                              forecast_every_days=args.every, history_days=args.history_days,
                              service_levels=tuple(float(x) for x in args.levels.split(",")),
-                             headline_service_level=args.headline)
+                             headline_service_level=args.headline,
+                             safety_from_forecast_errors=args.safety_from_errors)
     started = time.perf_counter()
     study = run_study(settings, forecaster_for, context_for_world)
     total = time.perf_counter() - started

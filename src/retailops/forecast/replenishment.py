@@ -54,6 +54,9 @@ _SLIP_P = 0.45 * (1 - 0.45) ** (np.arange(1, 10) - 1)
 _SLIP_P[-1] += 1 - _SLIP_P.sum()
 MEAN_SLIP_DAYS = float((_SLIP * _SLIP_P).sum())
 SLIP_SQUARE = float((_SLIP**2 * _SLIP_P).sum())
+# Units per sale line are 1 + Poisson(0.25): variance per unit sold E[q²]/E[q] = 1.8125/1.25.
+UNIT_VARIANCE_PER_UNIT = 1.45
+RECENT_RATE_DAYS = 28
 # The publication's week and the four after it (contract: the promotion plan).
 PLAN_WEEKS_AHEAD = 5
 # p90 - p10 of a normal distribution, in standard deviations (the forecast's 80% interval).
@@ -96,6 +99,11 @@ class ObservedSales:
         self.on_hand[index, activity.count_cell] = activity.count_on_hand
         np.maximum.at(self.discount[index], activity.sale_product, activity.sale_discount)
         self.recorded += 1
+
+    def recent_rate(self, until: date, days: int) -> np.ndarray:
+        """Mean units sold a day per cell over the ``days`` days through ``until``."""
+        stop = (until - self.first_day).days + 1
+        return self.units[max(0, stop - days):stop].mean(axis=0)
 
     @property
     def last_day(self) -> date:
@@ -199,7 +207,9 @@ class ForecastOrderUpTo:
 
     The safety stock is z(service level) × the standard deviation of demand over the covered
     days: the forecast's own uncertainty (its 80% interval read as a normal spread, days
-    independent), plus the spread the supplier's lateness adds (slip variance × daily demand²).
+    independent) scaled by ``error_scale`` — how much larger the forecaster's realised errors
+    over a cover were, before the start, than that spread says (``forecast_error_scale``) —
+    plus the spread the supplier's lateness adds (slip variance × daily demand²).
     A forecast is made on the morning after ``forecast_every_days`` days (origin = the last
     day with observed sales) and reused in between; at cadence 1 every review day forecasts.
     """
@@ -209,7 +219,7 @@ class ForecastOrderUpTo:
     def __init__(self, forecaster: Any, observed: ObservedSales, context: Any,
                  service_level: float, forecast_every_days: int = 7,
                  history_days: int | None = None,
-                 plan_source: PlanSource = published_plan):
+                 plan_source: PlanSource = published_plan, error_scale: float = 1.0):
         if not 0.5 <= service_level < 1:
             raise ValueError(f"service_level={service_level} must be in [0.5, 1)")
         self.forecaster = forecaster
@@ -220,10 +230,13 @@ class ForecastOrderUpTo:
         self.forecast_every_days = forecast_every_days
         self.history_days = history_days
         self.plan_source = plan_source
+        # Realised error over a cover / the interval's spread, measured before the start.
+        self.error_scale = error_scale
         self.log = ForecastLog()
         self._origin: date | None = None
         self._mean: np.ndarray | None = None      # (n_cells, horizon) from origin + 1
         self._variance: np.ndarray | None = None
+        self._recent_rate = np.zeros(0)
 
     def horizon(self, world: World) -> int:
         """Days a forecast must reach: the longest cover plus the days it is reused."""
@@ -241,6 +254,7 @@ class ForecastOrderUpTo:
         plan = self.plan_source(world, origin)
         forecast = self.forecaster.predict(history, origin, horizon, plan, self.context)
         self._mean, self._variance = forecast_matrices(world, forecast, origin, horizon)
+        self._recent_rate = self.observed.recent_rate(origin, RECENT_RATE_DAYS)
         self._origin = origin
         plan_end = plan_horizon_end(origin)
         beyond = max(0, (origin + timedelta(days=horizon) - plan_end).days)
@@ -260,13 +274,7 @@ class ForecastOrderUpTo:
         origin = day - timedelta(days=1)   # the review runs before today's sales are booked
         self._refresh(world, origin)
         assert self._origin is not None and self._mean is not None and self._variance is not None
-        product = cells % world.n_products
-        supplier = world.product_supplier[product]
-        late = 1 - world.supplier_on_time_rate[supplier]
-        expected_slip = late * MEAN_SLIP_DAYS
-        slip_variance = late * SLIP_SQUARE - expected_slip**2
-        cover = (world.supplier_lead_time[supplier] + world.config.review_period_days
-                 + np.round(expected_slip)).astype(np.int64)
+        cover, slip_variance = cover_days(world, cells)
         # The covered days are day+1 .. day+cover; column k of the forecast is origin+1+k.
         first = (day - self._origin).days
         last = np.minimum(first + cover, self._mean.shape[1])
@@ -278,7 +286,12 @@ class ForecastOrderUpTo:
         demand = mean_cum[rows, last] - mean_cum[rows, first]
         variance = var_cum[rows, last] - var_cum[rows, first]
         daily = demand / np.maximum(last - first, 1)
-        spread = np.sqrt(variance + slip_variance * daily**2)
+        # A forecast of nothing is not a certainty of nothing: demand noise is at least that of
+        # the cell's recent observed selling rate (units arrive in basket lines, 1.45 units²
+        # of variance per unit sold), so a slow mover a forecaster rounds to 0 keeps a buffer.
+        floor = UNIT_VARIANCE_PER_UNIT * self._recent_rate[cells] * (last - first)
+        spread = np.sqrt(np.maximum(self.error_scale**2 * variance, floor)
+                         + slip_variance * daily**2)
         return demand + self.z * spread
 
     def order_quantities(self, world: World, state: SimulationState, day: date,
@@ -294,6 +307,45 @@ class ForecastOrderUpTo:
         quantities[cells[ordering]] = round_up_to_case_packs(
             world, cells[ordering], short[ordering])
         return quantities
+
+
+def cover_days(world: World, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Days an order placed at a review must cover for each cell (lead time + review period +
+    the supplier's expected slip, rounded), and the variance of that slip in days²."""
+    supplier = world.product_supplier[cells % world.n_products]
+    late = 1 - world.supplier_on_time_rate[supplier]
+    expected_slip = late * MEAN_SLIP_DAYS
+    slip_variance = late * SLIP_SQUARE - expected_slip**2
+    cover = (world.supplier_lead_time[supplier] + world.config.review_period_days
+             + np.round(expected_slip)).astype(np.int64)
+    return cover, slip_variance
+
+
+def forecast_error_scale(forecaster: Any, observed: ObservedSales, world: World, context: Any,
+                         origin: date, history_days: int | None) -> float:
+    """How much the forecaster's realised errors over an order's cover exceed the spread its
+    80% intervals imply: one forecast from ``origin`` minus the longest cover, compared with the
+    sales observed over each cell's cover (pooled: sqrt(sum error² / sum variance)), at least 1.
+    The sales are censored, so stock-outs count as errors too: the safety stock covers them."""
+    cells = np.arange(world.n_cells)
+    cover, _ = cover_days(world, cells)
+    back = int(cover.max())
+    start = origin - timedelta(days=back)
+    if (start - observed.first_day).days < getattr(forecaster, "min_history_days", 28):
+        return 1.0  # too little history before the calibration origin: the intervals as they are
+    forecast = forecaster.predict(observed.frame(start, history_days), start, back,
+                                  published_plan(world, start), context)
+    mean, variance = forecast_matrices(world, forecast, start, back)
+    first = (start - observed.first_day).days + 1
+    actual = np.cumsum(observed.units[first: first + back].T, axis=1)
+    predicted = np.cumsum(mean, axis=1)
+    spread = np.cumsum(variance, axis=1)
+    rows, last = cells, cover - 1
+    error = predicted[rows, last] - actual[rows, last]
+    implied = spread[rows, last].sum()
+    if implied <= 0:
+        return 1.0
+    return float(max(1.0, np.sqrt((error**2).sum() / implied)))
 
 
 def forecast_matrices(world: World, forecast: pd.DataFrame, origin: date,
@@ -372,6 +424,9 @@ class StudySettings:
     forecast_every_days: int = 7
     # Days of observed history handed to each prediction (None: all); fitting sees all of it.
     history_days: int | None = 91
+    # Scale the safety stock by the forecaster's measured error over a cover / its intervals'
+    # spread (measured either way and reported as forecast_error_scale).
+    safety_from_forecast_errors: bool = False
     # The forecaster's own options (as under its name in parameters_forecast.yml).
     forecast_params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -506,6 +561,13 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
     fit_seconds = time.perf_counter() - started
     log.info("Fitted %s on %d days of observed sales in %.1f s", settings.forecaster,
              observed.recorded, fit_seconds)
+    measured_scale = forecast_error_scale(forecaster, observed, world, context, origin,
+                                          settings.history_days)
+    error_scale = measured_scale if settings.safety_from_forecast_errors else 1.0
+    log.info("Forecast errors over a cover are %.2fx the spread the intervals imply; the "
+             "safety stock %s", measured_scale,
+             "uses that" if settings.safety_from_forecast_errors else
+             "uses the intervals as they are (safety_from_forecast_errors: false)")
 
     rows = []
     builtin = run_closed_loop(world, state, days, PERIODIC_REVIEW, observed.copy())
@@ -514,13 +576,15 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
     rows.append(summarise(builtin, settings, world))
     for level in settings.service_levels:
         policy = ForecastOrderUpTo(forecaster, observed.copy(), context, level,
-                                   settings.forecast_every_days, settings.history_days)
+                                   settings.forecast_every_days, settings.history_days,
+                                   error_scale=error_scale)
         trace = run_closed_loop(world, state, days, policy, policy.observed,
                                 service_level=level)
         if on_trace:
             on_trace(trace)
         row = summarise(trace, settings, world)
         row.update(forecaster=settings.forecaster, forecasts=policy.log.forecasts,
+                   forecast_error_scale=measured_scale, safety_error_scale=error_scale,
                    forecast_seconds=policy.log.forecast_seconds,
                    forecast_every_days=settings.forecast_every_days,
                    days_beyond_plan=policy.log.days_beyond_plan,
