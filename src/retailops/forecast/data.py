@@ -131,13 +131,13 @@ def history_window(reader: MartReader, days: int, last: date | None = None,
     """The last ``days`` days with sales (ending on ``last`` when given). Raises
     ``InsufficientHistoryError`` in one line when the marts hold fewer than ``needed`` days."""
     found = reader.sales_days()
-    held = 0 if found is None else (min(last or found[1], found[1]) - found[0]).days + 1
+    end = None if found is None else min(last or found[1], found[1])
+    held = 0 if found is None else max((end - found[0]).days + 1, 0)
     if found is None or held < needed:
-        span = "no sales" if found is None else f"{held} days ({found[0]}..{found[1]})"
+        span = "no sales" if found is None else f"{held} days ({found[0]}..{end})"
         raise InsufficientHistoryError(
             f"forecast needs at least {needed} days of sales history in the marts; "
             f"they hold {span}")
-    end = min(last or found[1], found[1])
     return max(found[0], end - timedelta(days=days - 1)), end
 
 

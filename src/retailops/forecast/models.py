@@ -58,7 +58,9 @@ def count_interval(mean: np.ndarray, dispersion: float | np.ndarray = 0.0,
         prob = size / (size + mean[negbin])
         low[negbin] = stats.nbinom.ppf(low_q, size, prob)
         high[negbin] = stats.nbinom.ppf(high_q, size, prob)
-    return low, high
+    # The quantiles of a count are whole numbers; a slow seller (mean 0.05: P(0) > 0.9) has
+    # p90 = 0 below its mean. The interval is widened to hold the point forecast.
+    return np.minimum(low, mean), np.maximum(high, mean)
 
 
 def fit_variance(actual: np.ndarray, mean: np.ndarray,
@@ -177,7 +179,10 @@ def forecasters(params: Mapping[str, Any] | None = None) -> dict[str, Forecaster
     """The models named in ``params["models"]`` (default: all), built from their parameters
     ``params[<name>]``. Keys are the model names written to the forecast mart."""
     params = dict(params or {})
-    names = list(params.get("models") or MODEL_NAMES)
+    names = params.get("models") or MODEL_NAMES
+    if isinstance(names, str):  # --params forecast.models=[a,b] may arrive as text
+        names = [n.strip() for n in names.strip("[]").split(",") if n.strip()]
+    names = list(names)
     out: dict[str, Forecaster] = {}
     for name in names:
         options = dict(params.get(name) or {})

@@ -7,6 +7,7 @@ builds every stage's pipeline on a plain ``kedro run``.
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import Any
 
 from retailops.lake.storage import Lake
@@ -34,9 +35,12 @@ def forecast_demand(warehouse: Any, lake: Lake, params: dict) -> dict:
     from retailops.forecast.data import InsufficientHistoryError
     from retailops.lake.promotions import read_plan
 
+    last_day = params.get("last_day")
+    if last_day is not None:
+        last_day = date.fromisoformat(str(last_day))
     try:
         inputs = run.gather_inputs(_reader(warehouse, lake, params),
-                                   lambda day: read_plan(lake, day), params)
+                                   lambda day: read_plan(lake, day), params, last=last_day)
     except InsufficientHistoryError as exc:
         if params.get("when_history_short", "fail") == "skip":
             log.warning("forecast skipped: %s", exc)
