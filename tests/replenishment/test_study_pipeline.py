@@ -9,7 +9,13 @@ import pandas as pd
 import pyarrow.compute as pc
 import pytest
 
-from retailops.simulation import SimulationConfig, build_world, initial_state, run_days
+from retailops.simulation import (
+    FIRST_DAY,
+    SimulationConfig,
+    build_world,
+    initial_state,
+    run_days,
+)
 from tests.conftest import conf_with_lake, run_kedro
 from tests.replenishment.conftest import TINY
 
@@ -58,7 +64,7 @@ def test_the_builtin_figures_equal_an_independent_count(study):
     # day batches' truth and end-of-day state, as the lake would record them.
     world = build_world(SimulationConfig(seed=TINY.seed, scale=TINY.scale))
     cost = np.tile(world.product_unit_cost, world.n_stores)
-    demanded = sold = 0
+    demanded = sold = orders = order_lines = 0
     values = []
     for batch in run_days(world, initial_state(world), TINY.end):
         if batch.day < TINY.start:
@@ -66,7 +72,12 @@ def test_the_builtin_figures_equal_an_independent_count(study):
         demanded += int(pc.sum(batch.truth["demanded_units"]).as_py())
         sold += int(pc.sum(batch.truth["sold_units"]).as_py())
         values.append(float((batch.state.on_hand * cost).sum()))
+        orders += batch.orders_placed
+        # Lines ordered today are all still pending tonight (no lead time is under a day).
+        order_lines += int((batch.state.pending["order_day"]
+                            == (batch.day - FIRST_DAY).days).sum())
     assert builtin["lost_units"] == demanded - sold
+    assert (builtin["orders"], builtin["order_lines"]) == (orders, order_lines)
     assert builtin["fill_rate"] == pytest.approx(sold / demanded)
     assert builtin["avg_inventory_value"] == pytest.approx(np.mean(values))
     assert builtin["days"] == len(values) == TINY.study_weeks * 7
