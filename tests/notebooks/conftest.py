@@ -35,4 +35,30 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> NotebookPlatform:
         raise AssertionError(f"kedro run failed ({run.returncode}):\n{run.stderr[-4000:]}")
     lake = project / "data" / "lake"
     assert (lake / "metadata/runs/validation/latest.json").is_file()
+    _publish_a_forecast(project, lake)
     return NotebookPlatform(project=project, lake=lake)
+
+
+def _publish_a_forecast(project: Path, lake: Path) -> None:
+    """Forecasts made on 07-03..07-06 (fixture values in the forecast marts' layout: a week is
+    far too little history for the forecast stage) and a backtest, then published, for the
+    demand_forecasts notebook."""
+    from datetime import date, timedelta
+
+    import duckdb
+
+    from tests.forecast_fixture import write_accuracy, write_forecast
+
+    with duckdb.connect(str(project / "data" / "warehouse" / "retailops.duckdb"),
+                        read_only=True) as con:
+        category = dict(con.execute("select product_id, category from marts.dim_products")
+                        .fetchall())
+        cells = con.execute("select store_id, product_id from marts.fct_daily_sales "
+                            "group by 1, 2 order by 1, 2 limit 40").fetchall()
+    for n in range(4):
+        write_forecast(lake, date(2024, 7, 3) + timedelta(days=n), cells, category,
+                       level_models=["lightgbm"])
+    write_accuracy(lake, date(2024, 7, 6))
+    run = run_kedro("run", "--pipelines", "publish", cwd=project, timeout=300)
+    if run.returncode != 0:
+        raise AssertionError(f"publish failed ({run.returncode}):\n{run.stderr[-4000:]}")

@@ -39,9 +39,10 @@ def _outputs(notebook: nbformat.NotebookNode) -> tuple[str, list[dict]]:
     return "\n".join(texts), rich
 
 
-def test_the_four_analyst_notebooks_are_there():
+def test_the_analyst_notebooks_are_there():
     assert {p.stem for p in NOTEBOOKS} == {"sales_exploration", "inventory_and_stockouts",
-                                          "supplier_performance", "data_quality_walkthrough"}
+                                          "supplier_performance", "data_quality_walkthrough",
+                                          "demand_forecasts"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -132,3 +133,35 @@ def _values(trace: dict) -> list:
         if values is not None:
             return list(values)
     return []
+
+
+def test_the_forecast_notebook_scores_the_forecasts_it_loaded(platform, executed):
+    """The demand_forecasts notebook on four published forecasts (07-03..07-06, tests/notebooks/
+    conftest.py): it names them, and scores the 40 cells x 4 one-day-ahead forecasts with the
+    share of days inside the 80% interval computed here from the rows written and the sales."""
+    import duckdb
+
+    from tests.forecast_fixture import MODELS, forecast_rows
+
+    notebook = executed(NOTEBOOK_DIR / "demand_forecasts.ipynb")
+    text, _ = _outputs(notebook)
+    assert ("4 forecast date(s), 2024-07-03 .. 2024-07-06; production model(s): lightgbm"
+            in text)
+    with duckdb.connect(str(platform.project / "data/warehouse/retailops.duckdb"),
+                        read_only=True) as con:
+        cells = con.execute("select store_id, product_id from marts.fct_daily_sales "
+                            "group by 1, 2 order by 1, 2 limit 40").fetchall()
+        sold = {(d, s, p): q for d, s, p, q in con.execute(
+            "select sale_date, store_id, product_id, quantity from marts.fct_daily_sales")
+            .fetchall()}
+    from datetime import date, timedelta
+
+    scored = [r for n in range(4)
+              for r in forecast_rows(date(2024, 7, 3) + timedelta(days=n), cells, MODELS)
+              if r["model"] == "lightgbm"
+              and r["target_date"] == date(2024, 7, 3) + timedelta(days=n + 1)]
+    inside = sum(r["units_p10"] <= sold.get((r["target_date"], r["store_id"], r["product_id"]), 0)
+                 <= r["units_p90"] for r in scored) / len(scored)
+    (line,) = [line for line in text.splitlines() if "forecasts scored" in line]
+    assert line == (f"{len(scored):,} store x product x day forecasts scored; {inside:.0%} of "
+                    "the days fell inside the 80% interval")
