@@ -148,15 +148,15 @@ class SeasonalNaive:
         return self  # nothing to learn
 
     def predict(self, history, origin, horizon, plan, context) -> pd.DataFrame:
-        origin = pd.Timestamp(origin)
-        past = pd.date_range(origin - pd.Timedelta(days=7 * self.weeks - 1), origin, freq="D")
-        frame = history[history[F.DATE] <= origin]
-        if F.CENSORED not in frame:
-            from retailops.forecast.censoring import mark_censoring
+        from retailops.forecast.features import build_panel
 
-            frame = mark_censoring(frame, self.rule)
-        frame = frame.assign(_usable=usable_units)
-        series, values = series_matrix(frame, "_usable", past)
+        origin = pd.Timestamp(origin)
+        panel = build_panel(history, context, self.rule, until=origin.date())
+        keep = min(7 * self.weeks, len(panel.days))
+        past = panel.days[-keep:]
+        series = panel.series
+        # Censored and closed days say nothing about demand: NaN, skipped below.
+        values = np.where(panel.usable[:, -keep:], panel.units[:, -keep:], np.nan)
         days = F.target_days(origin.date(), horizon)
         # Column of the same weekday in the last week of the window, then one week back each time.
         mean = np.full((len(series), horizon), np.nan)
@@ -164,6 +164,8 @@ class SeasonalNaive:
             last_week_col = len(past) - 7 + (day - past[-7]).days % 7
             for back in range(self.weeks):
                 col = last_week_col - 7 * back
+                if col < 0:
+                    break
                 fill = np.isnan(mean[:, h]) & ~np.isnan(values[:, col])
                 mean[fill, h] = values[fill, col]
         mean = np.nan_to_num(mean, nan=0.0)
