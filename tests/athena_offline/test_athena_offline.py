@@ -308,7 +308,14 @@ def test_an_indented_manifest_is_not_one_record(tmp_path: Path) -> None:
 def test_glue_tables_come_from_the_catalog_template() -> None:
     tables = {t.name: t for t in glue_tables("acme-prod")}
     assert set(tables) == {"products", "stores", "suppliers", "sales", "inventory", "shipments",
-                           "promotions", "manifests", "defects", "dimension_defects"}
-    assert {t.database for t in tables.values()} == {"acme_prod_raw"}
+                           "promotions", "manifests", "defects", "dimension_defects",
+                           "fct_demand_forecast", "fct_demand_forecast_levels",
+                           "forecast_accuracy"}
+    # The forecast marts (Parquet the forecast stage writes) live with the dbt marts.
+    forecast = {"fct_demand_forecast", "fct_demand_forecast_levels", "forecast_accuracy"}
+    assert {t.database for n, t in tables.items() if n not in forecast} == {"acme_prod_raw"}
+    assert {tables[n].database for n in forecast} == {"acme_prod_marts"}
+    assert tables["fct_demand_forecast"].partition_keys == ["forecast_date"]
+    assert tables["forecast_accuracy"].partition_keys == ["backtest_date"]
     assert tables["manifests"].partition_keys == ["table_name", "dt"]
     assert tables["sales"].parameters["skip.header.line.count"] == "1"

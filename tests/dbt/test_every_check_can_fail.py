@@ -727,3 +727,40 @@ def test_dim_date_is_the_calendar(warehouse: tuple) -> None:
                            "iso_day_of_week, day_name, iso_week, is_weekend, month_start_date "
                            "from marts.dim_date order by date_day").fetchall()
     assert rows == expected
+
+
+def test_the_forecast_stage_checks_only_the_date_it_wrote_and_fails_in_one_line(
+        warehouse: tuple) -> None:
+    """The forecast stage's last node runs these tests over the forecast date it wrote: a
+    broken forecast of another date is not read; a broken one of that date stops the run,
+    naming the failed test."""
+    from retailops.errors import TransformError
+    from retailops.lake.storage import Lake
+    from retailops.pipelines.forecast.checks import check_forecast_marts
+    from retailops.warehouse.engines import DuckDBWarehouse
+
+    project, pristine, _ = warehouse
+    breakage = Breakage(project, pristine)
+    lake, store = Lake(str(project.lake_root)), DuckDBWarehouse(path=str(project.duckdb_path))
+    params = {"target": "duckdb"}
+    other = f"curated/fct_demand_forecast/forecast_date={FORECAST_DATE - timedelta(days=1)}/"
+    try:
+        _, rows = breakage.parquet_rows(FORECAST_FILE)
+        (project.lake_root / other).mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist([{**rows[0], "units": -1.0}]),
+                       project.lake_root / other / "forecast.parquet")
+        done = check_forecast_marts({"forecast_date": FORECAST_DATE.isoformat()}, params, lake,
+                                    store)
+        assert done["tested"] and done["tests_passed"] == 5
+        assert check_forecast_marts({"skipped": "too little history"}, params, lake,
+                                    store)["tested"] is False
+        breakage.write_parquet(FORECAST_FILE, rows + [{**rows[0], "model": "broken",
+                                                       "units_p90": 0.0}])
+        with pytest.raises(TransformError, match=(
+                rf"^dbt test of the forecast for {FORECAST_DATE} failed: 1 data test\(s\) "
+                r"failed: forecast_valid_units$")):
+            check_forecast_marts({"forecast_date": FORECAST_DATE.isoformat()}, params, lake,
+                                 store)
+    finally:
+        breakage.restore()
+        shutil.rmtree(project.lake_root / other, ignore_errors=True)
