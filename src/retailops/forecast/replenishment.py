@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from retailops.simulation.calendar import is_closed
-from retailops.simulation.config import FIRST_DAY, SimulationConfig, last_supported_day
+from retailops.simulation.config import FIRST_DAY, SimulationConfig
 from retailops.simulation.engine import (
     DayActivity,
     SimulationState,
@@ -42,7 +42,7 @@ from retailops.simulation.policies import (
     OrderingPolicy,
     round_up_to_case_packs,
 )
-from retailops.simulation.world import World, build_world
+from retailops.simulation.world import UNITS_PER_LINE_EXTRA, World, build_world
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,10 @@ _SLIP_P = 0.45 * (1 - 0.45) ** (np.arange(1, 10) - 1)
 _SLIP_P[-1] += 1 - _SLIP_P.sum()
 MEAN_SLIP_DAYS = float((_SLIP * _SLIP_P).sum())
 SLIP_SQUARE = float((_SLIP**2 * _SLIP_P).sum())
-# Units per sale line are 1 + Poisson(0.25): variance per unit sold E[q²]/E[q] = 1.8125/1.25.
-UNIT_VARIANCE_PER_UNIT = 1.45
+# Units per sale line are 1 + Poisson(x) (what the sales lines' quantities show): the variance
+# of demand per unit demanded is E[q²]/E[q] = (x + (1 + x)²) / (1 + x), 1.45 for x = 0.25.
+UNIT_VARIANCE_PER_UNIT = (UNITS_PER_LINE_EXTRA + (1 + UNITS_PER_LINE_EXTRA) ** 2) / (
+    1 + UNITS_PER_LINE_EXTRA)
 RECENT_RATE_DAYS = 28
 # The publication's week and the four after it (contract: the promotion plan).
 PLAN_WEEKS_AHEAD = 5
@@ -260,7 +262,7 @@ class ForecastOrderUpTo:
         beyond = max(0, (origin + timedelta(days=horizon) - plan_end).days)
         if beyond:
             log.debug("Forecast from %s: the published plan ends %s; the last %d of %d days "
-                     "assume no promotion", origin, plan_end, beyond, horizon)
+                      "assume no promotion", origin, plan_end, beyond, horizon)
         self.log.forecasts += 1
         self.log.forecast_seconds += time.perf_counter() - started
         self.log.days_beyond_plan += beyond
@@ -639,6 +641,6 @@ def settings_from_params(params: Mapping[str, Any], seed: int, scale: float,
 
 __all__ = [
     "ForecastOrderUpTo", "LoopTrace", "ObservedSales", "StudySettings", "forecast_matrices",
-    "last_supported_day", "plan_horizon_end", "published_plan", "run_closed_loop", "run_study",
+    "plan_horizon_end", "published_plan", "run_closed_loop", "run_study",
     "summarise", "target_verdict", "warm_up",
 ]
