@@ -210,6 +210,22 @@ def test_a_day_missing_from_the_marts_fails_naming_it(platform, tmp_path):
     assert not any(name.startswith("lake:") for name in failed(report))
 
 
+def test_a_day_the_chain_was_closed_needs_no_mart_rows(platform, tmp_path):
+    # Christmas Day: the stores are closed, the sales partition lands with no rows and the mart
+    # has nothing for the day. That is a day covered, not a day missing.
+    copy = copy_of(platform, tmp_path,
+                   "update staging.stg_manifests set row_count = 0 "
+                   "where table_name = 'sales' and partition_dt = '2024-07-16'",
+                   "delete from marts.fct_daily_sales where sale_date = date '2024-07-16'")
+    check = checks_of(copy, "2024-07-14", "2024-07-17")["marts: every day is in fct_daily_sales"]
+    assert check.ok and check.expected == 3, check.describe()
+    # A day whose partition has rows must still be in the mart.
+    copy = copy_of(platform, tmp_path / "with-rows",
+                   "delete from marts.fct_daily_sales where sale_date = date '2024-07-16'")
+    check = checks_of(copy, "2024-07-14", "2024-07-17")["marts: every day is in fct_daily_sales"]
+    assert not check.ok and "2024-07-16" in check.describe()
+
+
 def test_an_empty_window_is_missing_not_zero(platform, tmp_path):
     copy = copy_of(platform, tmp_path)
     checks = checks_of(copy, "2024-08-01", "2024-08-02")
