@@ -105,6 +105,13 @@ def child_train(root: Path, model: str, days: int, runs: int) -> dict:
     first, last = history_window(reader, days)
     history = load_history(reader, first, last, context)
     load_seconds = time.perf_counter() - started
+    # Stock-out marks once, as the forecast stage does (run.gather_inputs): models given a
+    # marked history do not mark it again at every predict.
+    from retailops.forecast.censoring import mark_censoring
+
+    started = time.perf_counter()
+    history = mark_censoring(history)
+    censoring_seconds = time.perf_counter() - started
     after_load = peak_gb()
     plan = read_plan(lake, last)
     forecaster = forecasters({"models": [model]})[model]
@@ -117,7 +124,8 @@ def child_train(root: Path, model: str, days: int, runs: int) -> dict:
         forecast = fitted.predict(history, last, 14, plan, context)
         predict.append(time.perf_counter() - started)
     return {"model": model, "history_rows": len(history), "history_days": (last - first).days + 1,
-            "load_seconds": load_seconds, "fit_seconds": fit_seconds,
+            "load_seconds": load_seconds, "censoring_seconds": censoring_seconds,
+            "fit_seconds": fit_seconds,
             "predict_seconds": statistics.median(predict), "predict_runs": runs,
             "forecast_rows": len(forecast), "peak_gb_after_load": after_load,
             "peak_gb": peak_gb()}
@@ -140,9 +148,11 @@ def child_backtest(root: Path, models: list[str], origins: int, step_days: int,
     truth = read_truth(lake, chosen[0] + timedelta(days=1), last)
     load_seconds = time.perf_counter() - started
     started = time.perf_counter()
+    from retailops.forecast.censoring import mark_censoring
+
     result = bt.run_backtest(history, truth, forecasters({"models": models}),
                              lambda origin: read_plan(lake, origin), context,
-                             context.category_of(), config)
+                             context.category_of(), config, prepare=mark_censoring)
     seconds = time.perf_counter() - started
     return {"models": models, "origins": [o.isoformat() for o in result.origins],
             "refit_every": refit_every, "load_seconds": load_seconds, "seconds": seconds,
@@ -237,7 +247,8 @@ def main() -> None:
             r = run_child("train", model, "--workdir", str(root), "--days", str(args.days),
                           "--runs", str(args.runs))
             print(f"  {model:16} history {r['history_rows']:,} rows ({r['history_days']} days) "
-                  f"loaded in {r['load_seconds']:.0f} s; fit {r['fit_seconds']:.1f} s "
+                  f"loaded in {r['load_seconds']:.0f} s (+{r.get('censoring_seconds', 0):.0f} s "
+                  f"censoring marks); fit {r['fit_seconds']:.1f} s "
                   f"(target <= 300); daily prediction {r['predict_seconds']:.1f} s "
                   f"(median of {r['predict_runs']}, target <= 15); peak memory "
                   f"{r['peak_gb']:.2f} GB ({r['peak_gb_after_load']:.2f} GB after loading; "

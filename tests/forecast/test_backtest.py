@@ -248,9 +248,10 @@ def test_refit_every_k_origins_fits_less_often(backtested):
     config = BacktestConfig(**{**BACKTEST, "refit_every": 2})
     origins = backtest_origins(FIRST, LAST, config)
     truth = read_truth(lake, origins[0] + timedelta(days=1), LAST)
-    result = run_backtest(history, truth, forecasters({"models": MODELS}),
+    result = run_backtest(history, truth, forecasters({"models": ["seasonal_naive"]}),
                           lambda o: read_plan(lake, o), context, context.category_of(), config)
-    assert {name: t["fits"] for name, t in result.seconds.items()} == {m: 2 for m in MODELS}
+    assert result.seconds["seasonal_naive"]["fits"] == 2
+    assert len(result.origins) == 4
 
 
 def test_too_little_history_is_one_clear_line():
