@@ -143,7 +143,7 @@ def test_a_run_whose_validation_failed_is_not_published(tiny_platform):
     passed = json.loads((tiny_platform.lake / "metadata/runs/validation/latest.json").read_text())
     params = {"copied_relations": ["staging.stg_defects"]}
     assert publish_marts(passed, params) == {"copied_relations": ["staging.stg_defects"],
-                                             "keep_snapshots": 2}
+                                             "keep_snapshots": 2, "curated_tables": []}
     # The same report with one check failed (written in every form the report has carried).
     failed = json.loads(json.dumps(passed))
     failed["checks"][0]["ok"] = False
