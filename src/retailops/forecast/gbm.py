@@ -92,6 +92,7 @@ class LightGBMForecaster:
         rows, origin_col, horizon = self._training_rows(panel, rng)
         X = features(panel, context, rows, origin_col, horizon, discounts, panel.days)
         y = panel.units[rows, origin_col + horizon]
+        features_seconds = time.perf_counter() - started
         weight = np.where(y > 0, 1.0, 1.0 / self.zero_keep)
         dataset = lightgbm.Dataset(X, label=y, weight=weight,
                                    categorical_feature=list(CATEGORICAL), free_raw_data=True)
@@ -103,7 +104,7 @@ class LightGBMForecaster:
         sample = rng.choice(len(y), min(len(y), 200_000), replace=False)
         mean = self.booster.predict(X.iloc[sample], num_threads=self.num_threads)
         self.dispersion["store_product"] = fit_variance(y[sample], mean, weight[sample])
-        self.training = {"rows": int(len(y)), "zero_share_kept": float((y == 0).mean()),
+        self.training = {"rows": int(len(y)), "features_seconds": round(features_seconds, 1), "zero_share_kept": float((y == 0).mean()),
                          "fit_seconds": round(time.perf_counter() - started, 1),
                          "first_day": str(panel.days[0].date()),
                          "last_day": str(panel.days[-1].date())}

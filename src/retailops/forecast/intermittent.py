@@ -6,7 +6,8 @@ holiday or promotion, so the series is first made weekday-neutral (divided by th
 weekday profile) and the level is multiplied back by the profile and the retailer's holiday
 effect of each target day. Censored days enter as their imputed value (``forecast.censoring``),
 so a stock-out does not pull the level down. The model is local: "fitting" only measures the
-weekday profile and the dispersion; each prediction fits the series up to its origin.
+weekday profile (the stage calibrates the intervals, ``forecast.levels.calibrate``); each
+prediction fits the series up to its origin.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import pandas as pd
 from retailops.forecast import frames as F
 from retailops.forecast.censoring import CensoringRule, weekday_profile
 from retailops.forecast.features import build_panel
-from retailops.forecast.models import (count_interval, dispersion_for, fit_variance,
-                                       forecast_frame)
+from retailops.forecast.models import count_interval, dispersion_for, forecast_frame
 
 STATSFORECAST_MODELS = ("CrostonSBA", "TSB", "ADIDA", "IMAPA")
 
@@ -65,14 +65,6 @@ class IntermittentForecaster:
     def fit(self, history, plan, context) -> "IntermittentForecaster":
         panel = build_panel(history, context, self.rule)
         self.profile = weekday_profile(panel.filled, panel.usable, panel.days)
-        # Dispersion out of sample: forecast the last 14 days from the days before them.
-        if len(panel.days) >= self.min_history_days + 14:
-            cut = panel.days[-15].date()
-            held = self._predict_panel(build_panel(history, context, self.rule, until=cut),
-                                       14, context)
-            actual = panel.filled[:, -14:]
-            usable = panel.usable[:, -14:]
-            self.dispersion["store_product"] = fit_variance(actual[usable], held[usable])
         self.training = {"first_day": str(panel.days[0].date()),
                          "last_day": str(panel.days[-1].date()), "model": self.model}
         return self
