@@ -43,13 +43,28 @@ def prepare_store(tracking_uri: str) -> str:
     return tracking_uri
 
 
+def open_experiment(tracking_uri: str, experiment: str) -> None:
+    """Point mlflow at the store and at ``experiment``, creating it if needed.
+
+    A new experiment keeps its artifacts beside a SQLite store (``<db folder>/artifacts/``):
+    mlflow's default artifact root is ``./mlruns`` under whatever the working directory is,
+    which scattered artifacts into the repository and the notebooks' folder."""
+    import mlflow
+
+    uri = prepare_store(tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(experiment) is None and uri.startswith("sqlite:///"):
+        artifacts = Path(uri[len("sqlite:///"):]).parent / "artifacts" / experiment
+        mlflow.create_experiment(experiment, artifact_location=artifacts.as_uri())
+    mlflow.set_experiment(experiment)
+
+
 def log_training(model: str, version: str, record: Mapping[str, Any], tracking_uri: str,
                  experiment: str) -> str:
     """One MLflow run for one trained model version; returns the run id."""
     import mlflow
 
-    mlflow.set_tracking_uri(prepare_store(tracking_uri))
-    mlflow.set_experiment(experiment)
+    open_experiment(tracking_uri, experiment)
     with mlflow.start_run(run_name=f"train {model} {version}") as run:
         mlflow.set_tags({"model": model, "model_version": version, "kind": "training"})
         params = {"model": model, "version": version,
