@@ -131,9 +131,9 @@ def run_backtest(history: pd.DataFrame, truth: pd.DataFrame,
     before the models see it (e.g. the stock-out censoring marks, which look at runs of days and
     so must be computed from that history alone, never from the whole history).
     """
-    history = history[["store_id", "product_id", "date", "units",
-                       *[c for c in history.columns
-                         if c not in ("store_id", "product_id", "date", "units")]]]
+    missing = [c for c in ("store_id", "product_id", "date", "units") if c not in history]
+    if missing:
+        raise ValueError(f"the history has no {missing} column(s)")
     dates = pd.to_datetime(history["date"])
     first_day, last_seen = dates.min().date(), dates.max().date()
     last_day = config.last_day or last_seen
