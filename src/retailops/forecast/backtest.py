@@ -449,8 +449,9 @@ def log_to_mlflow(summary: Mapping[str, Any], accuracy: pd.DataFrame,
 
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(experiment)
+    from retailops.forecast.tracking import open_experiment
+
+    open_experiment(tracking_uri, experiment)
     with mlflow.start_run(run_name=f"backtest {summary.get('backtest_date')}") as run:
         flat = {"origins": len(summary["origins"]), "first_origin": summary["origins"][0],
                 "last_origin": summary["origins"][-1], "horizon_days": summary["horizon_days"],
