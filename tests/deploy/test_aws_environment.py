@@ -96,7 +96,7 @@ with KedroSession.create(env="aws", conf_source=sys.argv[1]) as session:
         "lake_root": context.config_loader["globals"]["lake_root"],
         "parsed": parsed.success,
         "profile_work_group": os.environ["RETAILOPS_ATHENA_WORK_GROUP"],
-        "raw_schema": sorted({s["schema"] for s in manifest["sources"].values()}),
+        "source_schemas": sorted({s["schema"] for s in manifest["sources"].values()}),
         "model_schemas": sorted({n["schema"] for n in manifest["nodes"].values()
                                  if n["resource_type"] == "model"}),
     }))
@@ -115,6 +115,7 @@ def test_with_only_the_bucket_set_the_catalog_and_dbt_address_that_deployment(tm
     assert found == {
         "workgroup": "retailops-dev", "fact": "retailops_dev_marts.fct_daily_sales",
         "lake_root": f"s3://{DEV_BUCKET}", "parsed": True, "profile_work_group": "retailops-dev",
-        "raw_schema": ["retailops_dev_raw"],
+        # The raw tables, and the forecast marts (written by Python, read by dbt as sources).
+        "source_schemas": ["retailops_dev_marts", "retailops_dev_raw"],
         "model_schemas": ["retailops_dev_marts", "retailops_dev_staging"],
     }
