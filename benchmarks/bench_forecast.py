@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -41,23 +40,11 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 KEDRO = str(Path(sys.executable).with_name("kedro"))
 FIRST_DAY = date(2024, 7, 1)
+# The benchmark project's conf (lake, warehouse, serving file and reports under one folder).
+from bench_transform import write_conf  # noqa: E402 - benchmarks/ is the script's folder
+
 TARGETS = {"train_seconds": 300, "train_peak_gb": 4.0, "predict_seconds": 15,
            "store_product_ratio": 1.08, "store_category_ratio": 1.25, "bias": 0.03}
-
-
-def write_conf(root: Path, scale: float) -> Path:
-    conf = root / "conf"
-    if conf.exists():
-        shutil.rmtree(conf)
-    shutil.copytree(PROJECT_ROOT / "conf", conf, ignore=shutil.ignore_patterns("local"))
-    (conf / "local").mkdir()
-    (conf / "base" / "globals.yml").write_text(
-        f"lake_root: {root / 'lake'}\nwarehouse_path: {root / 'warehouse' / 'retailops.duckdb'}\n"
-        f"serving_path: {root / 'warehouse' / 'serving.duckdb'}\n"
-        f"reports_dir: {root / 'reports'}\n")
-    params = conf / "base" / "parameters_ingest.yml"
-    params.write_text(params.read_text().replace("scale: 1.0", f"scale: {scale}"))
-    return conf
 
 
 def kedro(conf: Path, *args: str, check: bool = True) -> tuple[float, str]:
