@@ -4,6 +4,7 @@ separate processes."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -80,3 +81,14 @@ def hold_open():
     yield start
     for reader in readers:
         reader.close()
+
+
+@pytest.fixture
+def copied(tiny_platform, tmp_path):
+    """The platform's warehouse and curated zone, copied so a test can break them."""
+    lake = tmp_path / "lake"
+    shutil.copytree(tiny_platform.lake / "curated", lake / "curated")
+    warehouse = tmp_path / "warehouse" / "retailops.duckdb"
+    warehouse.parent.mkdir()
+    shutil.copy(tiny_platform.warehouse, warehouse)
+    return lake, warehouse, tmp_path / "warehouse" / "serving.duckdb"

@@ -4,7 +4,6 @@ empty typed views while no forecast exists (a fresh lake, too little history).""
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 
 import duckdb
@@ -17,16 +16,6 @@ from retailops.warehouse.serving import PublishError, publish_serving
 from tests.forecast_fixture import write_accuracy, write_forecast
 
 FORECAST_MARTS = ["fct_demand_forecast", "fct_demand_forecast_levels", "forecast_accuracy"]
-
-
-@pytest.fixture
-def copied(tiny_platform, tmp_path):
-    lake = tmp_path / "lake"
-    shutil.copytree(tiny_platform.lake / "curated", lake / "curated")
-    warehouse = tmp_path / "warehouse" / "retailops.duckdb"
-    warehouse.parent.mkdir()
-    shutil.copy(tiny_platform.warehouse, warehouse)
-    return lake, warehouse, tmp_path / "warehouse" / "serving.duckdb"
 
 
 def _columns(path, name):

@@ -21,17 +21,6 @@ from retailops.warehouse import serving
 from retailops.warehouse.serving import PublishError, publish_serving, serving_dir
 
 
-@pytest.fixture
-def copied(tiny_platform, tmp_path):
-    """The platform's warehouse and curated zone, copied so a test can break them."""
-    lake = tmp_path / "lake"
-    shutil.copytree(tiny_platform.lake / "curated", lake / "curated")
-    warehouse = tmp_path / "warehouse" / "retailops.duckdb"
-    warehouse.parent.mkdir()
-    shutil.copy(tiny_platform.warehouse, warehouse)
-    return lake, warehouse, tmp_path / "warehouse" / "serving.duckdb"
-
-
 def _publish(copied, **options):
     lake, warehouse, path = copied
     return publish_serving(warehouse, path, lake, **options)
