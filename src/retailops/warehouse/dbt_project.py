@@ -3,7 +3,8 @@ dbt-duckdb plugin it loads.
 
 - ``DBT_PROJECT_DIR`` and ``dbt_vars()``: what a caller passes to ``dbtRunner`` (the lake
   root, and dim_date's range computed from today, so no end date is hard-coded).
-- ``Plugin``: registered by the ``duckdb`` profile target. It adds two SQL functions,
+- ``Plugin``: registered by the ``duckdb`` profile target, and built on first access (importing
+  dbt's plugin base costs seconds; registering the pipelines must not pay it). It adds two SQL functions,
   ``retailops_make_dirs(path)`` and ``retailops_remove_dir(path)``, because DuckDB's
   ``COPY ... TO`` cannot create the parent folders of the curated Parquet files nor remove a
   day's folder, and SQL has no other way to do either.
@@ -71,24 +72,39 @@ def remove_dir(path: str) -> str:
     return path
 
 
-try:  # dbt-duckdb is a runtime dependency, but keep this module importable without it.
+def _make_plugin_class() -> type:
+    """The ``Plugin`` class, built on dbt-duckdb's ``BasePlugin`` when dbt first asks for it.
+
+    Importing dbt-duckdb's plugin base imports dbt's adapter framework (1-3 s). This module is
+    imported by every ``kedro`` command (its paths and vars), so the class that needs dbt is
+    made only when dbt itself loads the plugin, i.e. inside a dbt invocation."""
     from dbt.adapters.duckdb.plugins import BasePlugin
-except ImportError:  # pragma: no cover
-    BasePlugin = object  # type: ignore[assignment,misc]
+
+    class Plugin(BasePlugin):
+        """dbt-duckdb plugin: adds ``retailops_make_dirs(varchar) -> varchar`` and
+        ``retailops_remove_dir(varchar) -> varchar`` (a rebuilt day's curated folder is
+        replaced whole) to each connection."""
+
+        def configure_connection(self, conn: Any) -> None:
+            import duckdb
+
+            for name, function in (("retailops_make_dirs", make_dirs),
+                                   ("retailops_remove_dir", remove_dir)):
+                conn.create_function(name, function, [duckdb.sqltype("VARCHAR")],
+                                     duckdb.sqltype("VARCHAR"), side_effects=True)
+
+    Plugin.__module__ = __name__
+    return Plugin
 
 
-class Plugin(BasePlugin):  # type: ignore[misc,valid-type]
-    """dbt-duckdb plugin: adds ``retailops_make_dirs(varchar) -> varchar`` and
-    ``retailops_remove_dir(varchar) -> varchar`` (a rebuilt day's curated folder is replaced
-    whole) to each connection."""
-
-    def configure_connection(self, conn: Any) -> None:
-        import duckdb
-
-        for name, function in (("retailops_make_dirs", make_dirs),
-                               ("retailops_remove_dir", remove_dir)):
-            conn.create_function(name, function, [duckdb.sqltype("VARCHAR")],
-                                 duckdb.sqltype("VARCHAR"), side_effects=True)
+def __getattr__(name: str) -> Any:
+    """``Plugin`` on first access (PEP 562): dbt-duckdb's loader does
+    ``getattr(import_module("retailops.warehouse.dbt_project"), "Plugin")``."""
+    if name == "Plugin":
+        plugin = _make_plugin_class()
+        globals()["Plugin"] = plugin
+        return plugin
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def release_duckdb() -> None:
