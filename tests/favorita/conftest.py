@@ -35,6 +35,10 @@ class FavoritaRun:
         return json.loads((self.out_dir / "clean" / "train_summary.json").read_text())
 
     @property
+    def test_summary(self) -> dict:
+        return json.loads((self.out_dir / "clean" / "test_summary.json").read_text())
+
+    @property
     def report_html(self) -> str:
         return (self.out_dir / "reports" / "favorita.html").read_text()
 

@@ -38,6 +38,8 @@ WEIGHED_ITEM = 112830
 
 HOLIDAYS = pd.DataFrame(
     [
+        # First and last rows of the real file's date range (the release check wants both ends).
+        ("2012-03-02", "Holiday", "Local", "Manta", "Fundacion de Manta", "False"),
         ("2012-12-24", "Bridge", "National", "Ecuador", "Puente Navidad", "False"),
         ("2013-01-01", "Holiday", "National", "Ecuador", "Primer dia del ano", "False"),
         ("2013-01-05", "Work Day", "National", "Ecuador", "Recupero puente Navidad", "False"),
@@ -47,6 +49,9 @@ HOLIDAYS = pd.DataFrame(
         ("2014-04-01", "Holiday", "Regional", "Cotopaxi", "Provincializacion de Cotopaxi", "False"),
         ("2014-12-26", "Bridge", "National", "Ecuador", "Puente Navidad", "False"),
         ("2016-04-16", "Event", "National", "Ecuador", "Terremoto Manabi", "False"),
+        # A local holiday inside the test window, for test.csv's features (store 3 is in Guayaquil).
+        ("2017-08-24", "Holiday", "Local", "Guayaquil", "Fiesta local de prueba", "False"),
+        ("2017-12-26", "Additional", "National", "Ecuador", "Navidad+1", "False"),
     ],
     columns=["date", "type", "locale", "locale_name", "description", "transferred"],
 )
@@ -91,17 +96,19 @@ def build_train() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "date", "store_nbr", "item_nbr", "unit_sales", "onpromotion"])
 
 
+TEST_DATES = ["2017-08-16", "2017-08-24", "2017-08-31"]  # first day, Guayaquil's holiday, last day
+
+
 def build_test() -> pd.DataFrame:
-    """A few forecast rows after the last train day."""
-    return pd.DataFrame(
-        {
-            "id": [9000, 9001, 9002],
-            "date": ["2017-08-16", "2017-08-16", "2017-08-17"],
-            "store_nbr": [1, 2, 3],
-            "item_nbr": [96995, 103665, 115611],
-            "onpromotion": ["False", "True", "False"],
-        }
-    )
+    """Forecast rows after the last train day: stores 1 and 3 on the test window's first, a
+    holiday and last day (the real test.csv spans 2017-08-16..2017-08-31)."""
+    rows = [
+        (125_497_040 + index, day, store, item, str(index % 2 == 0))
+        for index, (day, store, item) in enumerate(
+            (day, store, item) for day in TEST_DATES for store in (1, 3) for item in (96995, 115611)
+        )
+    ]
+    return pd.DataFrame(rows, columns=["id", "date", "store_nbr", "item_nbr", "onpromotion"])
 
 
 def build_oil() -> pd.DataFrame:
@@ -148,8 +155,11 @@ def write_download(folder: Path, *, omit: tuple[str, ...] = (), broken: bool = F
     return tables
 
 
-def run_favorita(data_dir: Path, out_dir: Path) -> None:
-    """``kedro run --pipelines favorita`` in-process, with outputs under ``out_dir``."""
+def run_favorita(data_dir: Path, out_dir: Path, **extra_params) -> None:
+    """``kedro run --pipelines favorita`` in-process, with outputs under ``out_dir``.
+
+    The fixtures are samples of the release: ``expect_release`` is ``sample`` unless given.
+    """
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
@@ -159,6 +169,8 @@ def run_favorita(data_dir: Path, out_dir: Path) -> None:
             "data_dir": str(data_dir),
             "out_dir": str(out_dir),
             "reports_dir": str(out_dir / "reports"),
+            "expect_release": "sample",
+            **extra_params,
         }
     }
     cwd = Path.cwd()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from retailops.favorita.availability import check_and_stage, require_tables
+from retailops.favorita.availability import StageOptions, check_and_stage, require_tables
 from retailops.favorita.duck import DuckSettings, connect
 from retailops.favorita.quality import build_checks, run_checks
 from retailops.favorita.synthetic import write_download
@@ -15,7 +15,9 @@ def test_generated_download_has_the_real_shape(tmp_path):
     header = (tmp_path / "download" / "train.csv").read_text().splitlines()[0]
     assert header == "id,date,store_nbr,item_nbr,unit_sales,onpromotion"
     settings = DuckSettings(temp_directory=str(tmp_path / "tmp"))
-    availability = check_and_stage(tmp_path / "download", tmp_path / "out", settings)
+    availability = check_and_stage(
+        tmp_path / "download", tmp_path / "out", settings, StageOptions(expect_release="sample")
+    )
     staged = require_tables(availability, tmp_path / "download")
     assert set(staged) == {"train", "test", "stores", "items", "oil", "holidays_events", "transactions"}
     rows = availability.set_index("table").loc["train", "rows"]

@@ -215,6 +215,60 @@ TRAIN_CLEAN_COLUMNS = [
 ]
 
 
+# The columns test.csv gets: train's, less everything derived from unit_sales (which test lacks).
+SALES_COLUMNS = ("unit_sales", "units_sold", "units_returned", "is_return", "is_fractional_units")
+TEST_CLEAN_COLUMNS = [column for column in TRAIN_CLEAN_COLUMNS if column not in SALES_COLUMNS]
+
+
+def _day_features_sql(settings: CalendarSettings) -> str:
+    """The feature columns of a sales day, over ``t`` (the rows) joined to ``h`` (holiday flags).
+
+    One expression list for train and test, so a forecast fed from train's features finds the
+    same columns, computed the same way, on the days it forecasts.
+    """
+    holiday_flags = ", ".join(
+        f"coalesce(h.{flag}, false) AS {flag}"
+        for flag in TRAIN_CLEAN_COLUMNS[TRAIN_CLEAN_COLUMNS.index("is_holiday") :]
+    )
+    promo_from = f"DATE '{settings.promotion_recorded_from.isoformat()}'"
+    return f"""t.onpromotion,
+                   t.date >= {promo_from} AS promotion_recorded,
+                   isodow(t.date)::TINYINT AS day_of_week,
+                   {payday_sql('t.date', settings)} AS is_payday,
+                   {earthquake_sql('t.date', settings)} AS is_earthquake_period,
+                   {holiday_flags}"""
+
+
+def _copy_with_features(
+    con: duckdb.DuckDBPyConnection,
+    source_parquet: str,
+    store_holiday_flags: pd.DataFrame,
+    target: Path,
+    leading_sql: str,
+    settings: CalendarSettings,
+) -> None:
+    """Stream ``source_parquet`` to ``target`` with the day features joined on (one ``COPY``)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".parquet.partial")
+    con.register("store_holiday_flags", store_holiday_flags)
+    try:
+        con.execute(
+            f"""
+            COPY (
+                SELECT {leading_sql},
+                       {_day_features_sql(settings)}
+                FROM {parquet_scan(source_parquet)} AS t
+                LEFT JOIN (SELECT * REPLACE (date::DATE AS date, store_nbr::SMALLINT AS store_nbr)
+                           FROM store_holiday_flags) AS h
+                  ON h.date = t.date AND h.store_nbr = t.store_nbr
+            ) TO {sql_string(partial)} (FORMAT parquet, COMPRESSION zstd)
+            """
+        ).fetchall()
+    finally:
+        con.unregister("store_holiday_flags")
+    partial.replace(target)
+
+
 def clean_train(
     con: duckdb.DuckDBPyConnection,
     train_parquet: str,
@@ -232,37 +286,18 @@ def clean_train(
 
     Returns a small summary (rows, returns, fractional rows, unknown promotions, path).
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".parquet.partial")
-    con.register("store_holiday_flags", store_holiday_flags)
-    holiday_flags = ", ".join(
-        f"coalesce(h.{flag}, false) AS {flag}"
-        for flag in TRAIN_CLEAN_COLUMNS[TRAIN_CLEAN_COLUMNS.index("is_holiday") :]
+    _copy_with_features(
+        con,
+        train_parquet,
+        store_holiday_flags,
+        target,
+        """t.id, t.date, t.store_nbr, t.item_nbr, t.unit_sales,
+                       greatest(t.unit_sales, 0) AS units_sold,
+                       greatest(-t.unit_sales, 0) AS units_returned,
+                       t.unit_sales < 0 AS is_return,
+                       t.unit_sales <> trunc(t.unit_sales) AS is_fractional_units""",
+        settings,
     )
-    promo_from = f"DATE '{settings.promotion_recorded_from.isoformat()}'"
-    con.execute(
-        f"""
-        COPY (
-            SELECT t.id, t.date, t.store_nbr, t.item_nbr, t.unit_sales,
-                   greatest(t.unit_sales, 0) AS units_sold,
-                   greatest(-t.unit_sales, 0) AS units_returned,
-                   t.unit_sales < 0 AS is_return,
-                   t.unit_sales <> trunc(t.unit_sales) AS is_fractional_units,
-                   t.onpromotion,
-                   t.date >= {promo_from} AS promotion_recorded,
-                   isodow(t.date)::TINYINT AS day_of_week,
-                   {payday_sql('t.date', settings)} AS is_payday,
-                   {earthquake_sql('t.date', settings)} AS is_earthquake_period,
-                   {holiday_flags}
-            FROM {parquet_scan(train_parquet)} AS t
-            LEFT JOIN (SELECT * REPLACE (date::DATE AS date, store_nbr::SMALLINT AS store_nbr)
-                       FROM store_holiday_flags) AS h
-              ON h.date = t.date AND h.store_nbr = t.store_nbr
-        ) TO {sql_string(partial)} (FORMAT parquet, COMPRESSION zstd)
-        """
-    ).fetchall()
-    con.unregister("store_holiday_flags")
-    partial.replace(target)
     rows, returns, fractional, promo_unknown, promo_unknown_late = con.execute(
         f"""
         SELECT count(*), count(*) FILTER (is_return), count(*) FILTER (is_fractional_units),
@@ -279,3 +314,28 @@ def clean_train(
         "promotion_unknown_rows": int(promo_unknown),
         "promotion_unknown_after_recording_began": int(promo_unknown_late),
     }
+
+
+def clean_test(
+    con: duckdb.DuckDBPyConnection,
+    test_parquet: str | None,
+    store_holiday_flags: pd.DataFrame,
+    target: Path,
+    settings: CalendarSettings,
+) -> dict:
+    """Write ``test`` with train's features (:data:`TEST_CLEAN_COLUMNS`) to ``target``.
+
+    The rows to forecast get the same weekday, payday, earthquake, promotion and holiday
+    columns as train, from the same SQL. ``test_parquet`` ``None`` (no test.csv) writes
+    nothing, removes a stale file, and returns a summary saying so.
+    """
+    if test_parquet is None:
+        target.unlink(missing_ok=True)
+        return {"path": None, "rows": 0, "promotion_unknown_rows": 0}
+    _copy_with_features(
+        con, test_parquet, store_holiday_flags, target, "t.id, t.date, t.store_nbr, t.item_nbr", settings
+    )
+    rows, promo_unknown = con.execute(
+        f"SELECT count(*), count(*) FILTER (onpromotion IS NULL) FROM {parquet_scan(target)}"
+    ).fetchall()[0]
+    return {"path": str(target), "rows": int(rows), "promotion_unknown_rows": int(promo_unknown)}

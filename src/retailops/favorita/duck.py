@@ -60,12 +60,35 @@ def sql_string(value: str | Path) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def csv_scan(path: Path, spec: TableSpec) -> str:
-    """A ``read_csv`` call with the table's real column types, so DuckDB never guesses."""
+def csv_scan(path: Path, spec: TableSpec, rejects: str | None = None) -> str:
+    """A ``read_csv`` call with the table's real column types, so DuckDB never guesses.
+
+    DuckDB picks the decompression from the name (``.gz``, ``.zst``), so compressed files are
+    read in place. With ``rejects`` (a name), malformed rows do not stop the read: DuckDB
+    stores them, with their line numbers and its reason, in the temporary table ``rejects``
+    (and the scan's settings in ``<rejects>_scan``).
+    """
     columns = ", ".join(f"{sql_string(name)}: {sql_string(kind)}" for name, kind in spec.columns.items())
+    reject_options = (
+        f", store_rejects = true, rejects_table = {sql_string(rejects)}, "
+        f"rejects_scan = {sql_string(rejects + '_scan')}"
+        if rejects
+        else ""
+    )
     return (
         f"read_csv({sql_string(path)}, header = true, delim = ',', quote = '\"', "
-        f"columns = {{{columns}}}, nullstr = '')"
+        f"columns = {{{columns}}}, nullstr = ''{reject_options})"
+    )
+
+
+def header_scan(path: Path) -> str:
+    """The file's lines as one untouched text column (no sniffing, any compression DuckDB reads).
+
+    Used to read the header row by name before anything is parsed by position.
+    """
+    return (
+        f"read_csv({sql_string(path)}, header = false, columns = {{'line': 'VARCHAR'}}, "
+        "delim = chr(1), quote = '', escape = '', auto_detect = false)"
     )
 
 
@@ -75,10 +98,16 @@ def parquet_scan(path: str | Path, with_row_number: bool = False) -> str:
     return f"read_parquet({sql_string(path)}{extra})"
 
 
-def first_line(exc: BaseException) -> str:
-    """The first informative line of a DuckDB error plus the CSV line it names, if any."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    detail = next((line for line in lines[1:] if line.startswith("Error when converting")), "")
-    return f"{lines[0]} {detail}".strip()
+def whole_reason(exc: BaseException) -> str:
+    """DuckDB's whole error message on one line: every line of its reason, joined with " | ".
+
+    Only the echo of the SQL text (``LINE 1: ...`` and the caret under it) is left out: it
+    shows the study's query, not what is wrong with the file.
+    """
+    lines = []
+    for line in str(exc).splitlines():
+        text = line.strip()
+        if not text or text.startswith("LINE ") or set(text) <= {"^"}:
+            continue
+        lines.append(text)
+    return " | ".join(lines) if lines else type(exc).__name__

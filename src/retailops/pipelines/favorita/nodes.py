@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from retailops.favorita import cleaning, features, mart, profiling, quality, report
-from retailops.favorita.availability import check_and_stage, require_tables
+from retailops.favorita.availability import StageOptions, check_and_stage, require_tables
 from retailops.favorita.duck import DuckSettings, connect
 from retailops.favorita.errors import FavoritaInputError
 from retailops.favorita.loading import read_small_table
@@ -30,8 +30,13 @@ def _data_dir(params: dict) -> str:
 
 
 def load_download(params: dict) -> pd.DataFrame:
-    """Check which files are present and stage the readable ones as Parquet."""
-    return check_and_stage(_data_dir(params), params["out_dir"], DuckSettings.from_params(params))
+    """Check which files are present, stage the usable ones as Parquet, judge them against the release."""
+    return check_and_stage(
+        _data_dir(params),
+        params["out_dir"],
+        DuckSettings.from_params(params),
+        StageOptions.from_params(params),
+    )
 
 
 def require_mart_inputs(availability: pd.DataFrame, params: dict) -> dict[str, str]:
@@ -95,6 +100,18 @@ def clean_train(staged: dict[str, str], store_holidays: pd.DataFrame, params: di
             staged["train"],
             store_holidays,
             Path(params["out_dir"]) / "clean" / "train.parquet",
+            features.CalendarSettings.from_params(params),
+        )
+
+
+def clean_test(staged: dict[str, str], store_holidays: pd.DataFrame, params: dict) -> dict:
+    """Stream test.csv with train's features to Parquet (nothing if test.csv is absent)."""
+    with connect(DuckSettings.from_params(params)) as con:
+        return cleaning.clean_test(
+            con,
+            staged.get("test"),
+            store_holidays,
+            Path(params["out_dir"]) / "clean" / "test.parquet",
             features.CalendarSettings.from_params(params),
         )
 

@@ -49,6 +49,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="favorita_clean_train",
             ),
             Node(
+                nodes.clean_test,
+                ["favorita_staged", "favorita_store_holidays", p],
+                "favorita_test_summary",
+                name="favorita_clean_test",
+            ),
+            Node(
                 nodes.build_daily_sales_mart,
                 [
                     "favorita_train_summary",
