@@ -139,7 +139,10 @@
       the CSVs (one parse of the sales history costs ~9 s on two cores). Incremental with
       delete+insert on `dt`: a run with rebuild_days first deletes those days
       (clear_rebuilt_days: a partition that lost its manifest goes away too) and reloads them;
-      a run without rebuilds the table whole (full_refresh). -#}
+      a run without rebuild days deletes every row and reloads them all (clear_rebuilt_days),
+      and the transform stage passes --full-refresh to every full build anyway. The days are
+      never read here: a config is evaluated while dbt parses, and a model that reads
+      RETAILOPS_REBUILD_DAYS while parsed is re-parsed every new day. -#}
 {% macro raw_landing_config() -%}
     {{ return(adapter.dispatch('raw_landing_config', 'retailops')()) }}
 {%- endmacro %}
@@ -156,9 +159,6 @@
         'on_schema_change': 'fail',
         'pre_hook': ["{{ retailops.clear_rebuilt_days('dt') }}"],
     } -%}
-    {%- if rebuild_days() is none -%}
-        {%- do settings.update({'full_refresh': true}) -%}
-    {%- endif -%}
     {{ return(settings) }}
 {%- endmacro %}
 
