@@ -9,8 +9,8 @@ from retailops.dashboards.metabase.provision import _native_query
 
 from .conftest import API_KEY
 
-# database + its sync + collection + 16 cards + 3 dashboards x (POST empty, one PUT)
-FIRST_RUN_WRITES = 1 + 1 + 1 + 16 + 3 * 2
+# database + its sync + collection + 22 cards + 4 dashboards x (POST empty, one PUT)
+FIRST_RUN_WRITES = 1 + 1 + 1 + 22 + 4 * 2
 
 
 def _run(standin, spec, connection, dry_run=False, **auth):
@@ -25,7 +25,7 @@ def test_first_run_creates_everything(standin, raw_spec, connection):
     assert {c.action for c in report.changes} == {"create"}
     assert [d["name"] for d in state.databases.values()] == ["RetailOps warehouse (DuckDB)"]
     assert [c["name"] for c in state.collections.values()] == ["RetailOps"]
-    assert len(state.cards) == 16
+    assert len(state.cards) == 22
     assert ("POST", "/api/dashboard") in state.writes
     # filled by one PUT each, never by the removed POST /api/dashboard/:id/cards
     assert not [p for _, p in state.requests if p.endswith("/cards")]
@@ -93,7 +93,7 @@ def test_dry_run_writes_nothing_and_prints_the_plan(standin, raw_spec, connectio
     assert lines[0] == "+ create database 'RetailOps warehouse (DuckDB)'"
     assert "+ create card 'Net revenue'" in lines
     assert "+ create dashboard 'RetailOps — Executive summary'" in lines
-    assert lines[-1].endswith("would create 21, update 0, leave 0 unchanged; 0 write request(s) (dry run)")
+    assert lines[-1].endswith("would create 28, update 0, leave 0 unchanged; 0 write request(s) (dry run)")
 
 
 def test_dry_run_after_a_change_shows_the_update_and_writes_nothing(standin, raw_spec, connection):

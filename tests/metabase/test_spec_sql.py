@@ -39,6 +39,14 @@ def marts():
     for table, columns in MART_TABLES.items():
         cols = ", ".join(f"{c} {_column_type(c)}" for c in columns)
         con.execute(f"create table marts.{table} ({cols})")
+    # The Favorita study's mart, served in a schema of its own (tests/favorita runs these
+    # questions on the real published mart).
+    from retailops.favorita.mart import MART_COLUMNS
+
+    con.execute("create schema favorita")
+    types = {"date": "date", "family": "varchar", "state": "varchar", "store_nbr": "integer"}
+    cols = ", ".join(f"{c} {types.get(c, _column_type(c))}" for c in MART_COLUMNS)
+    con.execute(f"create table favorita.daily_sales_store_family ({cols})")
     yield con
     con.close()
 

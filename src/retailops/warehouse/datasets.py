@@ -99,7 +99,8 @@ class DbtModelDataset(AbstractDataset[dict[str, Any], ModelTable]):
 
 class ServingWarehouseDataset(AbstractDataset[dict[str, Any], Warehouse]):
     """The readers' view of the marts. ``save(request)`` publishes (``request``: the keys
-    ``copied_relations``, ``keep_snapshots`` and ``curated_tables``); ``load()`` is the
+    ``copied_relations``, ``keep_snapshots``, ``curated_tables`` and ``published_parquet``);
+    ``load()`` is the
     read-only serving warehouse.
     """
 
@@ -125,7 +126,8 @@ class ServingWarehouseDataset(AbstractDataset[dict[str, Any], Warehouse]):
         publish_serving(self._warehouse_path, self._path, self._lake_root,
                         copied_relations=tuple(data.get("copied_relations", ())),
                         keep_snapshots=int(data.get("keep_snapshots", 2)),
-                        curated_tables=tuple(data.get("curated_tables", ())))
+                        curated_tables=tuple(data.get("curated_tables", ())),
+                        published_parquet=data.get("published_parquet") or {})
 
     def _describe(self) -> dict[str, Any]:
         return {"engine": self._engine, "path": self._path}

@@ -25,6 +25,11 @@ Readers therefore never open the warehouse; after each validated run the writer 
    report still find the table. A reader holding the old file keeps its (unlinked) inode; the
    writer never opens a file a reader holds.
 
+Studies run apart from the daily run (the Favorita study, ``retailops.favorita``) publish their
+own Parquet marts beside these, one schema each (``published_parquet``: ``{schema: {view:
+file}}``, e.g. ``favorita.daily_sales_store_family``): each existing file is snapshotted the same
+way and served as a view; a file not written yet is left out.
+
 Snapshots older than the last ``keep_snapshots`` are deleted. Publishing checks that every view
 counts the same rows as its warehouse table before anything is swapped in, so a curated copy out
 of step with the warehouse is refused and the previous publication stays in place.
@@ -42,7 +47,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from retailops.errors import LakeUnavailableError, RetailOpsError
 from retailops.warehouse.engines import DuckDBSession, DuckDBWarehouse
@@ -173,16 +178,51 @@ def _split(relation: str) -> tuple[str, str]:
     return schema, name
 
 
+def _snapshot_studies(con, published: Mapping[str, Mapping[str, str]], snapshot: Path,
+                      previous: Path | None) -> list[tuple[str, int]]:
+    """Link each study's existing Parquet into ``snapshot/<schema>/<view>.parquet``; return
+    ``[(schema.view, rows)]``. A schema of the warehouse's own is refused: a study must never
+    shadow a mart."""
+    import duckdb
+
+    served = []
+    for schema, views in sorted(published.items()):
+        if schema in {MARTS_SCHEMA, "main", "staging"}:
+            raise PublishError(f"publish.published_parquet: schema {schema!r} is the "
+                               "warehouse's own; give the study a schema of its own")
+        for name, file in sorted((views or {}).items()):
+            source = Path(str(file)).resolve()
+            if not source.is_file():
+                log.info("Not publishing %s.%s: %s does not exist (run the study first)",
+                         schema, name, source)
+                continue
+            target = snapshot / schema / f"{name}.parquet"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(source, target,
+                          previous / schema / f"{name}.parquet" if previous else None)
+            try:
+                ((count,),) = con.execute(
+                    f"select count(*) from read_parquet({_literal(str(target))})").fetchall()
+            except duckdb.Error as error:
+                raise PublishError(f"{schema}.{name}: {source} is not readable Parquet: "
+                                   f"{str(error).strip().splitlines()[0]}") from error
+            served.append((f"{schema}.{name}", int(count)))
+    return served
+
+
 def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_root: str | Path,
                     copied_relations: Sequence[str] = ("staging.stg_defects",),
                     keep_snapshots: int = 2,
-                    curated_tables: Sequence[str] = ()) -> Publication:
+                    curated_tables: Sequence[str] = (),
+                    published_parquet: Mapping[str, Mapping[str, str]] | None = None,
+                    ) -> Publication:
     """Publish the warehouse's marts to the serving file (see the module docstring).
 
     Reads the warehouse read-only, in the writer's own process, after the run's last write.
     Nothing a reader uses changes until every view has been checked; a failure leaves the
     previous publication whole. ``curated_tables``: marts with curated Parquet and no
-    warehouse table (names of ``forecast_marts.FORECAST_MARTS``).
+    warehouse table (names of ``forecast_marts.FORECAST_MARTS``). ``published_parquet``:
+    ``{schema: {view: Parquet file}}`` of studies published beside the marts.
     """
     import duckdb
 
@@ -228,6 +268,7 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
                                f"curated mart ({', '.join(sorted(MARTS_BY_NAME))})")
         extra = [name for name in curated_tables if name not in models]
         _snapshot_curated(curated, [*models, *extra], snapshot, previous)
+        studies = _snapshot_studies(con, published_parquet or {}, snapshot, previous)
         selects, rows = {}, {}
         for model in models:
             source = _parquet_source(snapshot, model, snapshot)
@@ -297,11 +338,17 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
             body = (MARTS_BY_NAME[name].empty_select() if selects[name] is None else
                     f"select {selects[name]} from {_parquet_source(snapshot, name, current)}")
             con.execute(f"create view {MARTS_SCHEMA}.{_quote(name)} as {body}")
+        for view, _ in studies:
+            schema, name = _split(view)
+            con.execute(f"create schema if not exists {_quote(schema)}")
+            con.execute(f"create view {_quote(schema)}.{_quote(name)} as select * from read_parquet("
+                        f"{_literal(str(current / schema / f'{name}.parquet'))})")
         con.execute(f"create table {PUBLICATION_TABLE} (published_at timestamp with time zone, "
                     "snapshot varchar, relation varchar, kind varchar, row_count bigint)")
         con.executemany(f"insert into {PUBLICATION_TABLE} values (?, ?, ?, ?, ?)",
                         [(now, snapshot_id, f"{MARTS_SCHEMA}.{m}", "view", rows[m])
                          for m in [*models, *extra]]
+                        + [(now, snapshot_id, v, "view", n) for v, n in studies]
                         + [(now, snapshot_id, r, "table", rows[r]) for r in copied])
         con.execute("checkpoint")
     except Exception as error:
@@ -326,7 +373,8 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
     log.info("Published %d mart view(s) and %d table(s) to %s (snapshot %s)",
              len(models), len(copied), serving_path, snapshot_id)
     return Publication(serving_path=str(serving_path), snapshot=snapshot_id,
-                       views=tuple(f"{MARTS_SCHEMA}.{m}" for m in [*models, *extra]),
+                       views=tuple(f"{MARTS_SCHEMA}.{m}" for m in [*models, *extra])
+                       + tuple(v for v, _ in studies),
                        copied=tuple(copied),
-                       rows={k: rows[k] for k in sorted(rows)},
+                       rows={k: rows[k] for k in sorted(rows)} | dict(studies),
                        published_at=now.isoformat())

@@ -17,6 +17,12 @@ def publish_marts(run_report: dict[str, Any], publish_params: dict[str, Any],
     """
     del marts  # lineage: the serving file's views read these marts' curated Parquet
     require_valid_run(run_report)
-    return {"copied_relations": list(publish_params.get("copied_relations") or []),
-            "keep_snapshots": int(publish_params.get("keep_snapshots", 2)),
-            "curated_tables": list(publish_params.get("curated_tables") or [])}
+    request = {"copied_relations": list(publish_params.get("copied_relations") or []),
+               "keep_snapshots": int(publish_params.get("keep_snapshots", 2)),
+               "curated_tables": list(publish_params.get("curated_tables") or [])}
+    # Studies' own marts (the Favorita study), each in a schema of its own, when configured.
+    published = {schema: dict(views or {}) for schema, views
+                 in (publish_params.get("published_parquet") or {}).items()}
+    if published:
+        request["published_parquet"] = published
+    return request
