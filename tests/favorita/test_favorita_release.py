@@ -274,3 +274,29 @@ def test_without_test_csv_the_run_goes_on_and_says_so(partial_run):
     summary = partial_run.test_summary
     assert summary["rows"] == 0 and summary["path"] is None
     assert not (partial_run.out_dir / "clean" / "test.parquet").exists()
+
+
+def test_the_report_lists_the_release_verdict_and_the_set_aside_rows(tmp_path):
+    written = write_download(tmp_path / "download")
+    _train_with_bad_rows(tmp_path / "download")
+    test = written["test"]
+    test[test["date"] < "2017-08-31"].to_csv(tmp_path / "download" / "test.csv", index=False)
+    run_favorita(tmp_path / "download", tmp_path / "out", max_rejected_rows=5)
+    html = (tmp_path / "out" / "reports" / "favorita.html").read_text()
+    assert "Against the Kaggle release: 6 files match" in html
+    assert "test.csv: dates 2017-08-16..2017-08-24, the release covers 2017-08-16..2017-08-31" in html
+    assert "malformed rows set aside (rejects.parquet): 2" in html
+
+
+def test_a_sample_run_as_the_full_release_says_how_to_tell_the_study(tmp_path):
+    write_download(tmp_path / "download")
+    availability = _stage(tmp_path / "download", tmp_path / "out", StageOptions(expect_release="full"))
+    with pytest.raises(FavoritaInputError, match=r"favorita\.expect_release=sample\)$"):
+        require_tables(availability, tmp_path / "download")
+
+
+def test_an_unknown_expect_release_is_a_parameter_error():
+    from retailops.errors import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="'full'.*'sample'"):
+        StageOptions.from_params({"expect_release": "partial"})

@@ -189,7 +189,13 @@ def require_tables(availability: pd.DataFrame, data_dir: str | Path) -> dict[str
         elif getattr(row, "release_status", "passed") == "failed":
             problems.append(f"{row.filename} (not the Kaggle release: {row.release_note})")
     if problems:
+        # A cut of the download judged as the whole release: say how to tell the study so.
+        hint = (
+            " (a sample of the download? run with --params favorita.expect_release=sample)"
+            if any(", the release has " in problem for problem in problems)
+            else ""
+        )
         raise FavoritaInputError(
-            f"cannot build the Favorita mart from {str(data_dir)!r}: " + "; ".join(problems)
+            f"cannot build the Favorita mart from {str(data_dir)!r}: " + "; ".join(problems) + hint
         )
     return staged_paths(availability)

@@ -55,6 +55,7 @@ def render_report(
             else ""
         )
         + "</li>",
+        _release_line(availability),
         f"<li>Quality checks: {int((quality['status'] == 'passed').sum())} passed, "
         f"<span class='{'bad' if len(failed) else 'ok'}'>{len(failed)} failed</span>, "
         f"{int((quality['status'] == 'warned').sum())} warned, "
@@ -85,9 +86,33 @@ def render_report(
     return "\n".join(parts)
 
 
+def _release_line(availability: pd.DataFrame) -> str:
+    """Summary line: the files judged against the Kaggle release, and the ones that differ."""
+    if "release_status" not in availability:
+        return ""
+    status = availability["release_status"]
+    differ = availability[status.isin(["failed", "warned"])]
+    rejected = int(availability["rejected_rows"].fillna(0).sum()) if "rejected_rows" in availability else 0
+    return (
+        f"<li>Against the Kaggle release: {int((status == 'passed').sum())} files match"
+        + (
+            " — <span class='warn'>"
+            + html.escape("; ".join(f"{r.filename}: {r.release_note}" for r in differ.itertuples()))
+            + "</span>"
+            if len(differ)
+            else ""
+        )
+        + (f"; malformed rows set aside (rejects.parquet): {rejected:,}" if rejected else "")
+        + "</li>"
+    )
+
+
 def _table(frame: pd.DataFrame, status_column: str | None = None) -> str:
     """An escaped HTML table; the status cell is coloured by outcome."""
-    classes = {"missing": "bad", "unreadable": "bad", "failed": "bad", "warned": "warn", "ok": "ok", "passed": "ok"}
+    classes = {
+        "missing": "bad", "unreadable": "bad", "failed": "bad", "wrong_columns": "bad", "rejected": "bad",
+        "compressed_7z": "bad", "warned": "warn", "ok": "ok", "passed": "ok",
+    }
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = []
     for record in frame.itertuples(index=False):
@@ -128,7 +153,7 @@ def _figures(mart: pd.DataFrame, oil: pd.DataFrame, calendar: CalendarSettings) 
     sales.update_layout(title="Net unit sales per day (all stores)", xaxis_title="date", yaxis_title="units")
     figures.append(sales)
 
-    families = mart.groupby("family", as_index=False)["unit_sales"].sum().nlargest(20, "unit_sales")
+    families = mart.groupby("family", as_index=False, observed=True)["unit_sales"].sum().nlargest(20, "unit_sales")
     figures.append(
         go.Figure(go.Bar(x=families["family"], y=families["unit_sales"])).update_layout(
             title="Net unit sales by item family (top 20)", yaxis_title="units"
