@@ -130,11 +130,16 @@ def record_built(warehouse: Warehouse, lake: Lake, built: Built) -> None:
     if warehouse.engine == "duckdb":
         import duckdb
 
+        import pyarrow as pa
+
+        # One columnar insert: executemany costs ~1 s for a year's ~1,500 rows.
+        columns = list(zip(*rows)) if rows else [(), (), ()]
+        built_rows = pa.table({name: pa.array(values, pa.string()) for name, values
+                               in zip(("table_name", "dt", "sha256"), columns)})
         with duckdb.connect(warehouse.path) as con:  # type: ignore[attr-defined]
-            con.execute(f"create or replace table {STATE_TABLE} "
-                        "(table_name varchar, dt varchar, sha256 varchar)")
-            if rows:
-                con.executemany(f"insert into {STATE_TABLE} values (?, ?, ?)", rows)
+            con.register("built_rows", built_rows)
+            con.execute(f"create or replace table {STATE_TABLE} as "
+                        "select table_name, dt, sha256 from built_rows")
         return
     body = json.dumps({"partitions": rows}, separators=(",", ":")).encode()
     lake.write_bytes(STATE_FILE, body)

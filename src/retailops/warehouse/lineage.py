@@ -3,13 +3,16 @@
 The transform pipeline turns each model into a Kedro node and a catalog dataset so that lineage
 (raw partitions -> staging -> marts -> reports) is dbt's, never a hand-kept list. The manifest
 is produced by ``dbt parse`` (in-process, a few seconds) whenever it is missing or older than
-the project's files; the container image prepares it at build time.
+the project's files; the container image prepares it at build time. Reading it imports no dbt,
+so registering the pipelines costs no dbt start-up.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,15 +57,26 @@ def manifest_path() -> Path:
 
 
 def ensure_manifest() -> Path:
-    """Parse the project when its manifest is missing or stale; return the manifest's path."""
+    """Parse the project when its manifest is missing or stale; return the manifest's path.
+
+    Only this function imports dbt, and only when the manifest is stale: reading the graph is
+    plain JSON. The parse runs in its own target folder (``target/lineage``) and its manifest
+    is copied into place: its vars are not a run's, and a parse saved where the builds keep
+    theirs (``partial_parse.msgpack``) would make the next build parse the whole project."""
     path = manifest_path()
     directory = project_dir()
     if path.is_file() and path.stat().st_mtime >= _newest_project_file(directory):
         return path
     log.info("Parsing the dbt project (manifest missing or older than the models)")
-    result = invoke(["parse", "--vars", json.dumps({"lake_root": "/parse-only"})], "duckdb")
-    if not result.success or not path.is_file():
+    parsed = directory / "target" / "lineage"
+    result = invoke(["parse", "--target-path", str(parsed),
+                     "--vars", json.dumps({"lake_root": "/parse-only"})], "duckdb")
+    if not result.success or not (parsed / "manifest.json").is_file():
         raise RuntimeError(f"dbt parse failed for {directory}: {result.exception}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(f".manifest.{os.getpid()}.json")
+    shutil.copyfile(parsed / "manifest.json", staged)
+    os.replace(staged, path)  # readers never see half a file
     return path
 
 
