@@ -300,3 +300,17 @@ def test_an_unknown_expect_release_is_a_parameter_error():
 
     with pytest.raises(InvalidParameterError, match="'full'.*'sample'"):
         StageOptions.from_params({"expect_release": "partial"})
+
+
+def test_without_a_reject_table_the_first_malformed_row_refuses_the_file_with_its_reason(tmp_path):
+    write_download(tmp_path / "download")
+    _train_with_bad_rows(tmp_path / "download")
+    options = StageOptions.from_params({"expect_release": "sample", "max_rejected_rows": None})
+    availability = _by_table(_stage(tmp_path / "download", tmp_path / "out", options))
+    assert availability.loc["train", "status"] == "unreadable"
+    error = availability.loc["train", "error"]
+    # The short line defeats DuckDB's dialect sniffer: its first line says only that; the cause
+    # is further down its message, which the error keeps (on one line).
+    assert error.startswith("Invalid Input Error: Error when sniffing file") and "\n" not in error
+    assert "does not match the number of columns found by the sniffer: 3" in error
+    assert pd.isna(availability.loc["train", "rejected_rows"])
