@@ -20,7 +20,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from retailops.validation import Settings, daily_window, reconcile
+from retailops.validation import (
+    DeliveryTotals,
+    Settings,
+    daily_window,
+    reconcile,
+    reconcile_keeping,
+)
 from retailops.warehouse.engines import DuckDBWarehouse
 from tests.conftest import conf_with_lake, run_kedro
 from tests.platform_fixture import make_project
@@ -410,3 +416,102 @@ def test_validation_settings_are_checked_in_one_line():
         with pytest.raises(InvalidParameterError, match=named_) as caught:
             Settings.from_params(bad)
         assert "\n" not in str(caught.value)
+
+
+# --- history does not slow the day ---------------------------------------------------------
+
+def _kept_totals(copy: Copy, first: str, last: str) -> DeliveryTotals:
+    """What a validation of first..last keeps for the next run."""
+    with DuckDBWarehouse(str(copy.warehouse)).session() as warehouse:
+        _, kept = reconcile_keeping(warehouse, date.fromisoformat(first),
+                                    date.fromisoformat(last), Settings(), None)
+    return kept
+
+
+def test_kept_delivery_totals_recompute_only_the_window_and_relanded_days(platform, tmp_path):
+    copy = copy_of(platform, tmp_path)
+    kept = _kept_totals(copy, FIRST, "2024-07-18")
+    shipment_days = sorted(kept.days)
+    assert kept.recomputed == shipment_days and len(shipment_days) >= 10
+    # A re-landed partition carries a new checksum in its manifest.
+    relanded = shipment_days[2]
+    copy = copy_of(platform, tmp_path / "relanded",
+                   f"update staging.stg_manifests set sha256 = 'feed' "
+                   f"where table_name = 'shipments' and partition_dt = '{relanded}'")
+    with DuckDBWarehouse(str(copy.warehouse)).session() as warehouse:
+        checks, totals = reconcile_keeping(warehouse, date(2024, 7, 13), date.fromisoformat(LAST),
+                                           Settings(), kept)
+        full = reconcile(warehouse, date(2024, 7, 13), date.fromisoformat(LAST))
+    window = [d for d in shipment_days if "2024-07-13" <= d <= LAST]
+    assert totals.recomputed == sorted([relanded, *window])
+    assert totals.days[relanded][0] == "feed"
+    # Added up from kept totals, the scorecard's checks say exactly what a full pass says.
+    def suppliers(found):
+        return [c.describe() for c in found if c.name.startswith("suppliers:")]
+
+    assert suppliers(checks) == suppliers(full) and all(c.ok for c in checks)
+
+
+def test_kept_delivery_totals_that_do_not_parse_are_recomputed():
+    for data in (None, b"", b"{", b"[]", b'{"version": 0}', b'{"version": 1, "days": 3}'):
+        assert DeliveryTotals.from_json(data).days == {}
+
+
+def test_a_daily_validation_reads_nothing_before_its_window(platform, tmp_path):
+    """Every fact row and ledger file older than the window (and the stock check's lookback)
+    is destroyed: with the delivery totals kept by an earlier run, the daily validation
+    passes all the same, so it did not read them. The same data without kept totals fails
+    (the scorecard is then recomputed from every day): the destruction is real."""
+    window_first, lookback = "2024-07-13", 3
+    since = "2024-07-10"  # window_first - lookback
+    clean = copy_of(platform, tmp_path / "clean")
+    kept = _kept_totals(clean, FIRST, "2024-07-12")
+    old = f"< '{since}'"
+    copy = copy_of(platform, tmp_path,
+                   f"delete from staging.base_sales where dt {old}",
+                   f"delete from staging.base_inventory where dt {old}",
+                   f"delete from staging.base_shipments where dt {old}",
+                   f"delete from marts.fct_daily_sales where sale_date {old}",
+                   f"delete from marts.fct_inventory_snapshots where snapshot_date {old}")
+    ledger = sorted(p for p in (platform.lake / "metadata/defects").glob("dt=*/defects.csv")
+                    if p.parent.name[3:] < since)
+    # DuckDB sniffs the first file of a glob to bind the columns, whatever the filter: one
+    # file, not history. Every other old ledger file is destroyed.
+    ledger = ledger[1:]
+    assert len(ledger) >= 7
+    saved = {path: path.read_bytes() for path in ledger}
+    settings = Settings(stock_lookback_days=lookback)
+    try:
+        for path in ledger:  # a file that no reader can parse
+            path.write_text("not,a\nledger\n")
+        with DuckDBWarehouse(str(copy.warehouse)).session() as warehouse:
+            checks, totals = reconcile_keeping(warehouse, date.fromisoformat(window_first),
+                                               date.fromisoformat(LAST), settings, kept)
+            assert [c.describe() for c in checks if not c.ok] == []
+            assert totals.recomputed == [d for d in sorted(totals.days) if d >= window_first]
+            without_kept = reconcile(warehouse, date.fromisoformat(window_first),
+                                     date.fromisoformat(LAST), settings)
+    finally:
+        for path, content in saved.items():
+            path.write_bytes(content)
+    assert {c.name for c in without_kept if not c.ok} >= {
+        "suppliers: shipments per supplier = mart_supplier_performance shipments"}
+
+
+def test_the_daily_run_keeps_delivery_totals_in_the_lake(platform, tmp_path):
+    copy = copy_of(platform, tmp_path)
+    message, report = validate(platform, copy, run_date=LAST)
+    assert message is None and report["ok"], report["failures"]
+    kept = json.loads((copy.reports / "metadata/validation/supplier_delivery_totals.json")
+                      .read_text())
+    assert sorted(kept["days"]) == sorted(
+        p.name[3:] for p in (platform.lake / "metadata/manifests/shipments").glob("dt=*"))
+    # The next day's validation adds up those totals: a changed kept total is a failure that
+    # names the supplier (the kept totals are really used, not recomputed).
+    day = next(d for d in sorted(kept["days"]) if kept["days"][d]["suppliers"])
+    supplier = kept["days"][day]["suppliers"][0]
+    supplier[4] += 1  # lines
+    (copy.reports / "metadata/validation/supplier_delivery_totals.json").write_text(
+        json.dumps(kept))
+    message, _ = validate(platform, copy, run_date=LAST)
+    assert_one_line_naming(message, "suppliers: lines per supplier", f"{supplier[0]}:")

@@ -3,7 +3,9 @@ supplier scorecard and stock reconciled from the raw data, the defect ledger aga
 staging caught, and the dbt test summary, gathered into one run report."""
 
 from retailops.validation.checks import Check
-from retailops.validation.reconcile import Settings, reconcile, run_report
+from retailops.validation.reconcile import Settings, reconcile, reconcile_keeping, run_report
+from retailops.validation.suppliers import DeliveryTotals
 from retailops.validation.window import Window, daily_window
 
-__all__ = ["Check", "Settings", "Window", "daily_window", "reconcile", "run_report"]
+__all__ = ["Check", "DeliveryTotals", "Settings", "Window", "daily_window", "reconcile",
+           "reconcile_keeping", "run_report"]

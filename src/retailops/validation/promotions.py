@@ -71,6 +71,7 @@ def promotion_checks(warehouse: Warehouse, window: Window) -> list[Check]:
         blanked as (
             select record_key from {stg('stg_defects')}
             where defect_type = 'null_discount'
+              and ledger = 'facts' and partition_dt between '{a}' and '{b}'
               and defect_date between date '{a}' and date '{b}'
         ),
         sold as (

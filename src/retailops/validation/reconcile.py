@@ -9,7 +9,8 @@ Warehouse interface, so the same checks run on DuckDB and Athena:
 - promotions: each week of the window has its published plan, and every sale's discount is
   the plan's;
 - money: net revenue, cost and profit recomputed from the raw sale lines;
-- suppliers: the supplier scorecard recomputed from the raw delivery lines;
+- suppliers: the supplier scorecard recomputed from the raw delivery lines (per-day totals
+  kept between runs, so a day recomputes only its window and re-landed days);
 - stock: on hand conserved between consecutive counts of every cell.
 
 Coverage comes first: when a day is missing, the run's one-line error names the day.
@@ -28,7 +29,7 @@ from retailops.validation.ledger import ledger_checks
 from retailops.validation.money import money_checks
 from retailops.validation.promotions import promotion_checks
 from retailops.validation.stock import stock_checks
-from retailops.validation.suppliers import supplier_checks
+from retailops.validation.suppliers import DeliveryTotals, supplier_checks
 from retailops.validation.window import Window
 from retailops.warehouse.engines import Warehouse
 
@@ -66,17 +67,26 @@ class Settings:
 
 def reconcile(warehouse: Warehouse, first: date, last: date,
               settings: Settings = Settings()) -> list[Check]:
-    """All checks for the days ``first..last``."""
+    """All checks for the days ``first..last`` (the supplier scorecard from every day)."""
+    return reconcile_keeping(warehouse, first, last, settings, None)[0]
+
+
+def reconcile_keeping(warehouse: Warehouse, first: date, last: date, settings: Settings,
+                      kept: DeliveryTotals | None) -> tuple[list[Check], DeliveryTotals]:
+    """All checks for the days ``first..last``, given the per-day delivery totals kept by the
+    last run (None: none kept); returns them with the totals to keep for the next run. Every
+    other family reads only the window's partitions (and the stock check's lookback)."""
     window = Window(first, last)
+    suppliers, totals = supplier_checks(warehouse, window, kept)
     return [
         *presence_checks(warehouse, window),
         *row_checks(warehouse, window),
         *ledger_checks(warehouse, window),
         *promotion_checks(warehouse, window),
         *money_checks(warehouse, window, settings.money_tolerance),
-        *supplier_checks(warehouse),
+        *suppliers,
         *stock_checks(warehouse, window, settings.stock_lookback_days),
-    ]
+    ], totals
 
 
 def run_report(checks: list[Check], build_summary: dict[str, Any], first: date, last: date,

@@ -15,7 +15,8 @@ counted twice) fails the check, naming the cell and the two days.
 History is bounded: a run checks the pairs whose second count falls in its window, looking
 back at most ``lookback_days`` for the first count (the simulated chain counts every cell
 every 18 days). Sums over time are running totals per cell (window functions), one pass over
-the rows of ``first - lookback_days .. last``.
+the rows of ``first - lookback_days .. last``; the ledger is filtered on its partition column,
+so only those days' files are opened whatever the history.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def _pairs_sql(warehouse: Warehouse, window: Window, lookback_days: int) -> str:
             select record_key, recorded_value
             from {stg('stg_defects')}
             where defect_type = 'negative_on_hand'
+              and ledger = 'facts' and partition_dt between '{since}' and '{b}'
               and defect_date between date '{since}' and date '{b}'
         ),
         judged_counts as (
@@ -88,6 +90,7 @@ def _pairs_sql(warehouse: Warehouse, window: Window, lookback_days: int) -> str:
             select record_key, count(*) as listed
             from {stg('stg_defects')}
             where defect_type = 'duplicate_shipment_line'
+              and ledger = 'facts' and partition_dt between '{since}' and '{b}'
               and defect_date between date '{since}' and date '{b}'
             group by record_key
         ),

@@ -10,61 +10,159 @@ counts once), with the scorecard's definitions:
 - lead time = mean days from order to arrival, over deliveries;
 - fill rate = units received / units ordered, over lines.
 
-The scorecard covers the whole history, so this check does too: one pass over the delivery
-lines (about 3 million a year at scale 1).
+The scorecard covers the whole history, but the check does not read it every day. A delivery
+arrives whole on one day, in that day's partition (staging's rule: received_date is the
+partition date), so every measure is a sum of per-day, per-supplier totals. Those totals are
+kept between runs (``DeliveryTotals``, saved in the lake beside the run reports) under the
+SHA-256 of the partition they were computed from: a run recomputes only its window's days and
+the days whose partition is new or was re-landed (its manifest's checksum changed), and adds up
+the rest. A delivery split over two days would count twice here and once in the mart, so it
+fails the check rather than pass unseen. Without kept totals (the first run, a lost state
+file) every day is computed once, in one pass.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
 from retailops.validation.checks import Check, named, rows
+from retailops.validation.window import Window
 from retailops.warehouse.engines import Warehouse
 
 # Rates and means are doubles computed in a different order on each side.
 RATE_TOLERANCE = 1e-9
+# Per supplier and day: deliveries, on-time deliveries, sum of lead days, lines, units
+# ordered, units received.
+MEASURES = ("shipments", "on_time", "lead_days", "lines", "ordered", "received")
 
 
-def _recomputed(warehouse: Warehouse) -> dict[str | None, dict[str, float]]:
+@dataclass
+class DeliveryTotals:
+    """Per-day, per-supplier delivery totals from the raw lines, kept between runs.
+
+    ``days``: ``{partition day: (sha256 of the partition, {supplier: (measures...)})}``; the
+    supplier is None for lines without one. ``recomputed``: the days the last check computed
+    from the raw lines (the rest came from the kept totals)."""
+
+    days: dict[str, tuple[str | None, dict[str | None, tuple[float, ...]]]] = field(
+        default_factory=dict)
+    recomputed: list[str] = field(default_factory=list)
+
+    def to_json(self) -> bytes:
+        return json.dumps({"version": 1, "measures": list(MEASURES), "days": {
+            day: {"sha256": sha, "suppliers": [[s, *v] for s, v in sorted(
+                per_supplier.items(), key=lambda item: str(item[0]))]}
+            for day, (sha, per_supplier) in sorted(self.days.items())}}).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | None) -> "DeliveryTotals":
+        """Kept totals; an unreadable or foreign file is no totals (everything recomputed)."""
+        try:
+            document = json.loads(data or b"null")
+            if document.get("version") != 1 or document.get("measures") != list(MEASURES):
+                return cls()
+            return cls({day: (entry["sha256"], {row[0]: tuple(float(v) for v in row[1:])
+                                                for row in entry["suppliers"]})
+                        for day, entry in document["days"].items()})
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+            return cls()
+
+
+def _sql_list(values: list[str]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+def _committed(warehouse: Warehouse) -> dict[str, str | None]:
+    """Every complete shipment partition and its checksum (one row per day: small)."""
+    return {str(day): sha for day, sha in rows(warehouse, (
+        f"select partition_dt, sha256 from {warehouse.table('staging', 'stg_manifests')} "
+        f"where table_name = 'shipments'"))}
+
+
+def _day_totals(warehouse: Warehouse, days: list[str] | None) -> dict[str, dict]:
+    """``{day: {supplier: measures}}`` from the raw lines of ``days`` (None: every day)."""
+    where = "" if days is None else f"where dt in {_sql_list(days)}"
     sql = f"""
         with lines as (
             select distinct
                 shipment_id, line_number, supplier_id, store_id, product_id, order_date,
                 expected_date, received_date, quantity_ordered, quantity_received, dt
             from {warehouse.table('staging', 'base_shipments')}
+            {where}
         ),
         deliveries as (
             select
+                dt,
                 supplier_id,
                 shipment_id,
                 case when max(received_date) <= max(expected_date) then 1 else 0 end as on_time,
                 date_diff('day', min(order_date), max(received_date)) as lead_days
             from lines
-            group by supplier_id, shipment_id
+            group by dt, supplier_id, shipment_id
         ),
         per_delivery as (
-            select supplier_id, count(*) as shipments, sum(on_time) as on_time,
-                   avg(cast(lead_days as double)) as lead_days
+            select dt, supplier_id, count(*) as shipments, sum(on_time) as on_time,
+                   sum(lead_days) as lead_days
             from deliveries
-            group by supplier_id
+            group by dt, supplier_id
         ),
         per_line as (
-            select supplier_id, count(*) as lines, sum(quantity_ordered) as ordered,
+            select dt, supplier_id, count(*) as lines, sum(quantity_ordered) as ordered,
                    sum(quantity_received) as received
             from lines
-            group by supplier_id
+            group by dt, supplier_id
         )
-        select per_line.supplier_id, per_delivery.shipments, per_line.lines,
-               per_delivery.on_time, per_delivery.lead_days, per_line.ordered, per_line.received
+        select per_line.dt, per_line.supplier_id, per_delivery.shipments, per_delivery.on_time,
+               per_delivery.lead_days, per_line.lines, per_line.ordered, per_line.received
         from per_line
         join per_delivery
-            on coalesce(per_line.supplier_id, '') = coalesce(per_delivery.supplier_id, '')
+            on per_line.dt = per_delivery.dt
+           and coalesce(per_line.supplier_id, '') = coalesce(per_delivery.supplier_id, '')
     """
+    found: dict[str, dict] = {}
+    for day, supplier, *measures in rows(warehouse, sql):
+        found.setdefault(str(day), {})[supplier] = tuple(float(v or 0) for v in measures)
+    return found
+
+
+def delivery_totals(warehouse: Warehouse, window: Window | None,
+                    kept: DeliveryTotals | None) -> DeliveryTotals:
+    """Today's per-day totals: the kept ones, with the window's days and every new or
+    re-landed partition recomputed from the raw lines (every day without kept totals)."""
+    committed = _committed(warehouse)
+    if kept is None or not kept.days:
+        computed = _day_totals(warehouse, None)
+        return DeliveryTotals({day: (sha, computed.get(day, {}))
+                               for day, sha in committed.items()}, sorted(committed))
+    in_window = set() if window is None else {
+        day for day in committed if window.first.isoformat() <= day <= window.last.isoformat()}
+    stale = sorted(day for day, sha in committed.items()
+                   if day in in_window or day not in kept.days or kept.days[day][0] != sha
+                   or sha is None)
+    computed = _day_totals(warehouse, stale) if stale else {}
+    days = {day: (sha, computed.get(day, {}) if day in stale else kept.days[day][1])
+            for day, sha in committed.items()}
+    return DeliveryTotals(days, stale)
+
+
+def _recomputed(totals: DeliveryTotals) -> dict[str | None, dict[str, float]]:
+    summed: dict[str | None, list[float]] = {}
+    for _, per_supplier in totals.days.values():
+        for supplier, measures in per_supplier.items():
+            into = summed.setdefault(supplier, [0.0] * len(MEASURES))
+            for i, value in enumerate(measures):
+                into[i] += value
     found = {}
-    for supplier, shipments, lines, on_time, lead, ordered, received in rows(warehouse, sql):
+    for supplier, (shipments, on_time, lead_days, lines, ordered, received) in summed.items():
+        if not shipments and not lines:
+            continue
         found[supplier] = {
-            "shipments": float(shipments), "lines": float(lines),
-            "on-time rate": float(on_time) / float(shipments),
-            "lead time": lead,
-            "fill rate": float(received) / float(ordered) if ordered else None}
+            "shipments": shipments, "lines": lines,
+            "on-time rate": on_time / shipments if shipments else None,
+            "lead time": lead_days / shipments if shipments else None,
+            "fill rate": received / ordered if ordered else None}
     return found
 
 
@@ -82,8 +180,11 @@ def _differs(left: float | None, right: float | None, tolerance: float) -> bool:
     return abs(left - right) > tolerance * max(1.0, abs(left))
 
 
-def supplier_checks(warehouse: Warehouse) -> list[Check]:
-    raw, mart = _recomputed(warehouse), _in_mart(warehouse)
+def supplier_checks(warehouse: Warehouse, window: Window | None = None,
+                    kept: DeliveryTotals | None = None) -> tuple[list[Check], DeliveryTotals]:
+    """The scorecard's checks, and the per-day totals to keep for the next run."""
+    totals = delivery_totals(warehouse, window, kept)
+    raw, mart = _recomputed(totals), _in_mart(warehouse)
     # Suppliers the mart says delivered; those the raw lines say delivered are in `raw`.
     delivering = set(raw) | {s for s, m in mart.items() if m["shipments"] or m["lines"]}
     unnamed = lambda s: s or "(no supplier_id)"  # noqa: E731
@@ -114,7 +215,7 @@ def supplier_checks(warehouse: Warehouse) -> list[Check]:
             len(delivering), agree,
             "suppliers with deliveries whose measure, recomputed from the raw delivery lines, "
             "the mart agrees with", problems=named(problems)))
-    return checks
+    return checks, totals
 
 
 def _value(value: float | None) -> str:

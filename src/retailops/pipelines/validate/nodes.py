@@ -6,26 +6,44 @@ from datetime import date
 from typing import Any
 
 from retailops.errors import ValidationError
+from retailops.lake.storage import Lake
 from retailops.pipelines.ingest.nodes import resolve_window
-from retailops.validation import Settings, Window, daily_window, reconcile, run_report
+from retailops.validation import (
+    DeliveryTotals,
+    Settings,
+    Window,
+    daily_window,
+    reconcile_keeping,
+    run_report,
+)
 from retailops.warehouse.engines import Warehouse
 
+# What validation keeps between runs so that a day reads what changed, not all history: the
+# supplier scorecard's per-day delivery totals (retailops.validation.suppliers).
+DELIVERY_TOTALS = "metadata/validation/supplier_delivery_totals.json"
 
-def validate_run(warehouse: Warehouse, build_summary: dict[str, Any], start_date: Any,
-                 end_date: Any, run_date: Any, validation: dict[str, Any] | None,
-                 calendar_years_ahead: int, *marts: Any) -> dict[str, Any]:
+
+def validate_run(warehouse: Warehouse, lake: Lake, build_summary: dict[str, Any],
+                 start_date: Any, end_date: Any, run_date: Any,
+                 validation: dict[str, Any] | None, calendar_years_ahead: int,
+                 *marts: Any) -> dict[str, Any]:
     """The run report. A backfill validates start..end; a daily run (``run_date`` given) the
     week up to its day, so a gap left by an earlier day keeps failing until it is repaired."""
     del marts  # lineage: the report reads these models through the warehouse
     settings = Settings.from_params(validation)
     days = resolve_window(start_date, end_date, run_date, calendar_years_ahead)
+    kept = DeliveryTotals.from_json(lake.read_bytes(DELIVERY_TOTALS)
+                                    if lake.exists(DELIVERY_TOTALS) else None)
     with warehouse.session() as connected:  # DuckDB: one read-only connection for every check
         if run_date not in (None, ""):
             window = daily_window(connected, date.fromisoformat(days["last"]),
                                   settings.daily_window_days)
         else:
             window = Window(date.fromisoformat(days["first"]), date.fromisoformat(days["last"]))
-        checks = reconcile(connected, window.first, window.last, settings)
+        checks, totals = reconcile_keeping(connected, window.first, window.last, settings, kept)
+    # Kept whatever the verdict: they are the raw lines' totals, keyed by each partition's
+    # checksum, not the mart's (a failing mart does not make them wrong).
+    lake.write_bytes(DELIVERY_TOTALS, totals.to_json())
     return run_report(checks, build_summary, window.first, window.last, warehouse.engine)
 
 

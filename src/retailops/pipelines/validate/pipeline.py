@@ -1,4 +1,5 @@
-"""Validate pipeline: reconcile, write the run report, then enforce it."""
+"""Validate pipeline: reconcile, write the run report, then enforce it. The lake is an input
+for what validation keeps between runs (the supplier scorecard's per-day delivery totals)."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -16,8 +17,8 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(validate_run,
-                 inputs=["warehouse", "dbt_build_summary", "params:start_date", "params:end_date",
-                         "params:run_date", "params:validation", "params:calendar_years_ahead",
+                 inputs=["warehouse", "lake", "dbt_build_summary", "params:start_date",
+                         "params:end_date", "params:run_date", "params:validation", "params:calendar_years_ahead",
                          *RECONCILED_MODELS],
                  outputs="run_report", name="reconcile_run"),
             Node(require_valid_run, inputs="run_report", outputs="validated_run_report",
