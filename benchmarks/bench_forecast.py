@@ -66,6 +66,13 @@ def peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2  # KiB on Linux
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process so far (user + system): on shared cores the wall time says how
+    busy the machine was, the CPU time what the work cost."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 # --- child processes -----------------------------------------------------------------------------
 
 def _open(root: Path):
@@ -102,9 +109,14 @@ def child_train(root: Path, model: str, days: int, runs: int) -> dict:
     after_load = peak_gb()
     plan = read_plan(lake, last)
     forecaster = forecasters({"models": [model]})[model]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     fitted = forecaster.fit(history, plan, context)
-    fit_seconds = time.perf_counter() - started
+    fit_seconds, fit_cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    # Kept for the predict-only child (a day whose models are stored and fresh).
+    import pickle
+
+    (root / "models").mkdir(exist_ok=True)
+    (root / "models" / f"{model}.pkl").write_bytes(pickle.dumps(fitted, protocol=5))
     predict = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -112,10 +124,81 @@ def child_train(root: Path, model: str, days: int, runs: int) -> dict:
         predict.append(time.perf_counter() - started)
     return {"model": model, "history_rows": len(history), "history_days": (last - first).days + 1,
             "load_seconds": load_seconds, "censoring_seconds": censoring_seconds,
-            "fit_seconds": fit_seconds,
+            "fit_seconds": fit_seconds, "fit_cpu_seconds": fit_cpu,
+            "training": getattr(fitted, "training", {}),
             "predict_seconds": statistics.median(predict), "predict_runs": runs,
             "forecast_rows": len(forecast), "peak_gb_after_load": after_load,
             "peak_gb": peak_gb()}
+
+
+def child_predict(root: Path, days: int, runs: int) -> dict:
+    """A day that only predicts: the stored models (saved by the training children), the
+    stage's lookback (``run.predict_days`` of the default models, ~140 days) read from the
+    marts, each model's prediction timed ``runs`` times. Side by side in this one process:
+    the floor (the bare DuckDB read of the lookback's two facts), and each model's prediction
+    from the whole ``days`` history, which must give the same forecast."""
+    import pickle
+
+    import numpy as np
+
+    from retailops.forecast.censoring import mark_censoring
+    from retailops.forecast.run import predict_days
+    from retailops.lake.promotions import read_plan
+
+    lake, reader, context, history_window, load_history = _open(root)
+    lookback = predict_days({})
+    first, last = history_window(reader, lookback)
+    floor = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        sales = reader.read("fct_daily_sales", ("store_id", "product_id", "quantity",
+                            "gross_revenue", "discount_amount", "sale_date"),
+                            "sale_date", first, last)
+        counts = reader.read("fct_inventory_snapshots", ("store_id", "product_id",
+                             "quantity_on_hand", "snapshot_date"), "snapshot_date", first, last)
+        floor.append(time.perf_counter() - started)
+    del sales, counts
+    load, cpu = [], cpu_seconds()
+    for _ in range(runs):
+        started = time.perf_counter()
+        history = mark_censoring(load_history(reader, first, last, context))
+        load.append(time.perf_counter() - started)
+    load_cpu = (cpu_seconds() - cpu) / runs
+    plan = read_plan(lake, last)
+    out = {"lookback_days": lookback, "history_rows": len(history),
+           "floor_seconds": statistics.median(floor), "floor_runs": floor,
+           "load_seconds": statistics.median(load), "load_runs": load,
+           "load_cpu_seconds": load_cpu, "models": {}}
+    fitted = {m: pickle.loads(p.read_bytes()) for m in ("seasonal_naive", "intermittent",
+              "lightgbm") if (p := root / "models" / f"{m}.pkl").exists()}
+    short = {}
+    for name, model in fitted.items():
+        times, cpu = [], cpu_seconds()
+        for _ in range(runs):
+            started = time.perf_counter()
+            short[name] = model.predict(history, last, 14, plan, context)
+            times.append(time.perf_counter() - started)
+        out["models"][name] = {"predict_seconds": statistics.median(times), "runs": times,
+                               "cpu_seconds": (cpu_seconds() - cpu) / runs}
+    out["peak_gb_lookback"] = peak_gb()
+    del history
+    full_first, _ = history_window(reader, days)
+    history = mark_censoring(load_history(reader, full_first, last, context))
+    for name, model in fitted.items():
+        started = time.perf_counter()
+        whole = model.predict(history, last, 14, plan, context)
+        same = (whole.drop(columns=["units", "units_p10", "units_p90"])
+                .equals(short[name].drop(columns=["units", "units_p10", "units_p90"]))
+                and all(np.array_equal(whole[c].to_numpy(), short[name][c].to_numpy())
+                        for c in ("units", "units_p10", "units_p90")))
+        out["models"][name].update(
+            full_history_predict_seconds=time.perf_counter() - started,
+            identical_to_full_history=bool(same),
+            max_abs_difference=float(np.abs(whole["units"].to_numpy()
+                                            - short[name]["units"].to_numpy()).max()))
+    out["full_history_days"] = (last - full_first).days + 1
+    out["peak_gb"] = peak_gb()
+    return out
 
 
 def child_backtest(root: Path, models: list[str], origins: int, step_days: int,
@@ -134,15 +217,19 @@ def child_backtest(root: Path, models: list[str], origins: int, step_days: int,
     chosen = bt.backtest_origins(first, last, config)
     truth = read_truth(lake, chosen[0] + timedelta(days=1), last)
     load_seconds = time.perf_counter() - started
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     from retailops.forecast.censoring import mark_censoring
 
+    # Every pair of the backtested models, averaged, is scored too.
+    pairs = {f"{a}+{b}": [a, b] for i, a in enumerate(models) for b in models[i + 1:]}
     result = bt.run_backtest(history, truth, forecasters({"models": models}),
                              lambda origin: read_plan(lake, origin), context,
-                             context.category_of(), config, prepare=mark_censoring)
+                             context.category_of(), config, combinations=pairs,
+                             prepare=lambda known: mark_censoring(known, copy=False))
     seconds = time.perf_counter() - started
     return {"models": models, "origins": [o.isoformat() for o in result.origins],
             "refit_every": refit_every, "load_seconds": load_seconds, "seconds": seconds,
+            "cpu_seconds": cpu_seconds() - cpu,
             "model_seconds": result.seconds, "missing": result.missing_forecasts,
             "peak_gb": peak_gb(), "accuracy": result.accuracy.to_dict(orient="records")}
 
@@ -198,6 +285,9 @@ def main() -> None:
     parser.add_argument("--refit-every", type=int, default=1)
     parser.add_argument("--skip-backtest", action="store_true")
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--skip-predict", action="store_true",
+                        help="skip the predict-only day (it reads the models the training "
+                             "children stored under the workdir)")
     parser.add_argument("--child", nargs="*")
     args = parser.parse_args()
     root = Path(args.workdir).resolve()
@@ -207,6 +297,8 @@ def main() -> None:
         kind, *rest = args.child
         if kind == "train":
             result = child_train(root, rest[0], args.days, args.runs)
+        elif kind == "predict":
+            result = child_predict(root, args.days, args.runs)
         else:
             result = child_backtest(root, models, args.origins, args.step_days,
                                     args.refit_every, args.days)
@@ -235,18 +327,39 @@ def main() -> None:
                           "--runs", str(args.runs))
             print(f"  {model:16} history {r['history_rows']:,} rows ({r['history_days']} days) "
                   f"loaded in {r['load_seconds']:.0f} s (+{r.get('censoring_seconds', 0):.0f} s "
-                  f"censoring marks); fit {r['fit_seconds']:.1f} s "
+                  f"censoring marks); fit {r['fit_seconds']:.1f} s ({r['fit_cpu_seconds']:.0f} s "
+                  f"CPU; {r['training'].get('rows', '-')} training rows) "
                   f"(target <= 300); daily prediction {r['predict_seconds']:.1f} s "
                   f"(median of {r['predict_runs']}, target <= 15); peak memory "
                   f"{r['peak_gb']:.2f} GB ({r['peak_gb_after_load']:.2f} GB after loading; "
                   f"target <= 4)")
+    if not args.skip_predict:
+        r = run_child("predict", "--workdir", str(root), "--days", str(args.days),
+                      "--runs", str(args.runs))
+        print(f"\ndaily prediction from stored models ({r['lookback_days']} days read, "
+              f"{r['history_rows']:,} rows; medians of {args.runs}, target <= 15 s per model):")
+        print(f"  floor: bare DuckDB read of the lookback's sales and counts "
+              f"{r['floor_seconds']:.1f} s")
+        print(f"  read + densify + stock-out marks {r['load_seconds']:.1f} s "
+              f"({r['load_seconds'] / r['floor_seconds']:.1f}x the floor, "
+              f"{r['load_cpu_seconds']:.1f} s CPU)")
+        total = r["load_seconds"]
+        for name, m in r["models"].items():
+            total += m["predict_seconds"]
+            print(f"  {name:16} predict {m['predict_seconds']:.1f} s ({m['cpu_seconds']:.1f} s "
+                  f"CPU; {m['predict_seconds'] / r['floor_seconds']:.1f}x the floor); from the "
+                  f"whole {r['full_history_days']} days {m['full_history_predict_seconds']:.1f} s, "
+                  f"{'identical' if m['identical_to_full_history'] else 'DIFFERENT'} "
+                  f"(max |diff| {m['max_abs_difference']:.2g})")
+        print(f"  the predict-only day: {total:.1f} s for the read and all models; peak memory "
+              f"{r['peak_gb_lookback']:.2f} GB ({r['peak_gb']:.2f} GB with the full-history check)")
     if not args.skip_backtest:
         r = run_child("backtest", "--workdir", str(root), "--days", str(args.days),
                       "--models", ",".join(models), "--origins", str(args.origins),
                       "--step-days", str(args.step_days), "--refit-every", str(args.refit_every))
         print(f"\nbacktest: {len(r['origins'])} origins {r['origins'][0]}..{r['origins'][-1]}, "
-              f"refit every {r['refit_every']}: {r['seconds']:.0f} s after {r['load_seconds']:.0f} s "
-              f"loading; peak memory {r['peak_gb']:.2f} GB")
+              f"refit every {r['refit_every']}: {r['seconds']:.0f} s ({r['cpu_seconds']:.0f} s CPU) "
+              f"after {r['load_seconds']:.0f} s loading; peak memory {r['peak_gb']:.2f} GB")
         for model, t in r["model_seconds"].items():
             print(f"  {model:16} {t['fits']} fit(s) {t['fit']:.0f} s, predictions {t['predict']:.0f} s")
         if any(r["missing"].values()):

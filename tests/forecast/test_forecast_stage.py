@@ -127,6 +127,11 @@ def test_a_run_on_the_same_history_only_loads_and_predicts(project, first_run):
     again = summary(project)
     assert {m: s["trained"] for m, s in again["models"].items()} == {m: False for m in MODELS}
     assert {m: artifacts.versions(lake, m) for m in MODELS} == before
+    # a day that only predicts asks for the models' lookback (intermittent's 112 days and the
+    # censoring margin of 2 x 28 + 7), not history_days (364); the first run trained on all
+    assert first_run["summary"]["history"]["days_asked"] == 364
+    assert again["history"]["days_asked"] == 112 + 63
+    assert again["history"]["why"] == "every model is stored and fresh: predict only"
     # the loaded model predicts what the freshly trained one did
     first = first_run["summary"]["models"]["lightgbm"]["version"]
     assert again["models"]["lightgbm"]["version"] == first

@@ -121,8 +121,12 @@ def run_backtest(history: pd.DataFrame, truth: pd.DataFrame,
                  context: Any, category_of: pd.Series, config: BacktestConfig,
                  direct_models: tuple[str, ...] = (),
                  direct_context: Any = None,
-                 prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> BacktestResult:
+                 prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+                 combinations: Mapping[str, Any] | None = None) -> BacktestResult:
     """Backtest ``forecasters`` (name -> Forecaster) on ``history`` and score them.
+
+    ``combinations``: name -> the forecasters it averages (equal weights), scored as one more
+    model (e.g. ``{"lightgbm+intermittent": ["lightgbm", "intermittent"]}``).
 
     ``truth``: ``read_truth`` rows (``expected_units``, ``demanded_units``) covering every target
     day. ``plan_for(origin)``: the promotion plan as known on that origin. ``category_of``:
@@ -153,15 +157,17 @@ def run_backtest(history: pd.DataFrame, truth: pd.DataFrame,
     forecasters = {name: copy.deepcopy(f) for name, f in given.items()}
     forecasts, seconds = _forecast_at_origins(history, dates, forecasters, plan_for, context,
                                               origins, config, prepare)
+    combined = combine_forecasts(forecasts, combinations or {})
     truth_window = truth[(truth["date"] > pd.Timestamp(origins[0]))
                          & (truth["date"] <= pd.Timestamp(last_day))]
     oracle = pd.concat([oracle_forecast(truth_window, o, h).assign(origin=pd.Timestamp(o),
                                                                    model=ORACLE)
                         for o in origins], ignore_index=True)
-    forecasts = pd.concat([forecasts, oracle[list(forecasts.columns)]], ignore_index=True)
+    forecasts = pd.concat([forecasts, combined, oracle[list(forecasts.columns)]],
+                          ignore_index=True)
 
     panel, missing = _panel(history, dates, truth_window, forecasts, origins, h)
-    names = [*forecasters, ORACLE]
+    names = [*forecasters, *dict.fromkeys(combined["model"]), ORACLE]
     dense = DenseHistory.from_history(history[dates <= pd.Timestamp(origins[-1])])
     accuracy = score_panel(panel, names, dense, category_of, h)
 
@@ -206,6 +212,28 @@ def _forecast_at_origins(history: pd.DataFrame, dates: pd.Series,
     if not frames:
         return pd.DataFrame(columns=columns), seconds
     return pd.concat(frames, ignore_index=True)[columns], seconds
+
+
+def combine_forecasts(forecasts: pd.DataFrame, combinations: Mapping[str, Any]) -> pd.DataFrame:
+    """Each combination's forecasts: the equal-weight mean of its members' units (and of their
+    interval bounds, a rough interval), per origin and cell."""
+    keys = ["origin", "store_id", "product_id", "target_date"]
+    frames = []
+    for name, members in combinations.items():
+        members = list(members)
+        unknown = [m for m in members if m not in set(forecasts["model"])]
+        if len(members) < 2 or unknown:
+            raise InvalidParameterError(
+                f"backtest.combinations.{name}: needs two or more backtested models "
+                f"(unknown: {unknown})" if unknown else
+                f"backtest.combinations.{name}: needs two or more models")
+        mine = forecasts[forecasts["model"].isin(members)]
+        mean = mine.groupby(keys, as_index=False, observed=True)[
+            ["units", "units_p10", "units_p90"]].mean()
+        frames.append(mean.assign(model=name))
+    if not frames:
+        return pd.DataFrame(columns=list(forecasts.columns))
+    return pd.concat(frames, ignore_index=True)[list(forecasts.columns)]
 
 
 def _checked(predicted: pd.DataFrame, name: str, origin: date, horizon: int) -> pd.DataFrame:

@@ -28,6 +28,9 @@ import pandas as pd
 
 from retailops.forecast import frames as F
 
+# Weeks the imputation's weekday profile is measured over (the last ones of the history).
+PROFILE_DAYS = 56
+
 # Mean units per sale line in the data (1 + Poisson(0.25)); rate of zero-sale days of a series
 # selling m units a day is about exp(-m / UNITS_PER_LINE).
 UNITS_PER_LINE = 1.25
@@ -59,16 +62,19 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _trailing_rate(units: np.ndarray, usable: np.ndarray, window: int) -> np.ndarray:
     """Mean units a day over the ``window`` days up to each day (usable days only); centred
-    estimates would use the future, which a run at the origin does not have."""
+    estimates would use the future, which a run at the origin does not have.
+
+    Each day's sum is taken over its own window (not as a difference of running sums), so a
+    day's rate is the same number whatever history before its window was loaded: a day that
+    only predicts from its lookback marks those days as the full history does."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
     values = np.where(usable, units, 0.0)
-    cum_v = np.cumsum(values, axis=1)
-    cum_n = np.cumsum(usable, axis=1)
-    shifted_v = np.zeros_like(cum_v)
-    shifted_n = np.zeros_like(cum_n)
-    shifted_v[:, window:] = cum_v[:, :-window]
-    shifted_n[:, window:] = cum_n[:, :-window]
+    pad = ((0, 0), (window - 1, 0))
+    sums = sliding_window_view(np.pad(values, pad), window, axis=1).sum(axis=2)
+    counts = sliding_window_view(np.pad(usable.astype(np.int32), pad), window, axis=1).sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (cum_v - shifted_v) / np.maximum(cum_n - shifted_n, 1)
+        return sums / np.maximum(counts, 1)
 
 
 def censored_matrix(units: np.ndarray, on_hand: np.ndarray, closed: np.ndarray,
@@ -89,7 +95,10 @@ def censored_matrix(units: np.ndarray, on_hand: np.ndarray, closed: np.ndarray,
         in_run = flat_id >= 0
         # Rate before the run begins: the trailing rate on the run's first day's eve.
         before = np.roll(rate, 1, axis=1)
-        before[:, 0] = np.nan
+        # A rate over fewer loaded days than its window is not known (a start of the history
+        # would otherwise judge a run by a day or two of sales, and differently from a longer
+        # history holding the same days).
+        before[:, :rule.rate_window_days] = np.nan
         run_rate = np.full(n_runs, np.nan)
         run_rate[flat_id[starts.ravel()]] = before.ravel()[starts.ravel()]
         run_len = np.bincount(flat_id[in_run], minlength=n_runs)
@@ -126,7 +135,10 @@ def impute_matrix(units: np.ndarray, censored: np.ndarray, closed: np.ndarray,
     profile (never below what was sold); closed days stay as they are."""
     closed = np.broadcast_to(closed, units.shape)
     usable = ~censored & ~closed
-    profile = weekday_profile(units, usable, days)
+    # The profile of the last weeks only: measured over the whole history it would change
+    # with how much history was loaded, and a day that only predicts loads less.
+    recent = slice(-PROFILE_DAYS, None)
+    profile = weekday_profile(units[:, recent], usable[:, recent], days[recent])
     # Level in weekday-neutral units, from the uncensored days of the trailing window.
     neutral = units / profile[days.weekday][None, :]
     level = _trailing_rate(neutral, usable, window)
@@ -139,20 +151,25 @@ def impute_matrix(units: np.ndarray, censored: np.ndarray, closed: np.ndarray,
     return np.where(censored, np.maximum(units, estimate), units)
 
 
-def mark_censoring(history: pd.DataFrame, rule: CensoringRule = CensoringRule()) -> pd.DataFrame:
+def mark_censoring(history: pd.DataFrame, rule: CensoringRule = CensoringRule(),
+                   copy: bool = True) -> pd.DataFrame:
     """The history with ``censored`` (bool) and ``units_filled`` (units, censored days imputed).
+    ``copy=False`` adds the columns to ``history`` itself (a year at default scale is ~1 GB a
+    copy; the backtest passes a slice it owns).
 
     The history must be dense and sorted by store, product, date (``data.load_history``)."""
     days = pd.DatetimeIndex(np.sort(history[F.DATE].unique()))
     n_days = len(days)
-    units = history[F.UNITS].to_numpy(dtype=float).reshape(-1, n_days)
-    on_hand = (history[F.ON_HAND].to_numpy(dtype=float) if F.ON_HAND in history
-               else np.full(len(history), np.nan)).reshape(-1, n_days)
+    # float32: unit counts and stock counts are whole numbers, exact in float32 (half the
+    # memory of the matrices below at a year's scale).
+    units = history[F.UNITS].to_numpy(dtype=np.float32).reshape(-1, n_days)
+    on_hand = (history[F.ON_HAND].to_numpy(dtype=np.float32) if F.ON_HAND in history
+               else np.full(len(history), np.nan, dtype=np.float32)).reshape(-1, n_days)
     closed = (history[F.CLOSED].to_numpy(dtype=bool).reshape(-1, n_days)[0]
               if F.CLOSED in history else np.zeros(n_days, dtype=bool))
     censored = censored_matrix(units, on_hand, closed, rule)
     filled = impute_matrix(units, censored, closed, days, rule.rate_window_days)
-    out = history.copy()
+    out = history.copy() if copy else history
     out[F.CENSORED] = censored.ravel()
     out["units_filled"] = filled.ravel().astype(np.float32)
     return out

@@ -48,6 +48,15 @@ class Panel:
     def origin(self) -> pd.Timestamp:
         return self.days[-1]
 
+    def tail(self, days: int) -> "Panel":
+        """The same series over their last ``days`` days: a prediction reads only its
+        lookback, so the features' running sums need not cover the whole history."""
+        if days >= len(self.days):
+            return self
+        return Panel(self.series, self.days[-days:], self.units[:, -days:],
+                     self.filled[:, -days:], self.usable[:, -days:], self.store_index,
+                     self.product_index)
+
 
 def build_panel(history: pd.DataFrame, context: F.ForecastContext,
                 rule: CensoringRule = CensoringRule(), until: date | None = None) -> Panel:
@@ -127,27 +136,30 @@ def features(panel: Panel, context: F.ForecastContext, rows: np.ndarray, origin_
                                discounts[product, np.maximum(origin_in_discounts, 0)], 0.0)
     products, stores = context.products, context.stores
     list_price = products["list_price"].to_numpy(dtype=float)[product]
+    # float32: half the memory of a training matrix, and LightGBM bins features anyway.
+    f32 = np.float32
     return pd.DataFrame({
         "horizon": horizon.astype(np.int16),
         "weekday": target.weekday.to_numpy().astype(np.int8),
         "day_of_year": target.dayofyear.to_numpy().astype(np.int16),
-        "holiday_effect": effect.reindex(target).to_numpy(),
+        "holiday_effect": effect.reindex(target).to_numpy().astype(f32),
         "is_holiday": named.reindex(target).to_numpy().astype(np.int8),
-        "discount": discount,
+        "discount": discount.astype(f32),
         "on_promotion": (discount > 0).astype(np.int8),
-        "price": list_price * (1 - discount),
-        "discount_before": discount_before,
+        "price": (list_price * (1 - discount)).astype(f32),
+        "discount_before": discount_before.astype(f32),
         "store_code": store.astype(np.int32),
         "store_type": _codes(stores["store_type"])[store],
         "region": _codes(stores["region"])[store],
-        "size_sqft": stores["size_sqft"].to_numpy(dtype=float)[store],
+        "size_sqft": stores["size_sqft"].to_numpy(dtype=f32)[store],
         "category": _codes(products["category"])[product],
         "subcategory": _codes(products["subcategory"])[product],
         "is_perishable": products["is_perishable"].to_numpy().astype(np.int8)[product],
-        "list_price": list_price,
-        "mean_7": mean_7, "mean_28": mean_28, "same_weekday_4": same,
+        "list_price": list_price.astype(f32),
+        "mean_7": mean_7.astype(f32), "mean_28": mean_28.astype(f32),
+        "same_weekday_4": same.astype(f32),
         "last_day": panel.filled[rows, origin_col],
-        "censored_share_28": window_mean(cens, 28),
-        "zero_share_28": window_mean(zeros, 28),
-        "trend_7_28": mean_7 / np.maximum(mean_28, 0.05),
+        "censored_share_28": window_mean(cens, 28).astype(f32),
+        "zero_share_28": window_mean(zeros, 28).astype(f32),
+        "trend_7_28": (mean_7 / np.maximum(mean_28, 0.05)).astype(f32),
     })[list(FEATURE_NAMES)]

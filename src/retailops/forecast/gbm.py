@@ -27,7 +27,7 @@ from retailops.forecast.models import (count_interval, dispersion_for, fit_varia
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PARAMS = {"objective": "poisson", "learning_rate": 0.08, "num_leaves": 63,
+DEFAULT_PARAMS = {"objective": "poisson", "learning_rate": 0.1, "num_leaves": 63,
                   "min_data_in_leaf": 100, "feature_fraction": 0.9, "bagging_fraction": 0.8,
                   "bagging_freq": 1, "lambda_l2": 1.0, "verbose": -1}
 
@@ -47,9 +47,10 @@ def _plan_with_observed(plan: pd.DataFrame | None, history: pd.DataFrame) -> pd.
 class LightGBMForecaster:
     name = "lightgbm"
     min_history_days = LOOKBACK_DAYS + 14
+    lookback_days = LOOKBACK_DAYS + 1   # days up to the origin a prediction reads
 
     def __init__(self, window_days: int = 364, zero_keep: float = 0.3,
-                 max_rows: int = 3_000_000, num_boost_round: int = 250, num_threads: int = 2,
+                 max_rows: int = 1_000_000, num_boost_round: int = 200, num_threads: int = 2,
                  seed: int = 7, params: dict | None = None, censoring: dict | None = None):
         self.window_days, self.zero_keep, self.max_rows = window_days, zero_keep, max_rows
         self.num_boost_round, self.num_threads, self.seed = num_boost_round, num_threads, seed
@@ -115,13 +116,15 @@ class LightGBMForecaster:
     def predict(self, history, origin, horizon, plan, context) -> pd.DataFrame:
         if self.booster is None:
             raise ValueError("lightgbm: predict before fit")
-        panel = build_panel(history, context, self.rule, until=origin)
+        # The features look back LOOKBACK_DAYS before the origin: only those days are kept,
+        # and only their observed discounts read (the plan covers the target days).
+        panel = build_panel(history, context, self.rule, until=origin).tail(LOOKBACK_DAYS + 1)
         origin_col = len(panel.days) - 1
         days = F.target_days(panel.days[-1].date(), horizon)
         all_days = panel.days.append(days)
-        discounts = discount_matrix(_plan_with_observed(plan, history[history[F.DATE]
-                                                        <= pd.Timestamp(origin)]),
-                                    context, all_days)
+        dates = history[F.DATE]
+        known = history[(dates >= panel.days[0]) & (dates <= pd.Timestamp(origin))]
+        discounts = discount_matrix(_plan_with_observed(plan, known), context, all_days)
         n_series = len(panel.series)
         rows = np.repeat(np.arange(n_series), horizon)
         h = np.tile(np.arange(1, horizon + 1), n_series)

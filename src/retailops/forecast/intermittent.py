@@ -1,7 +1,9 @@
 """The statistical model for intermittent series: a statsforecast model per store x product.
 
 Most store x product series sell a few units a day or less, with many zero days: Croston-type
-models (CrostonSBA, TSB, ADIDA, IMAPA) forecast such a series' level. They know no weekday,
+models (CrostonSBA, TSB, ADIDA, IMAPA) forecast such a series' level. TSB, the default, runs
+statsforecast's recursion vectorized across series (``tsb_level``); the others run in
+statsforecast. They know no weekday,
 holiday or promotion, so the series is first made weekday-neutral (divided by the chain's
 weekday profile) and the level is multiplied back by the profile and the retailer's holiday
 effect of each target day. Censored days enter as their imputed value (``forecast.censoring``),
@@ -23,19 +25,47 @@ from retailops.forecast.models import count_interval, dispersion_for, forecast_f
 STATSFORECAST_MODELS = ("CrostonSBA", "TSB", "ADIDA", "IMAPA")
 
 
+# TSB's smoothing of the demand size and of the probability of a sale.
+TSB_ALPHA_D, TSB_ALPHA_P = 0.1, 0.1
+
+
 def _model(name: str):
     from statsforecast import models
 
     if name == "TSB":
-        return models.TSB(alpha_d=0.1, alpha_p=0.1)
+        return models.TSB(alpha_d=TSB_ALPHA_D, alpha_p=TSB_ALPHA_P)
     if name not in STATSFORECAST_MODELS:
         raise ValueError(f"intermittent.model: {name!r} is not one of "
                          f"{', '.join(STATSFORECAST_MODELS)}")
     return getattr(models, name)()
 
 
+def tsb_level(values: np.ndarray, alpha_d: float = TSB_ALPHA_D,
+              alpha_p: float = TSB_ALPHA_P) -> np.ndarray:
+    """TSB's level of every row of a (series x days) matrix at once: statsforecast's recursion
+    (simple exponential smoothing of the sale probability over every day, and of the demand
+    size over the days with a sale, each started at its first value; 0 for a series without a
+    sale), one numpy step per day across all series. statsforecast runs it series by series in
+    a Python loop: ~70 s for a year's 72k series on these cores, against ~1 s here. The test
+    checks it against statsforecast's TSB."""
+    x = np.asarray(values, dtype=np.float64)
+    probability = (x[:, 0] != 0).astype(np.float64)
+    size = np.full(x.shape[0], np.nan)
+    for j in range(x.shape[1]):
+        day = x[:, j]
+        probability = alpha_p * (day != 0) + (1 - alpha_p) * probability
+        sold = day > 0
+        first = sold & np.isnan(size)
+        size[first] = day[first]
+        size[sold] = alpha_d * day[sold] + (1 - alpha_d) * size[sold]
+    return np.clip(np.where(np.isnan(size), 0.0, probability * size), 0, None)
+
+
 def level_forecast(values: np.ndarray, horizon: int, model: str, n_jobs: int = 1) -> np.ndarray:
-    """(series x horizon) forecasts of a (series x days) matrix with one statsforecast model."""
+    """(series x horizon) forecasts of a (series x days) matrix with one statsforecast model
+    (TSB vectorized across series: ``tsb_level``; its forecast is flat over the horizon)."""
+    if model == "TSB":
+        return np.repeat(tsb_level(values)[:, None], horizon, axis=1)
     from statsforecast import StatsForecast
 
     n_series, n_days = values.shape
@@ -61,6 +91,11 @@ class IntermittentForecaster:
         self.profile = np.ones(7)
         self.dispersion: dict[str, tuple[float, float]] = {}
         self.training: dict = {}
+
+    @property
+    def lookback_days(self) -> int:
+        """Days before the origin (inclusive) a prediction reads."""
+        return self.window_days
 
     def fit(self, history, plan, context) -> "IntermittentForecaster":
         panel = build_panel(history, context, self.rule)

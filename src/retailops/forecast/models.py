@@ -144,6 +144,11 @@ class SeasonalNaive:
         self.rule = CensoringRule(**dict(censoring or {}))
         self.dispersion: dict[str, tuple[float, float]] = {}
 
+    @property
+    def lookback_days(self) -> int:
+        """Days before the origin (inclusive) a prediction reads."""
+        return 7 * self.weeks
+
     def fit(self, history, plan, context) -> "SeasonalNaive":
         return self  # nothing to learn
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from retailops.forecast import artifacts, frames as F, levels
-from retailops.forecast.censoring import CensoringRule, mark_censoring
+from retailops.forecast.censoring import PROFILE_DAYS, CensoringRule, mark_censoring
 from retailops.forecast.data import (InsufficientHistoryError, MartReader, fingerprint,
                                      history_window, load_context, load_history)
 from retailops.forecast.models import forecasters
@@ -54,12 +54,50 @@ def needed_days(params: Mapping[str, Any]) -> int:
     return max(int(getattr(m, "min_history_days", 28)) for m in models.values()) + CALIBRATION_DAYS
 
 
+def predict_days(params: Mapping[str, Any]) -> int:
+    """Days of sales a predict-only run loads: the longest lookback a configured model predicts
+    from (``lookback_days``), plus a margin so that the stock-out marks of those days come out
+    as they do on the full history: ``predict_margin_days``, by default twice the censoring
+    rule's rate window and a week (a zero run is judged by the selling rate of the window
+    before it, and an imputed day by the usable days of the window before it)."""
+    models = forecasters(params)
+    lookback = max(int(getattr(m, "lookback_days", getattr(m, "min_history_days", 28)))
+                   for m in models.values())
+    margin = params.get("predict_margin_days")
+    if margin is None:
+        rule = CensoringRule(**dict(params.get("censoring") or {}))
+        margin = 2 * rule.rate_window_days + 7
+    # The imputation's weekday profile is measured over the last PROFILE_DAYS.
+    return max(lookback + int(margin), PROFILE_DAYS)
+
+
+def days_to_load(lake: Lake, reader: MartReader, params: Mapping[str, Any],
+                 last: date | None = None, force: bool = False) -> tuple[int, str]:
+    """How many days of history this run loads, and why: ``history_days`` when any model is
+    due for training (or ``force``), else only ``predict_days`` (a day that only predicts
+    reads about 140 days, not a year)."""
+    full = int(params.get("history_days", 364))
+    found = reader.sales_days()
+    if found is None:
+        return full, "no sales yet"
+    end = min(last or found[1], found[1])
+    for name in forecasters(params):
+        due, reason = artifacts.is_due(artifacts.latest(lake, name), end,
+                                       int(params.get("retrain_weekday", 0)),
+                                       int(params.get("max_model_age_days", 7)))
+        if force or due:
+            return full, f"{name}: {'retraining requested' if force else reason}"
+    return min(full, predict_days(params)), "every model is stored and fresh: predict only"
+
+
 def gather_inputs(reader: MartReader, read_plan: Callable[[date], pd.DataFrame] | None,
-                  params: Mapping[str, Any], last: date | None = None) -> ForecastInputs:
-    """History (censoring marked), dimensions and the plan known on the last day of history.
-    Raises ``InsufficientHistoryError`` (one line) when the marts hold too few days."""
-    first, last = history_window(reader, int(params.get("history_days", 364)), last=last,
-                                 needed=needed_days(params))
+                  params: Mapping[str, Any], last: date | None = None,
+                  days: int | None = None) -> ForecastInputs:
+    """History (censoring marked), dimensions and the plan known on the last day of history:
+    the last ``days`` days (default ``history_days``). Raises ``InsufficientHistoryError``
+    (one line) when the marts hold too few days."""
+    days = int(params.get("history_days", 364)) if days is None else int(days)
+    first, last = history_window(reader, days, last=last, needed=needed_days(params))
     context = load_context(reader)
     history = load_history(reader, first, last, context)
     history = mark_censoring(history, CensoringRule(**dict(params.get("censoring") or {})))

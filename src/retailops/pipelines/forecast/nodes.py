@@ -38,15 +38,19 @@ def forecast_demand(warehouse: Any, lake: Lake, params: dict) -> dict:
     last_day = params.get("last_day")
     if last_day is not None:
         last_day = date.fromisoformat(str(last_day))
+    reader = _reader(warehouse, lake, params)
+    force = bool(params.get("retrain", False))
+    days, why = run.days_to_load(lake, reader, params, last=last_day, force=force)
+    log.info("forecast: loading %d days of history (%s)", days, why)
     try:
-        inputs = run.gather_inputs(_reader(warehouse, lake, params),
-                                   lambda day: read_plan(lake, day), params, last=last_day)
+        inputs = run.gather_inputs(reader, lambda day: read_plan(lake, day), params,
+                                   last=last_day, days=days)
     except InsufficientHistoryError as exc:
         if params.get("when_history_short", "fail") == "skip":
             log.warning("forecast skipped: %s", exc)
             return {"skipped": str(exc)}
         raise
-    runs = run.train_or_load(lake, inputs, params, force=bool(params.get("retrain", False)))
+    runs = run.train_or_load(lake, inputs, params, force=force)
     bottom, level_rows = run.predict(inputs, runs, params)
     written = run.write_mart(lake, "fct_demand_forecast", bottom)
     written += run.write_mart(lake, "fct_demand_forecast_levels", level_rows)
@@ -55,6 +59,8 @@ def forecast_demand(warehouse: Any, lake: Lake, params: dict) -> dict:
                  "trained" if model_run.trained else "loaded",
                  model_run.metrics.get("predict_seconds", 0.0))
     return {"forecast_date": inputs.last.isoformat(), "files": written,
+            "history": {"first_day": inputs.first.isoformat(), "last_day": inputs.last.isoformat(),
+                        "days_asked": days, "why": why},
             "models": {name: {"version": r.stored.version, "trained": r.trained,
                               "reason": r.reason, "metrics": r.metrics,
                               "training": r.stored.training if r.trained else None}

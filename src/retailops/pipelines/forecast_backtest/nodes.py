@@ -13,7 +13,7 @@ from retailops.lake.storage import Lake
 log = logging.getLogger(__name__)
 
 # Keys of params:backtest that are not BacktestConfig fields.
-_RUN_KEYS = ("history_days", "models", "direct_models", "mlflow")
+_RUN_KEYS = ("history_days", "models", "direct_models", "combinations", "mlflow")
 
 
 def backtest_forecasters(lake: Lake, warehouse: Any, forecast_params: dict,
@@ -58,7 +58,9 @@ def backtest_forecasters(lake: Lake, warehouse: Any, forecast_params: dict,
     result = bt.run_backtest(history, truth, models, lambda origin: read_plan(lake, origin),
                              context, context.category_of(), config,
                              direct_models=tuple(run["direct_models"] or ()),
-                             prepare=lambda known: mark_censoring(known, rule))
+                             combinations=dict(run["combinations"] or {}),
+                             # ``known`` is the backtest's own slice: marked in place.
+                             prepare=lambda known: mark_censoring(known, rule, copy=False))
     summary = bt.summary_of(result, config, time.perf_counter() - started)
     summary["backtest_date"] = last.isoformat()
     summary["history"] = {"first_day": first.isoformat(), "last_day": last.isoformat(),
