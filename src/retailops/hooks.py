@@ -1,17 +1,22 @@
 """Project hooks: check every run parameter before any node touches the lake.
 
 ``parameter_problems`` is the whole check (names, dates, seed and scale, flags); the hook only
-collects the run's parameters and raises one line listing every problem it found.
+collects the run's parameters and raises one line listing every problem it found. Two more
+hooks keep a daily run short: dbt's import starts in the background once a run that builds is
+known to be valid, and the garbage collector is frozen when the run ends (interpreter shutdown
+would otherwise spend over a second collecting).
 """
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 
 from retailops.errors import InvalidParameterError
+from retailops.warehouse import dbt
 
 # Flags the project reads with bool(): a value like "maybe" would silently count as true.
 # Every parameter declared with a boolean default is a flag too (see ``parameter_problems``).
@@ -129,3 +134,13 @@ class RetailOpsHooks:
         problems = parameter_problems(self._context.params, declared)
         if problems:
             raise InvalidParameterError("; ".join(problems))
+        if "dbt_build" in {node.name for node in pipeline.nodes}:
+            dbt.import_in_background()
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Move every live object out of the garbage collector's reach before the process ends:
+        a run that imported dbt, pandas and DuckDB spends 1-1.5 s of interpreter shutdown
+        collecting objects that are about to disappear with the process anyway."""
+        del run_params, pipeline, catalog
+        gc.freeze()

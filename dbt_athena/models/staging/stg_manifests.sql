@@ -5,6 +5,11 @@ with
 source as (
 
     select * from {{ source('raw', 'manifests') }}
+    {%- if is_incremental() %}
+    -- DuckDB keeps the index as a table: a daily run re-reads only the rebuilt days'
+    -- manifests (their folders; the dt filter prunes the rest), not every day's.
+    where {{ rebuilt_days_filter('dt') }}
+    {%- endif %}
 
 ),
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
+import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -42,8 +44,34 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+_IMPORTING: list[threading.Thread] = []
+
+
+def _import_dbt() -> None:
+    try:
+        import dbt.cli.main  # noqa: F401
+    except Exception:  # pragma: no cover - invoke() imports again and reports it
+        pass
+
+
+def import_in_background() -> None:
+    """Start importing dbt (1-3 s) on a daemon thread, for a run that will build.
+
+    The import then overlaps the nodes before the build (landing the day, planning, verifying
+    its files), which spend much of their time in file I/O and C code. ``invoke`` waits for
+    the thread before it imports dbt itself, so no module is imported by two threads at once.
+    """
+    if _IMPORTING or "dbt.cli.main" in sys.modules:
+        return
+    thread = threading.Thread(target=_import_dbt, name="retailops-import-dbt", daemon=True)
+    _IMPORTING.append(thread)
+    thread.start()
+
+
 def invoke(args: list[str], target: str, env: dict[str, str] | None = None) -> Any:
     """Run one dbt command in-process against the project; returns dbt's result object."""
+    for thread in _IMPORTING:
+        thread.join()
     from dbt.cli.main import dbtRunner
 
     directory = project_dir()
