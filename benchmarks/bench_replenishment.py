@@ -28,14 +28,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=20240701)
-    parser.add_argument("--forecaster", default="lightgbm")
+    parser.add_argument("--forecaster", default="intermittent")
     parser.add_argument("--every", type=int, default=7, help="forecast every N days")
     parser.add_argument("--warmup-weeks", type=int, default=26)
     parser.add_argument("--weeks", type=int, default=13)
-    parser.add_argument("--history-days", type=int, default=91)
+    parser.add_argument("--history-days", type=int, default=140)
     parser.add_argument("--levels", default="0.8,0.9,0.95,0.98,0.99")
     parser.add_argument("--headline", type=float, default=0.95)
     parser.add_argument("--safety-from-errors", action="store_true")
+    parser.add_argument("--safety-stock", default="empirical", choices=["empirical", "intervals"])
+    parser.add_argument("--calibration-origins", type=int, default=6)
+    parser.add_argument("--model", default="TSB",
+                        help="the intermittent forecaster's statsforecast model")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -54,7 +58,10 @@ def main() -> int:
                              forecast_every_days=args.every, history_days=args.history_days,
                              service_levels=tuple(float(x) for x in args.levels.split(",")),
                              headline_service_level=args.headline,
-                             safety_from_forecast_errors=args.safety_from_errors)
+                             safety_from_forecast_errors=args.safety_from_errors,
+                             safety_stock=args.safety_stock,
+                             calibration_origins=args.calibration_origins,
+                             forecast_params={"intermittent": {"model": args.model}})
     started = time.perf_counter()
     study = run_study(settings, forecaster_for, context_for_world)
     total = time.perf_counter() - started
@@ -63,6 +70,7 @@ def main() -> int:
                "days_of_cover", "orders", "order_lines", "delivery_lines",
                "lost_units_vs_builtin", "inventory_vs_builtin", "forecasts", "forecast_seconds",
                "simulation_seconds"]
+    columns = [c for c in columns if c in study]
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(study[columns].to_string(index=False, float_format=lambda x: f"{x:,.3f}"))
     verdict = target_verdict(study)
@@ -72,6 +80,7 @@ def main() -> int:
           f"{settings.forecast_every_days} days; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores")
     print(f"warm-up replay {base['warmup_seconds']:.1f} s, fit {base['fit_seconds']:.1f} s, "
+          f"calibration {base['calibration_seconds']:.1f} s, "
           f"total {total:.1f} s, peak memory {peak_gb:.2f} GB")
     print(f"target (>= 50% fewer lost units at no more inventory): {json.dumps(verdict)}")
     print(json.dumps({"settings": {"scale": settings.scale, "forecaster": settings.forecaster,

@@ -221,7 +221,9 @@ class ForecastOrderUpTo:
     def __init__(self, forecaster: Any, observed: ObservedSales, context: Any,
                  service_level: float, forecast_every_days: int = 7,
                  history_days: int | None = None,
-                 plan_source: PlanSource = published_plan, error_scale: float = 1.0):
+                 plan_source: PlanSource = published_plan, error_scale: float = 1.0,
+                 cover_errors: "CoverErrors | None" = None,
+                 plan_lift: "PlanLift | None" = None):
         if not 0.5 <= service_level < 1:
             raise ValueError(f"service_level={service_level} must be in [0.5, 1)")
         self.forecaster = forecaster
@@ -234,6 +236,12 @@ class ForecastOrderUpTo:
         self.plan_source = plan_source
         # Realised error over a cover / the interval's spread, measured before the start.
         self.error_scale = error_scale
+        # Empirical safety stock: realised cover errors before the start, per velocity class
+        # (None: the intervals' spread, as above).
+        self.cover_errors = cover_errors
+        # For a forecaster that does not read the plan: the planned discounts' lift, applied
+        # where the published plan reaches (None: the forecaster reads the plan itself).
+        self.plan_lift = plan_lift
         self.log = ForecastLog()
         self._origin: date | None = None
         self._mean: np.ndarray | None = None      # (n_cells, horizon) from origin + 1
@@ -252,10 +260,10 @@ class ForecastOrderUpTo:
             return
         started = time.perf_counter()
         horizon = self.horizon(world)
-        history = self.observed.frame(origin, self.history_days)
         plan = self.plan_source(world, origin)
-        forecast = self.forecaster.predict(history, origin, horizon, plan, self.context)
-        self._mean, self._variance = forecast_matrices(world, forecast, origin, horizon)
+        self._mean, self._variance = cover_forecast(
+            self.forecaster, self.observed, world, self.context, origin, horizon, plan,
+            self.history_days, self.plan_lift)
         self._recent_rate = self.observed.recent_rate(origin, RECENT_RATE_DAYS)
         self._origin = origin
         plan_end = plan_horizon_end(origin)
@@ -288,6 +296,13 @@ class ForecastOrderUpTo:
         demand = mean_cum[rows, last] - mean_cum[rows, first]
         variance = var_cum[rows, last] - var_cum[rows, first]
         daily = demand / np.maximum(last - first, 1)
+        if self.cover_errors is not None:
+            # The quantile of what covers like this one really sold against their forecast
+            # (measured before the start), with the supplier's slip added in quadrature.
+            safety = self.cover_errors.safety(demand, self.service_level)
+            slip = self.z * np.sqrt(slip_variance) * daily
+            extra = np.sqrt(safety**2 + slip**2) - np.abs(safety)
+            return np.maximum(demand + safety + extra, 0.0)
         # A forecast of nothing is not a certainty of nothing: demand noise is at least that of
         # the cell's recent observed selling rate (units arrive in basket lines, 1.45 units²
         # of variance per unit sold), so a slow mover a forecaster rounds to 0 keeps a buffer.
@@ -350,6 +365,169 @@ def forecast_error_scale(forecaster: Any, observed: ObservedSales, world: World,
     return float(max(1.0, np.sqrt((error**2).sum() / implied)))
 
 
+def cover_forecast(forecaster: Any, observed: ObservedSales, world: World, context: Any,
+                   origin: date, horizon: int, plan: pd.DataFrame, history_days: int | None,
+                   plan_lift: "PlanLift | None" = None) -> tuple[np.ndarray, np.ndarray]:
+    """(n_cells × horizon) mean units and variance from ``origin + 1``: the forecaster's
+    prediction from the sales observed through ``origin``, times the planned discounts' lift
+    where ``plan_lift`` is given (a forecaster that does not read the plan). Past the published
+    plan no promotion is assumed."""
+    forecast = forecaster.predict(observed.frame(origin, history_days), origin, horizon, plan,
+                                  context)
+    mean, variance = forecast_matrices(world, forecast, origin, horizon)
+    if plan_lift is not None:
+        lift = plan_lift.lift(world, plan, origin, horizon)
+        mean *= lift
+        variance *= lift**2
+    return mean, variance
+
+
+# How many expected units of a category's promoted sales weigh as much as the chain-wide
+# elasticity (PlanLift.measure's shrinkage): negligible at default scale (tens of thousands).
+PLAN_LIFT_PRIOR_UNITS = 2000.0
+
+
+@dataclass(frozen=True)
+class PlanLift:
+    """What a planned discount does to a product's sales, measured from the observed history:
+    a constant price elasticity per category, lift = (1 - discount) ** elasticity, fitted on
+    the promoted days' sales against the same cells' unpromoted daily rate. Used for a
+    forecaster that does not read the plan (the intermittent models forecast a level)."""
+
+    elasticity: np.ndarray   # per product (its category's)
+
+    def lift(self, world: World, plan: pd.DataFrame, origin: date, horizon: int) -> np.ndarray:
+        """(n_cells × horizon) multipliers for the days origin + 1 .. origin + horizon: 1 where
+        nothing is planned or the plan is not yet published."""
+        from retailops.forecast.frames import plan_discount
+
+        days = pd.date_range(origin + timedelta(days=1), periods=horizon, freq="D")
+        discount = plan_discount(plan, world.product_id.astype(str), days)   # days × products
+        lift = (1.0 - np.clip(discount, 0, 0.95)) ** self.elasticity[None, :]
+        return np.tile(lift.T, (world.n_stores, 1))
+
+    @classmethod
+    def measure(cls, observed: ObservedSales, world: World, until: date,
+                days: int = 182) -> "PlanLift":
+        """Fit the elasticities on the ``days`` observed days through ``until`` and the plan
+        published for them (the promoted weeks are in the past: published long ago)."""
+        from retailops.forecast.frames import plan_discount
+
+        stop = (until - observed.first_day).days + 1
+        start = max(0, stop - days)
+        dates = pd.date_range(observed.first_day + timedelta(days=start), periods=stop - start,
+                              freq="D")
+        units = observed.units[start:stop].astype(np.float64)           # days × cells
+        open_ = np.array([not is_closed(d.date()) for d in dates])
+        discount = plan_discount(published_plan(world, until, dates[0].date()),
+                                 world.product_id.astype(str), dates)    # days × products
+        cell_discount = np.tile(discount, (1, world.n_stores))
+        plain = (cell_discount == 0) & open_[:, None]
+        base = (units * plain).sum(axis=0) / np.maximum(plain.sum(axis=0), 1)   # per cell
+        category = np.tile(world.product_category_index, world.n_stores)
+        n_categories = int(world.product_category_index.max()) + 1
+        promoted = (cell_discount > 0) & open_[:, None]
+        # Weighted least squares through the origin, log lift = e log(1 - d), per category
+        # and discount depth: sums of w x y and w x² (w = the units expected unpromoted).
+        sxy, sxx = np.zeros(n_categories), np.zeros(n_categories)
+        for c in range(n_categories):
+            for level in np.unique(cell_discount[promoted]):
+                hit = promoted & (cell_discount == level) & (category == c)[None, :]
+                expected = (base[None, :] * hit).sum()
+                if expected <= 0:
+                    continue
+                x = np.log(1 - level)
+                sxy[c] += expected * x * np.log(max((units * hit).sum(), 0.5) / expected)
+                sxx[c] += expected * x**2
+        if sxx.sum() <= 0:
+            return cls(elasticity=np.zeros(world.n_products))
+        # A small chain sees few promoted units per category: shrink each category toward the
+        # chain-wide fit with the weight of PLAN_LIFT_PRIOR_UNITS expected units, and never
+        # let a price cut lower the forecast.
+        pooled = sxy.sum() / sxx.sum()
+        prior = PLAN_LIFT_PRIOR_UNITS * sxx.sum() / max(float((base * promoted).sum()), 1.0)
+        elasticity = np.minimum((sxy + prior * pooled) / (sxx + prior), 0.0)
+        return cls(elasticity=elasticity[world.product_category_index])
+
+
+@dataclass(frozen=True)
+class CoverErrors:
+    """The realised error of cover forecasts, measured before the study starts: for each
+    cell and calibration origin, (units sold over the cover − forecast) / sqrt(forecast),
+    pooled per velocity class (classes by the forecast's units over the cover). The safety
+    stock at service level p is the class's p-quantile × sqrt(forecast): sized on what the
+    forecasts really missed by, not on their intervals. Sales on censored days enter as the
+    censoring rule imputes them, so stock-outs under the built-in policy do not hide demand."""
+
+    edges: np.ndarray          # class boundaries on forecast units over the cover
+    errors: tuple[np.ndarray, ...]   # sorted standardised errors per class
+    samples: int
+
+    def quantile(self, level: float) -> np.ndarray:
+        return np.array([np.quantile(e, level) if e.size else 0.0 for e in self.errors])
+
+    def safety(self, cover_mean: np.ndarray, level: float) -> np.ndarray:
+        cls = np.digitize(cover_mean, self.edges)
+        return self.quantile(level)[cls] * np.sqrt(np.maximum(cover_mean, COVER_ERROR_FLOOR))
+
+    def summary(self, level: float) -> str:
+        q = self.quantile(level)
+        return ", ".join(f"<{e:.3g}: {v:+.2f}" for e, v in zip(list(self.edges) + [np.inf], q))
+
+
+# A cover forecast of (nearly) nothing still has a unit or two of demand risk: the error of
+# such cells is read per sqrt(this many units).
+COVER_ERROR_FLOOR = 1.0
+
+
+def measure_cover_errors(forecaster: Any, observed: ObservedSales, world: World, context: Any,
+                         origin: date, history_days: int | None, forecast_every_days: int,
+                         plan_lift: PlanLift | None = None, origins: int = 6,
+                         step_days: int = 7, classes: int = 12) -> CoverErrors | None:
+    """``CoverErrors`` from ``origins`` forecasts a week apart, the newest one the longest cover
+    (plus the forecast's reuse) before ``origin``: each cell's order is placed as the policy
+    would place it, on a review day 0..forecast_every_days-1 after the forecast (spread over
+    the cells), and its cover's forecast compared with the sales observed over that cover.
+    None when the history before the first calibration origin is too short."""
+    from retailops.forecast.censoring import CensoringRule
+    from retailops.forecast.features import build_panel
+
+    cells = np.arange(world.n_cells)
+    cover, _ = cover_days(world, cells)
+    lag = cells % max(forecast_every_days, 1)          # review day after the forecast
+    horizon = int((lag + 1 + cover).max())
+    rule = getattr(forecaster, "rule", None) or CensoringRule()
+    # What the cells really sold, censored days imputed from the data (not the truth).
+    panel = build_panel(observed.frame(origin), context, rule)
+    cum = np.concatenate([np.zeros((world.n_cells, 1)), np.cumsum(panel.filled, axis=1,
+                                                                  dtype=np.float64)], axis=1)
+    need = getattr(forecaster, "min_history_days", 28)
+    forecast_parts, error_parts = [], []
+    for k in range(origins):
+        o = origin - timedelta(days=horizon + step_days * k)
+        if (o - observed.first_day).days + 1 < need:
+            break
+        mean, _ = cover_forecast(forecaster, observed, world, context, o, horizon,
+                                 published_plan(world, o), history_days, plan_lift)
+        mean_cum = np.concatenate([np.zeros((world.n_cells, 1)), np.cumsum(mean, axis=1)],
+                                  axis=1)
+        first, last = lag + 1, lag + 1 + cover       # columns of the covered days
+        predicted = mean_cum[cells, last] - mean_cum[cells, first]
+        base = (o - observed.first_day).days + 1     # panel column of o + 1
+        actual = cum[cells, base + last] - cum[cells, base + first]
+        forecast_parts.append(predicted)
+        error_parts.append((actual - predicted)
+                           / np.sqrt(np.maximum(predicted, COVER_ERROR_FLOOR)))
+    if not forecast_parts:
+        return None
+    predicted, errors = np.concatenate(forecast_parts), np.concatenate(error_parts)
+    n_classes = int(max(1, min(classes, predicted.size // 200)))
+    edges = np.unique(np.quantile(predicted, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    cls = np.digitize(predicted, edges)
+    return CoverErrors(edges=edges, samples=int(predicted.size),
+                       errors=tuple(np.sort(errors[cls == c]) for c in range(edges.size + 1)))
+
+
 def forecast_matrices(world: World, forecast: pd.DataFrame, origin: date,
                       horizon: int) -> tuple[np.ndarray, np.ndarray]:
     """A bottom-level forecast frame as (n_cells × horizon) matrices of mean units and their
@@ -404,8 +582,14 @@ def forecaster_for(settings: "StudySettings") -> Any:
             f"replenishment_study.forecaster={settings.forecaster!r} is not a forecaster; "
             f"known: {', '.join(MODEL_NAMES)}")
     # Only the one model is built (the others may need packages this study does not use).
+    options = dict((settings.forecast_params or {}).get(settings.forecaster) or {})
     return forecasters({"models": [settings.forecaster],
-                        settings.forecaster: dict(settings.forecast_params)})[settings.forecaster]
+                        settings.forecaster: options})[settings.forecaster]
+
+
+SAFETY_STOCKS = ("empirical", "intervals")
+# Forecasters that read the promotion plan themselves (the others get ``PlanLift``).
+PLAN_READING_FORECASTERS = frozenset({"lightgbm"})
 
 
 # --- the study ------------------------------------------------------------------------------
@@ -429,7 +613,15 @@ class StudySettings:
     # Scale the safety stock by the forecaster's measured error over a cover / its intervals'
     # spread (measured either way and reported as forecast_error_scale).
     safety_from_forecast_errors: bool = False
-    # The forecaster's own options (as under its name in parameters_forecast.yml).
+    # "empirical": the safety stock is the service level's quantile of the realised cover
+    # errors measured before the start, per velocity class (``CoverErrors``); "intervals": z ×
+    # the forecast intervals' spread (scaled as above).
+    safety_stock: str = "empirical"
+    calibration_origins: int = 6
+    # Apply the published plan's measured lift to the forecast: "auto" does so for a forecaster
+    # that does not read the plan itself (all but lightgbm).
+    plan_lift: str | bool = "auto"
+    # Each forecaster's own options under its name (as in parameters_forecast.yml).
     forecast_params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -566,10 +758,27 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
     measured_scale = forecast_error_scale(forecaster, observed, world, context, origin,
                                           settings.history_days)
     error_scale = measured_scale if settings.safety_from_forecast_errors else 1.0
-    log.info("Forecast errors over a cover are %.2fx the spread the intervals imply; the "
-             "safety stock %s", measured_scale,
-             "uses that" if settings.safety_from_forecast_errors else
-             "uses the intervals as they are (safety_from_forecast_errors: false)")
+    lift = None
+    if settings.plan_lift is True or (settings.plan_lift == "auto"
+                                      and settings.forecaster not in PLAN_READING_FORECASTERS):
+        lift = PlanLift.measure(observed, world, origin)
+    started = time.perf_counter()
+    cover_errors = None
+    if settings.safety_stock == "empirical":
+        cover_errors = measure_cover_errors(
+            forecaster, observed, world, context, origin, settings.history_days,
+            settings.forecast_every_days, lift, settings.calibration_origins)
+    calibration_seconds = time.perf_counter() - started
+    if cover_errors is not None:
+        log.info("Safety stock from %d realised cover errors (%d velocity classes); at %.2f "
+                 "the quantiles per sqrt(unit) are %s", cover_errors.samples,
+                 cover_errors.edges.size + 1, settings.headline_service_level,
+                 cover_errors.summary(settings.headline_service_level))
+    else:
+        log.info("Forecast errors over a cover are %.2fx the spread the intervals imply; the "
+                 "safety stock %s", measured_scale,
+                 "uses that" if settings.safety_from_forecast_errors else
+                 "uses the intervals as they are (safety_from_forecast_errors: false)")
 
     rows = []
     builtin = run_closed_loop(world, state, days, PERIODIC_REVIEW, observed.copy())
@@ -579,7 +788,8 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
     for level in settings.service_levels:
         policy = ForecastOrderUpTo(forecaster, observed.copy(), context, level,
                                    settings.forecast_every_days, settings.history_days,
-                                   error_scale=error_scale)
+                                   error_scale=error_scale, cover_errors=cover_errors,
+                                   plan_lift=lift)
         trace = run_closed_loop(world, state, days, policy, policy.observed,
                                 service_level=level)
         if on_trace:
@@ -588,6 +798,9 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
         row.update(forecaster=settings.forecaster, forecasts=policy.log.forecasts,
                    forecast_error_scale=measured_scale, safety_error_scale=error_scale,
                    forecast_seconds=policy.log.forecast_seconds,
+                   safety_stock=("empirical cover errors" if cover_errors is not None
+                                 else "forecast intervals"),
+                   plan_lift=lift is not None,
                    forecast_every_days=settings.forecast_every_days,
                    days_beyond_plan=policy.log.days_beyond_plan,
                    plan_note=(f"{policy.log.days_beyond_plan} forecast days past the published "
@@ -604,6 +817,7 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
     frame["headline"] = (frame["service_level"] == settings.headline_service_level)
     frame["warmup_seconds"] = warmup_seconds
     frame["fit_seconds"] = fit_seconds
+    frame["calibration_seconds"] = calibration_seconds
     return frame
 
 
@@ -633,6 +847,15 @@ def settings_from_params(params: Mapping[str, Any], seed: int, scale: float,
         from retailops.errors import InvalidParameterError
         raise InvalidParameterError(
             f"unknown replenishment_study parameter(s): {', '.join(unknown)}")
+    if params.get("safety_stock", "empirical") not in SAFETY_STOCKS:
+        from retailops.errors import InvalidParameterError
+        raise InvalidParameterError(
+            f"replenishment_study.safety_stock={params['safety_stock']!r} must be one of "
+            f"{', '.join(SAFETY_STOCKS)}")
+    if params.get("plan_lift", "auto") not in ("auto", True, False):
+        from retailops.errors import InvalidParameterError
+        raise InvalidParameterError(
+            f"replenishment_study.plan_lift={params['plan_lift']!r} must be auto, true or false")
     review = (simulation or {}).get("review_period_days", StudySettings.review_period_days)
     levels: Sequence[float] = params.pop("service_levels", StudySettings.service_levels)
     return StudySettings(seed=int(seed), scale=float(scale), review_period_days=int(review),

@@ -95,6 +95,10 @@ def replenishment_section(study: pd.DataFrame) -> str:
                  f"{int(head.get('forecast_every_days', 0) or 0)} days; beyond the published "
                  "promotion plan it assumes no promotion "
                  f"({int(head.get('days_beyond_plan', 0) or 0)} forecast days).")
+    if "safety_stock" in forecast and len(forecast):
+        note += (f" Safety stock from {head['safety_stock']}"
+                 + ("; the published plan's lift measured from observed sales"
+                    if bool(head.get("plan_lift", False)) else "") + ".")
     table = _table(_rows(study), [("policy", False), ("lost units", True), ("fill rate", True),
                                   ("avg inventory", True), ("days of cover", True),
                                   ("orders", True), ("order lines", True),
