@@ -62,6 +62,16 @@ def kedro(conf: Path, *args: str, check: bool = True) -> tuple[float, str]:
     return time.perf_counter() - started, error
 
 
+def model_params(models: list[str] | None = None) -> dict:
+    """The forecast stage's parameters (conf/base/parameters_forecast.yml), so the benchmark
+    measures the configured models (e.g. intermittent as TSB, not the class default)."""
+    import yaml
+
+    params = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "parameters_forecast.yml")
+                            .read_text())["forecast"]
+    return {**params, "models": models} if models else params
+
+
 def peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2  # KiB on Linux
 
@@ -108,7 +118,7 @@ def child_train(root: Path, model: str, days: int, runs: int) -> dict:
     censoring_seconds = time.perf_counter() - started
     after_load = peak_gb()
     plan = read_plan(lake, last)
-    forecaster = forecasters({"models": [model]})[model]
+    forecaster = forecasters(model_params([model]))[model]
     started, cpu = time.perf_counter(), cpu_seconds()
     fitted = forecaster.fit(history, plan, context)
     fit_seconds, fit_cpu = time.perf_counter() - started, cpu_seconds() - cpu
@@ -146,7 +156,7 @@ def child_predict(root: Path, days: int, runs: int) -> dict:
     from retailops.lake.promotions import read_plan
 
     lake, reader, context, history_window, load_history = _open(root)
-    lookback = predict_days({})
+    lookback = predict_days(model_params())
     first, last = history_window(reader, lookback)
     floor = []
     for _ in range(runs):
@@ -222,7 +232,7 @@ def child_backtest(root: Path, models: list[str], origins: int, step_days: int,
 
     # Every pair of the backtested models, averaged, is scored too.
     pairs = {f"{a}+{b}": [a, b] for i, a in enumerate(models) for b in models[i + 1:]}
-    result = bt.run_backtest(history, truth, forecasters({"models": models}),
+    result = bt.run_backtest(history, truth, forecasters(model_params(models)),
                              lambda origin: read_plan(lake, origin), context,
                              context.category_of(), config, combinations=pairs,
                              prepare=lambda known: mark_censoring(known, copy=False))

@@ -130,3 +130,20 @@ def test_oracle_interval_is_the_demand_distributions():
         for level, got in ((0.1, p10[0]), (0.9, p90[0])):
             exact = np.sort(demand)[int(np.ceil(level * demand.size)) - 1]
             assert abs(got - exact) <= 1, (expected, level, got, exact)
+
+
+def test_a_combination_is_the_mean_of_its_members_forecasts():
+    from retailops.errors import RetailOpsError
+    from retailops.forecast.backtest import combine_forecasts
+
+    forecasts = pd.DataFrame({
+        "origin": pd.Timestamp("2024-01-07"), "model": ["a", "b", "a", "b", "c"],
+        "store_id": "S1", "product_id": ["P1", "P1", "P2", "P2", "P1"],
+        "target_date": pd.Timestamp("2024-01-08"), "units": [1.0, 3.0, 0.0, 2.0, 100.0],
+        "units_p10": [0.0, 1.0, 0.0, 0.0, 90.0], "units_p90": [2.0, 6.0, 1.0, 4.0, 110.0]})
+    combined = combine_forecasts(forecasts, {"a+b": ["a", "b"]})
+    assert combined["model"].tolist() == ["a+b", "a+b"]
+    assert combined["units"].tolist() == [2.0, 1.0]          # (1+3)/2, (0+2)/2; c left out
+    assert combined["units_p90"].tolist() == [4.0, 2.5]
+    with pytest.raises(RetailOpsError, match="unknown: \\['z'\\]"):
+        combine_forecasts(forecasts, {"a+z": ["a", "z"]})

@@ -163,8 +163,8 @@ def run_backtest(history: pd.DataFrame, truth: pd.DataFrame,
     oracle = pd.concat([oracle_forecast(truth_window, o, h).assign(origin=pd.Timestamp(o),
                                                                    model=ORACLE)
                         for o in origins], ignore_index=True)
-    forecasts = pd.concat([forecasts, combined, oracle[list(forecasts.columns)]],
-                          ignore_index=True)
+    forecasts = pd.concat([f for f in (forecasts, combined) if len(f)]
+                          + [oracle[list(forecasts.columns)]], ignore_index=True)
 
     panel, missing = _panel(history, dates, truth_window, forecasts, origins, h)
     names = [*forecasters, *dict.fromkeys(combined["model"]), ORACLE]
