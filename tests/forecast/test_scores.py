@@ -147,3 +147,21 @@ def test_a_combination_is_the_mean_of_its_members_forecasts():
     assert combined["units_p90"].tolist() == [4.0, 2.5]
     with pytest.raises(RetailOpsError, match="unknown: \\['z'\\]"):
         combine_forecasts(forecasts, {"a+z": ["a", "z"]})
+
+
+def test_the_stage_combines_bottom_forecasts_and_their_variance_models():
+    from retailops.forecast.run import combine
+
+    cells = {"store_id": ["S1", "S1"], "product_id": ["P1", "P2"],
+             "target_date": [pd.Timestamp("2024-01-08")] * 2}
+    a = pd.DataFrame({**cells, "units": [1.0, 4.0], "units_p10": 0.0, "units_p90": 9.0})
+    b = pd.DataFrame({**cells, "units": [3.0, 0.0], "units_p10": 0.0, "units_p90": 9.0})
+    bottom, dispersion = combine({"a": a, "b": b},
+                                 {"a": {"chain": (1.0, 0.2)}, "b": {"chain": (3.0, 0.0)}},
+                                 ["a", "b"])
+    assert bottom["units"].tolist() == [2.0, 2.0]
+    assert dispersion == {"chain": (2.0, 0.1)}
+    assert (bottom["units_p10"] <= bottom["units"]).all()
+    assert (bottom["units"] <= bottom["units_p90"]).all()
+    with pytest.raises(ValueError, match="b forecast other cells than a"):
+        combine({"a": a, "b": b.iloc[::-1]}, {"a": {}, "b": {}}, ["a", "b"])

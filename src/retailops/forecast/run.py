@@ -172,19 +172,32 @@ def predict(inputs: ForecastInputs, runs: Mapping[str, ModelRun], params: Mappin
     level, and the aggregate levels of the production model."""
     horizon = int(params.get("horizon_days", 14))
     production = params.get("production_model", "lightgbm")
+    combinations = {name: list(members)
+                    for name, members in dict(params.get("combinations") or {}).items()}
     bottom_frames, level_frames = [], []
+    bottoms, dispersions, versions = {}, {}, {}
     for name, run in runs.items():
         started = time.perf_counter()
-        bottom = run.forecaster.predict(inputs.history, inputs.last, horizon, inputs.plan,
-                                        inputs.context)
+        bottoms[name] = run.forecaster.predict(inputs.history, inputs.last, horizon,
+                                               inputs.plan, inputs.context)
         run.metrics["predict_seconds"] = round(time.perf_counter() - started, 2)
-        bottom_frames.append(bottom.assign(model=name, model_version=run.stored.version))
+        dispersions[name] = getattr(run.forecaster, "dispersion", {})
+        versions[name] = run.stored.version
+    for name, members in combinations.items():
+        missing = [m for m in members if m not in bottoms]
+        if len(members) < 2 or missing:
+            raise ValueError(f"forecast.combinations.{name}: needs two or more of the "
+                             f"forecast.models ({', '.join(runs)}); not there: {missing}")
+        bottoms[name], dispersions[name] = combine(bottoms, dispersions, members)
+        versions[name] = "+".join(versions[m] for m in members)
+    for name, bottom in bottoms.items():
+        bottom_frames.append(bottom.assign(model=name, model_version=versions[name]))
         if name == production:
-            level_frames.append(levels.level_forecast(
-                bottom, inputs.context, name, getattr(run.forecaster, "dispersion", {})))
-    if production not in runs:
+            level_frames.append(levels.level_forecast(bottom, inputs.context, name,
+                                                      dispersions[name]))
+    if production not in bottoms:
         raise ValueError(f"forecast.production_model {production!r} is not one of the "
-                         f"forecast.models ({', '.join(runs)})")
+                         f"forecast.models or forecast.combinations ({', '.join(bottoms)})")
     forecast_date = pd.Timestamp(inputs.last)
     bottom = pd.concat(bottom_frames, ignore_index=True)
     bottom[F.STORE] = bottom[F.STORE].astype(str)
@@ -197,6 +210,34 @@ def predict(inputs: ForecastInputs, runs: Mapping[str, ModelRun], params: Mappin
     return bottom, level_rows
 
 
+
+
+def combine(bottoms: Mapping[str, pd.DataFrame], dispersions: Mapping[str, dict],
+            members: list[str]) -> tuple[pd.DataFrame, dict]:
+    """An equal-weight combination of members' bottom forecasts (same series and days, in the
+    same order: every forecaster orders them by series, then day) and its variance model per
+    level, the members' averaged; the bottom interval is redrawn from it."""
+    from retailops.forecast.models import count_interval, dispersion_for
+
+    first = bottoms[members[0]]
+    for member in members[1:]:
+        other = bottoms[member]
+        if not (len(other) == len(first)
+                and (other[F.STORE].to_numpy() == first[F.STORE].to_numpy()).all()
+                and (other[F.PRODUCT].to_numpy() == first[F.PRODUCT].to_numpy()).all()
+                and (other[F.TARGET_DATE].to_numpy() == first[F.TARGET_DATE].to_numpy()).all()):
+            raise ValueError(f"forecast combination: {member} forecast other cells than "
+                             f"{members[0]}")
+    mean = np.mean([bottoms[m][F.UNITS].to_numpy(dtype=float) for m in members], axis=0)
+    levels_known = set().union(*(dispersions[m] for m in members))
+    dispersion = {level: tuple(float(np.mean([dispersions[m].get(level, (1.0, 0.0))[i]
+                                              for m in members])) for i in (0, 1))
+                  for level in levels_known}
+    a, phi = dispersion.get("store_product", (1.0, 0.0))
+    low, high = count_interval(mean, dispersion_for(mean, a, phi))
+    out = first[[F.STORE, F.PRODUCT, F.TARGET_DATE]].copy()
+    out[F.UNITS], out[F.P10], out[F.P90] = mean, low, high
+    return out.reset_index(drop=True), dispersion
 
 
 _ARROW_TYPES = {"DATE": "date32", "VARCHAR": "string", "DOUBLE": "float64", "INTEGER": "int32"}
