@@ -87,7 +87,9 @@ def test_build_runs_every_model_and_data_test(built: DbtProject) -> None:
     results = built.build_result.result.results  # type: ignore[attr-defined]
     tests = [r for r in results if r.node.resource_type == "test"]
     models = {r.node.name for r in results if r.node.resource_type == "model"}
-    assert len(tests) >= 35
+    # One row_rules test per model, the landing check and the raw sources' two (dbt_athena's
+    # default selector leaves the forecast marts' tests to the forecast stage).
+    assert len(tests) == 15
     assert all(str(r.status) == "pass" for r in tests)
     assert {"stg_products", "stg_stores", "stg_suppliers", "stg_sales", "stg_inventory",
             "stg_shipments", "stg_defects", "dim_date", "dim_products", "dim_stores",

@@ -1,12 +1,14 @@
 """Every dbt data test of the project fails on data broken on purpose, and only where broken.
 
 One real ``dbt build`` on DuckDB over five simulated days (every test passes on that clean
-data: the build must succeed). Then, for each data test, one case breaks the data the test
-guards (a raw CSV or manifest of the lake, or a table of the warehouse), runs
-``dbt test --select <that test>`` in-process and checks that dbt reports that test failed, and
+data: the build must succeed). Then, for each data test, one or more cases break the data the
+test guards (a raw CSV or manifest of the lake, or a table of the warehouse), run
+``dbt test --select <that test>`` in-process and check that dbt reports that test failed, and
 that the rows it fails on (dbt's own compiled SQL, run on the warehouse) are exactly the rows
-broken: one broken row per condition of a combined ``expression_is_true``, so every condition
-is shown to bite. The lake files and the warehouse file are restored after each case.
+broken. A model's row_rules test holds all its per-row rules, its grain and its references:
+each rule is broken on a row of its own, and the row must name that rule and no other
+(`failed_rules`), so every rule is shown to bite. The lake files and the warehouse file are
+restored after each case.
 
 A last test reads dbt's manifest: every data test of the project has a case here, so a test
 added without proof that it can fail fails this module.
@@ -174,223 +176,178 @@ def _(b: Breakage) -> list[tuple]:
     return [("sales", "2024-07-03"), ("inventory", "2024-07-03")]
 
 
-# ---- base models ----------------------------------------------------------------------------
+# ---- the landing: every committed partition loaded whole ------------------------------------
 
-@case("row_counts_match_manifest_base_sales_sales", "row_counts_match_manifest", "partition_dt")
+PLAN_DAY = "2024-07-01"  # the one publication of the five-day lake
+LOADED = "committed_partitions_loaded_whole"
+
+
+@case(LOADED, "partitions_loaded_whole", "table_name", "partition_dt")
 def _(b: Breakage) -> list[tuple]:
     (sale,) = first_sales(b, 1)
     b.sql(f"delete from staging.base_sales where sale_id = {sale}")  # a line lost in landing
-    return [(DAY,)]
-
-
-@case("row_counts_match_manifest_base_inventory_inventory", "row_counts_match_manifest",
-      "partition_dt")
-def _(b: Breakage) -> list[tuple]:
     # The manifest promises one row more than the partition holds.
     b.sql("update staging.stg_manifests set row_count = row_count + 1 "
           "where table_name = 'inventory' and partition_dt = '2024-07-03'")
-    return [("2024-07-03",)]
-
-
-@case("row_counts_match_manifest_base_shipments_shipments", "row_counts_match_manifest",
-      "partition_dt")
-def _(b: Breakage) -> list[tuple]:
     # A committed partition missing from the base table altogether (0 rows loaded).
     day = busiest_shipment_day(b)
     b.sql(f"delete from staging.base_shipments where dt = '{day}'")
-    return [(day,)]
+    # The promotion plan's manifest promises a row the publication does not hold.
+    b.sql("update staging.stg_manifests set row_count = row_count + 1 "
+          f"where table_name = 'promotions' and partition_dt = '{PLAN_DAY}'")
+    return [("sales", DAY), ("inventory", "2024-07-03"), ("shipments", day),
+            ("promotions", PLAN_DAY)]
 
 
-@case("not_empty_base_sales_", "not_empty", "row_count")
+@case(LOADED, "partitions_loaded_whole", "table_name", "partition_dt")
 def _(b: Breakage) -> list[tuple]:
+    # No sale line in the warehouse at all: every committed day is short, and the empty
+    # table is named once more on its own.
+    days = [r[0] for r in b.rows("select partition_dt from staging.stg_manifests "
+                                 "where table_name = 'sales' and row_count > 0")]
     b.sql("delete from staging.base_sales")
-    return [(0,)]
+    return [("sales", day) for day in days] + [("sales", None)]
 
 
-# ---- staging ----------------------------------------------------------------------------------
+# ---- staging: one row_rules test per model; each rule broken on its own row, named ------------
 
-@case("unique_combination_of_columns_stg_manifests_table_name__partition_dt",
-      "unique_combination_of_columns", "table_name", "partition_dt")
+RULES = "failed_rules"
+
+
+@case("stg_manifests_rules", "row_rules", "table_name", "partition_dt", RULES)
 def _(b: Breakage) -> list[tuple]:
     b.sql("insert into staging.stg_manifests select * from staging.stg_manifests "
-          f"where table_name = 'sales' and partition_dt = '{DAY}'")
-    return [("sales", DAY)]
-
-
-@case("stg_manifests_valid_table_date_rows_sha256", "expression_is_true", "table_name",
-      "partition_dt")
-def _(b: Breakage) -> list[tuple]:
-    b.sql("update staging.stg_manifests set table_name = 'returns' "
+          f"where table_name = 'sales' and partition_dt = '{DAY}'",
+          "update staging.stg_manifests set table_name = 'returns' "
           "where table_name = 'sales' and partition_dt = '2024-07-01'",
           "update staging.stg_manifests set partition_date = null "
           "where table_name = 'inventory' and partition_dt = '2024-07-01'",
           "update staging.stg_manifests set row_count = -1 "
           "where table_name = 'shipments' and partition_dt = '2024-07-03'",
           "update staging.stg_manifests set sha256 = null "
-          f"where table_name = 'sales' and partition_dt = '{DAY}'")
-    return [("returns", "2024-07-01"), ("inventory", "2024-07-01"), ("shipments", "2024-07-03"),
-            ("sales", DAY)]
+          "where table_name = 'sales' and partition_dt = '2024-07-03'")
+    return [("sales", DAY, "unique(table_name, partition_dt)"),
+            ("returns", "2024-07-01", "fact_table"),
+            ("inventory", "2024-07-01", "date_partition"),
+            ("shipments", "2024-07-03", "rows_counted"),
+            ("sales", "2024-07-03", "checksum_present")]
 
 
-@case("unique_stg_products_product_id", "unique", "unique_field")
-def _(b: Breakage) -> list[tuple]:
-    _, products = b.csv_rows("raw/products/products.csv")
-    b.append_csv("raw/products/products.csv", [products[0]])
-    return [(products[0]["product_id"],)]
-
-
-@case("relationships_stg_products_supplier_id__supplier_id__ref_stg_suppliers_", "relationships",
-      "from_field")
-def _(b: Breakage) -> list[tuple]:
-    _, products = b.csv_rows("raw/products/products.csv")
-    b.append_csv("raw/products/products.csv", [{**products[0], "product_id": "P90001",
-                                                "supplier_id": "SUP999"}])
-    return [("SUP999",)]
-
-
-@case("stg_products_valid_names_prices_flags", "expression_is_true", "product_id")
+@case("stg_products_rules", "row_rules", "product_id", RULES)
 def _(b: Breakage) -> list[tuple]:
     _, products = b.csv_rows("raw/products/products.csv")
     good = {**products[0], "is_perishable": "false"}
     b.append_csv("raw/products/products.csv", [
+        products[1],                                      # landed twice
         {**good, "product_id": ""},
         {**good, "product_id": "P90002", "product_name": ""},
         {**good, "product_id": "P90003", "category": " "},
         {**good, "product_id": "P90004", "unit_cost": "0"},
         {**good, "product_id": "P90005", "list_price": "n/a"},
         {**good, "product_id": "P90006", "is_perishable": ""},
+        {**good, "product_id": "P90007", "supplier_id": "SUP999"},
     ])
-    return [(None,), ("P90002",), ("P90003",), ("P90004",), ("P90005",), ("P90006",)]
+    return [(products[1]["product_id"], "unique(product_id)"), (None, "names_present"),
+            ("P90002", "names_present"), ("P90003", "names_present"),
+            ("P90004", "prices_positive"), ("P90005", "prices_positive"),
+            ("P90006", "perishable_known"), ("P90007", "supplier_id in stg_suppliers")]
 
 
-@case("unique_stg_stores_store_id", "unique", "unique_field")
+@case("stg_stores_rules", "row_rules", "store_id", RULES)
 def _(b: Breakage) -> list[tuple]:
     _, stores = b.csv_rows("raw/stores/stores.csv")
-    b.append_csv("raw/stores/stores.csv", [stores[0]])
-    return [(stores[0]["store_id"],)]
+    broken = [({"store_id": ""}, "names_present"), ({"store_name": ""}, "names_present"),
+              ({"city": ""}, "names_present"), ({"region": ""}, "names_present"),
+              ({"store_type": "mall"}, "known_type"), ({"cluster": "9"}, "cluster_1_to_8"),
+              ({"size_sqft": "0"}, "size_positive"), ({"opened_date": "soon"}, "opening_date")]
+    rows = [{**stores[0], "store_id": f"ST9{i:02d}", **change}
+            for i, (change, _) in enumerate(broken)]
+    b.append_csv("raw/stores/stores.csv", [stores[1], *rows])
+    return [(stores[1]["store_id"], "unique(store_id)")] + [
+        (row["store_id"] or None, rule) for row, (_, rule) in zip(rows, broken)]
 
 
-@case("stg_stores_valid_names_type_cluster_size_opening", "expression_is_true", "store_id")
-def _(b: Breakage) -> list[tuple]:
-    _, stores = b.csv_rows("raw/stores/stores.csv")
-    good = stores[0]
-    broken = [{"store_id": ""}, {"store_name": ""}, {"city": ""}, {"region": ""},
-              {"store_type": "mall"}, {"cluster": "9"}, {"size_sqft": "0"}, {"opened_date": "soon"}]
-    rows = [{**good, "store_id": f"ST9{i:02d}", **change} for i, change in enumerate(broken)]
-    b.append_csv("raw/stores/stores.csv", rows)
-    return [(row["store_id"] or None,) for row in rows]
-
-
-@case("unique_stg_suppliers_supplier_id", "unique", "unique_field")
+@case("stg_suppliers_rules", "row_rules", "supplier_id", RULES)
 def _(b: Breakage) -> list[tuple]:
     _, suppliers = b.csv_rows("raw/suppliers/suppliers.csv")
-    b.append_csv("raw/suppliers/suppliers.csv", [suppliers[0]])
-    return [(suppliers[0]["supplier_id"],)]
-
-
-@case("stg_suppliers_valid_name_lead_time_on_time_rate", "expression_is_true", "supplier_id")
-def _(b: Breakage) -> list[tuple]:
     good = {"supplier_name": "Test Foods", "country": "USA", "lead_time": "7 days",
             "on_time_rate": "92%"}
-    broken = [{"supplier_id": ""}, {"supplier_name": ""}, {"lead_time": "0 days"},
-              {"lead_time": "soon"}, {"on_time_rate": "150%"}]
-    rows = [{**good, "supplier_id": f"SUP9{i:02d}", **change} for i, change in enumerate(broken)]
-    b.append_csv("raw/suppliers/suppliers.csv", rows)
-    return [(row["supplier_id"] or None,) for row in rows]
+    broken = [({"supplier_id": ""}, "names_present"), ({"supplier_name": ""}, "names_present"),
+              ({"lead_time": "0 days"}, "lead_time_1_to_120_days"),
+              ({"lead_time": "soon"}, "lead_time_1_to_120_days"),
+              ({"on_time_rate": "150%"}, "on_time_rate_0_to_1")]
+    rows = [{**good, "supplier_id": f"SUP9{i:02d}", **change}
+            for i, (change, _) in enumerate(broken)]
+    b.append_csv("raw/suppliers/suppliers.csv", [suppliers[0], *rows])
+    return [(suppliers[0]["supplier_id"], "unique(supplier_id)")] + [
+        (row["supplier_id"] or None, rule) for row, (_, rule) in zip(rows, broken)]
 
 
-@case("unique_stg_sales_sale_id", "unique", "unique_field")
+@case("stg_sales_rules", "row_rules", "sale_id", RULES)
 def _(b: Breakage) -> list[tuple]:
-    (sale,) = first_sales(b, 1)
-    b.sql(f"insert into staging.base_sales select * from staging.base_sales where sale_id = {sale}")
-    return [(sale,)]
-
-
-@case("relationships_stg_sales_store_id__store_id__ref_stg_stores_", "relationships", "from_field")
-def _(b: Breakage) -> list[tuple]:
-    (sale,) = first_sales(b, 1)
-    b.sql(f"update staging.base_sales set store_id = 'ST999' where sale_id = {sale}")
-    return [("ST999",)]
-
-
-@case("relationships_stg_sales_product_id__product_id__ref_stg_products_", "relationships",
-      "from_field")
-def _(b: Breakage) -> list[tuple]:
-    (sale,) = first_sales(b, 1)
-    b.sql(f"update staging.base_sales set product_id = 'P99999' where sale_id = {sale}")
-    return [("P99999",)]
-
-
-@case("stg_sales_valid_keys_time_quantity_price_discount", "expression_is_true", "sale_id")
-def _(b: Breakage) -> list[tuple]:
-    sales = first_sales(b, 7)
-    changes = ["sale_id = null", "store_id = null", "product_id = null",
-               "sold_at = sold_at + interval 1 day", "quantity = 0", "unit_price = 0",
-               "discount_pct = 0.6"]
+    sales = first_sales(b, 10)
+    changes = [("sale_id = null", "keys_present"), ("store_id = null", "keys_present"),
+               ("product_id = null", "keys_present"),
+               ("sold_at = sold_at + interval 1 day", "sold_on_its_partition_day"),
+               ("quantity = 0", "quantity_at_least_1"), ("unit_price = 0", "price_positive"),
+               ("discount_pct = 0.6", "discount_0_to_half"),
+               ("store_id = 'ST999'", "store_id in stg_stores"),
+               ("product_id = 'P99999'", "product_id in stg_products")]
     b.sql(*(f"update staging.base_sales set {change} where sale_id = {sale}"
-            for sale, change in zip(sales, changes)))
-    return [(None,)] + [(sale,) for sale in sales[1:]]
+            for sale, (change, _) in zip(sales, changes)))
+    b.sql(f"insert into staging.base_sales select * from staging.base_sales "
+          f"where sale_id = {sales[9]}")  # a line landed twice
+    return ([(None, "keys_present")] + [(sale, rule) for sale, (_, rule) in
+                                        zip(sales[1:], changes[1:])]
+            + [(sales[9], "unique(sale_id)")])
 
 
-@case("unique_combination_of_columns_stg_inventory_snapshot_date__store_id__product_id",
-      "unique_combination_of_columns", "store_id", "product_id")
+@case("stg_inventory_rules", "row_rules", "store_id", "product_id", RULES)
 def _(b: Breakage) -> list[tuple]:
-    ((store, product),) = inventory_cells(b, 1)
-    b.sql(f"insert into staging.base_inventory select * from staging.base_inventory "
-          f"where dt = '{DAY}' and store_id = '{store}' and product_id = '{product}'")
-    return [(store, product)]
-
-
-@case("stg_inventory_valid_keys_date_counts", "expression_is_true", "store_id", "product_id")
-def _(b: Breakage) -> list[tuple]:
-    cells = inventory_cells(b, 6)
-    changes = ["store_id = null", "product_id = null", "snapshot_date = snapshot_date + 1",
-               "quantity_on_hand = null", "quantity_on_order = -1", "reorder_point = -1"]
+    cells = inventory_cells(b, 7)
+    changes = [("store_id = null", "keys_present"), ("product_id = null", "keys_present"),
+               ("snapshot_date = snapshot_date + 1", "counted_on_its_partition_day"),
+               ("quantity_on_hand = null", "count_recorded"),
+               ("quantity_on_order = -1", "on_order_not_negative"),
+               ("reorder_point = -1", "reorder_point_not_negative")]
     b.sql(*(f"update staging.base_inventory set {change} where dt = '{DAY}' "
             f"and store_id = '{store}' and product_id = '{product}'"
-            for (store, product), change in zip(cells, changes)))
-    expected = [(None, cells[0][1]), (cells[1][0], None)]
-    return expected + [tuple(cell) for cell in cells[2:]]
+            for (store, product), (change, _) in zip(cells, changes)))
+    store, product = cells[6]
+    b.sql(f"insert into staging.base_inventory select * from staging.base_inventory "
+          f"where dt = '{DAY}' and store_id = '{store}' and product_id = '{product}'")
+    expected = [(None, cells[0][1], "keys_present"), (cells[1][0], None, "keys_present")]
+    return (expected + [(*cell, rule) for cell, (_, rule) in zip(cells[2:], changes[2:])]
+            + [(store, product, "unique(snapshot_date, store_id, product_id)")])
 
 
-@case("unique_combination_of_columns_stg_shipments_shipment_id__line_number",
-      "unique_combination_of_columns", "shipment_id", "line_number")
+@case("stg_shipments_rules", "row_rules", "shipment_id", "line_number", RULES)
 def _(b: Breakage) -> list[tuple]:
+    lines = shipment_lines(b, 12)
+    changes = [("shipment_id = null", "keys_present"), ("line_number = 0", "line_from_1"),
+               ("supplier_id = null", "keys_present"), ("store_id = null", "keys_present"),
+               ("product_id = null", "keys_present"),
+               ("received_date = received_date + 1", "received_on_its_partition_day"),
+               ("order_date = expected_date", "ordered_before_due_and_receipt"),
+               # order before its due date but not before its arrival (an early delivery)
+               ("expected_date = received_date + 5, order_date = received_date",
+                "ordered_before_due_and_receipt"),
+               ("quantity_ordered = 0, quantity_received = 0", "ordered_at_least_1"),
+               ("quantity_received = quantity_ordered + 1", "received_0_to_ordered"),
+               ("supplier_id = 'SUP999'", "supplier_id in stg_suppliers")]
+    b.sql(*(f"update staging.base_shipments set {change} where shipment_id = {shipment} "
+            f"and line_number = {line}" for (shipment, line), (change, _) in zip(lines, changes)))
     # Not an exact duplicate (those are collapsed): the same line with another quantity.
-    ((shipment, line),) = shipment_lines(b, 1)
+    shipment, line = lines[11]
     b.sql("insert into staging.base_shipments select * replace (quantity_ordered + 1 as "
           f"quantity_ordered) from staging.base_shipments where shipment_id = {shipment} "
           f"and line_number = {line} limit 1")
-    return [(shipment, line)]
+    expected = [(None, lines[0][1], "keys_present"), (lines[1][0], 0, "line_from_1")]
+    return (expected + [(*key, rule) for key, (_, rule) in zip(lines[2:], changes[2:])]
+            + [(shipment, line, "unique(shipment_id, line_number)")])
 
 
-@case("relationships_stg_shipments_supplier_id__supplier_id__ref_stg_suppliers_", "relationships",
-      "from_field")
-def _(b: Breakage) -> list[tuple]:
-    ((shipment, line),) = shipment_lines(b, 1)
-    b.sql(f"update staging.base_shipments set supplier_id = 'SUP999' where shipment_id = {shipment} "
-          f"and line_number = {line}")
-    return [("SUP999",)]
-
-
-@case("stg_shipments_valid_keys_dates_quantities", "expression_is_true", "shipment_id",
-      "line_number")
-def _(b: Breakage) -> list[tuple]:
-    lines = shipment_lines(b, 10)
-    changes = ["shipment_id = null", "line_number = 0", "supplier_id = null", "store_id = null",
-               "product_id = null", "received_date = received_date + 1",
-               "order_date = expected_date",
-               # order before its due date but not before its arrival (an early delivery)
-               "expected_date = received_date + 5, order_date = received_date",
-               "quantity_ordered = 0, quantity_received = 0",
-               "quantity_received = quantity_ordered + 1"]
-    b.sql(*(f"update staging.base_shipments set {change} where shipment_id = {shipment} "
-            f"and line_number = {line}" for (shipment, line), change in zip(lines, changes)))
-    expected = [(None, lines[0][1]), (lines[1][0], 0)]
-    return expected + [tuple(line) for line in lines[2:]]
-
-
-@case("stg_defects_valid_table_type_key", "expression_is_true", "record_key")
+@case("stg_defects_rules", "row_rules", "record_key", RULES)
 def _(b: Breakage) -> list[tuple]:
     b.append_csv(f"metadata/defects/dt={DAY}/defects.csv", [
         {"dt": DAY, "table_name": "sales", "defect_type": "negative_on_hand", "record_key": "K1"},
@@ -399,151 +356,118 @@ def _(b: Breakage) -> list[tuple]:
     ])
     b.append_csv("metadata/defects/dimensions/defects.csv", [
         {"table_name": "suppliers", "defect_type": "missing_supplier", "record_key": "K4"}])
-    return [("K1",), ("K2",), (None,), ("K4",)]
+    return [("K1", "known_table_and_type"), ("K2", "known_table_and_type"),
+            (None, "key_present"), ("K4", "known_table_and_type")]
 
 
 # ---- the promotion plan (stg_promotions is a view over the CSVs) --------------------------------
 
-PLAN_DAY = "2024-07-01"  # the one publication of the five-day lake
-
-
 def editable_promotions(b: Breakage) -> dict[str, Any]:
     """Turn the view stg_promotions into a table of its rows (the warehouse is restored after
-    the case), so rows can be added as a broken landing would show them; returns a clean row."""
+    the case), so rows can be added as a broken landing would show them; returns a clean row
+    of the publication's second week."""
     b.sql("create table staging.promotions_rows as select * from staging.stg_promotions",
           "drop view staging.stg_promotions",
           "create table staging.stg_promotions as select * from staging.promotions_rows")
     with duckdb.connect(str(b.project.duckdb_path), read_only=True) as con:
-        cursor = con.execute("select * from staging.stg_promotions order by product_id limit 1")
+        cursor = con.execute("select * from staging.stg_promotions "
+                             "where start_date = date '2024-07-08' order by product_id limit 1")
         names = [d[0] for d in cursor.description]
         return dict(zip(names, cursor.fetchone()))
 
 
 def add_promotions(b: Breakage, rows: list[dict[str, Any]]) -> None:
     for row in rows:
-        b.sql("insert into staging.stg_promotions values (?, ?, ?, ?, ?, ?)".replace(
-            "?, ?, ?, ?, ?, ?", ", ".join(
-                "null" if row[c] is None else f"'{row[c]}'" for c in (
-                    "published_date", "product_id", "start_date", "end_date", "discount_pct",
-                    "partition_dt"))))
+        b.sql("insert into staging.stg_promotions values ({})".format(", ".join(
+            "null" if row[c] is None else f"'{row[c]}'" for c in (
+                "published_date", "product_id", "start_date", "end_date", "discount_pct",
+                "partition_dt"))))
 
 
-@case("row_counts_match_manifest_stg_promotions_partition_dt__promotions",
-      "row_counts_match_manifest", "partition_dt")
-def _(b: Breakage) -> list[tuple]:
-    # The manifest promises a row the publication does not hold.
-    b.sql("update staging.stg_manifests set row_count = row_count + 1 "
-          f"where table_name = 'promotions' and partition_dt = '{PLAN_DAY}'")
-    return [(PLAN_DAY,)]
-
-
-@case("stg_promotions_valid_product_week_discount", "expression_is_true", "product_id")
+@case("stg_promotions_rules", "row_rules", "product_id", RULES)
 def _(b: Breakage) -> list[tuple]:
     good = editable_promotions(b)
+    # Real products the plan does not promote: each broken row breaks its one rule only.
+    spare = [r[0] for r in b.rows("select product_id from staging.stg_products where product_id "
+                                  "not in (select product_id from staging.stg_promotions) "
+                                  "order by 1 limit 7")]
     broken = [
-        {"product_id": None},
-        {"published_date": "2024-07-08"},                            # not its partition
-        {"published_date": "2024-07-02", "partition_dt": "2024-07-02"},  # not a Monday
-        {"start_date": "2024-07-09", "end_date": "2024-07-15"},      # week not Monday..Sunday
-        {"end_date": "2024-07-13"},                                   # six days
-        {"start_date": "2024-08-05", "end_date": "2024-08-11"},      # beyond the 5 weeks
-        {"discount_pct": 0},
-        {"discount_pct": 1},
+        ({"product_id": None}, "product_present"),
+        ({"published_date": "2024-07-08"}, "published_in_its_partition"),
+        ({"published_date": "2024-07-02", "partition_dt": "2024-07-02"}, "published_on_a_monday"),
+        ({"start_date": "2024-07-09", "end_date": "2024-07-15"}, "week_monday_to_sunday"),
+        ({"end_date": "2024-07-13"}, "week_monday_to_sunday"),
+        ({"start_date": "2024-08-05", "end_date": "2024-08-11"}, "within_five_weeks"),
+        ({"discount_pct": 0}, "discount_a_real_cut"),
+        ({"discount_pct": 1}, "discount_a_real_cut"),
     ]
-    rows = [{**good, "product_id": f"P9{i:04d}", **change} for i, change in enumerate(broken)]
-    add_promotions(b, rows)
-    return [(row["product_id"],) for row in rows]
-
-
-@case("unique_combination_of_columns_stg_promotions_published_date__product_id__start_date",
-      "unique_combination_of_columns", "published_date", "product_id", "start_date")
-def _(b: Breakage) -> list[tuple]:
-    good = editable_promotions(b)
-    add_promotions(b, [good])  # a row landed twice
-    return [(good["published_date"], good["product_id"], good["start_date"])]
-
-
-@case("relationships_stg_promotions_product_id__product_id__ref_stg_products_", "relationships",
-      "from_field")
-def _(b: Breakage) -> list[tuple]:
-    good = editable_promotions(b)
-    add_promotions(b, [{**good, "product_id": "P99999"}])
-    return [("P99999",)]
+    rows = [{**good, "product_id": product, **change}
+            for product, (change, _) in zip([None, *spare], broken)]
+    add_promotions(b, rows + [good, {**good, "product_id": "P99999"}])
+    return ([(row["product_id"], rule) for row, (_, rule) in zip(rows, broken)]
+            + [(good["product_id"], "unique(published_date, product_id, start_date)"),
+               ("P99999", "product_id in stg_products")])
 
 
 # ---- marts ------------------------------------------------------------------------------------
 
-for _model, _date in (("fct_daily_sales", "sale_date"), ("fct_inventory_snapshots", "snapshot_date")):
+def fact_rows(b: Breakage, model: str, date_column: str, where: str, rule: str) -> list[tuple]:
+    return [(*key, rule) for key in b.rows(
+        f"select cast({date_column} as varchar), store_id, product_id from marts.{model} "
+        f"where {where}")]
 
-    def _grain(b: Breakage, model: str = _model, date_column: str = _date) -> list[tuple]:
-        # A day inserted twice by an incremental run.
-        ((day, store, product),) = fact_keys(b, model, date_column, 1)
-        b.sql(f"insert into marts.{model} select * from marts.{model} where "
-              f"{date_column} = date '{day}' and store_id = '{store}' and product_id = '{product}'")
-        return [(day, store, product)]
 
-    case(f"unique_combination_of_columns_{_model}_{_date}__store_id__product_id",
-         "unique_combination_of_columns", _date, "store_id", "product_id")(_grain)
+for _model, _date, _known, _break_known in (
+        ("fct_daily_sales", "sale_date", "cost_known",
+         # What a sale of a product whose unit cost went missing from products.csv computes.
+         "cost = null, profit = null"),
+        ("fct_inventory_snapshots", "snapshot_date", "value_known", "inventory_value = -1")):
+
+    def _grain_and_rule(b: Breakage, model: str = _model, date_column: str = _date,
+                        known: str = _known, break_known: str = _break_known) -> list[tuple]:
+        # A day inserted twice by an incremental run; a value that cannot be known.
+        (twice, unknown) = fact_keys(b, model, date_column, 2)
+        where = lambda key: (f"{date_column} = date '{key[0]}' and store_id = '{key[1]}' "  # noqa: E731
+                             f"and product_id = '{key[2]}'")
+        b.sql(f"insert into marts.{model} select * from marts.{model} where {where(twice)}",
+              f"update marts.{model} set {break_known} where {where(unknown)}")
+        return [(*twice, f"unique({date_column}, store_id, product_id)"), (*unknown, known)]
 
     # A daily run does not rebuild the dimensions: a stored dimension can lack what a new
     # fact row names.
     def _store(b: Breakage, model: str = _model, date_column: str = _date) -> list[tuple]:
         ((_, store, _),) = fact_keys(b, model, date_column, 1)
         b.sql(f"delete from marts.dim_stores where store_id = '{store}'")
-        return [(store,)]
+        return fact_rows(b, model, date_column, f"store_id = '{store}'", "store_id in dim_stores")
 
     def _product(b: Breakage, model: str = _model, date_column: str = _date) -> list[tuple]:
         ((_, _, product),) = fact_keys(b, model, date_column, 1)
         b.sql(f"delete from marts.dim_products where product_id = '{product}'")
-        return [(product,)]
+        return fact_rows(b, model, date_column, f"product_id = '{product}'",
+                         "product_id in dim_products")
 
-    def _calendar(b: Breakage) -> list[tuple]:
+    def _calendar(b: Breakage, model: str = _model, date_column: str = _date) -> list[tuple]:
         b.sql(f"delete from marts.dim_date where date_day = date '{DAY}'")
-        return [(DAY,)]
+        return fact_rows(b, model, date_column, f"{date_column} = date '{DAY}'",
+                         f"{date_column} in dim_date")
 
-    case(f"relationships_{_model}_store_id__store_id__ref_dim_stores_", "relationships",
-         "from_field")(_store)
-    case(f"relationships_{_model}_product_id__product_id__ref_dim_products_", "relationships",
-         "from_field")(_product)
-    case(f"relationships_{_model}_{_date}__date_day__ref_dim_date_", "relationships",
-         "from_field")(_calendar)
+    for _breaks in (_grain_and_rule, _store, _product, _calendar):
+        case(f"{_model}_rules", "row_rules", _date, "store_id", "product_id", RULES)(_breaks)
 
 
-@case("fct_daily_sales_cost_known", "expression_is_true", "sale_date", "store_id", "product_id")
-def _(b: Breakage) -> list[tuple]:
-    # What a sale of a product whose unit cost went missing from products.csv computes.
-    ((day, store, product),) = fact_keys(b, "fct_daily_sales", "sale_date", 1)
-    b.sql(f"update marts.fct_daily_sales set cost = null, profit = null where sale_date = "
-          f"date '{day}' and store_id = '{store}' and product_id = '{product}'")
-    return [(day, store, product)]
-
-
-@case("fct_inventory_snapshots_value_known", "expression_is_true", "snapshot_date", "store_id",
-      "product_id")
-def _(b: Breakage) -> list[tuple]:
-    keys = fact_keys(b, "fct_inventory_snapshots", "snapshot_date", 2)
-    b.sql(*(f"update marts.fct_inventory_snapshots set inventory_value = {value} where "
-            f"snapshot_date = date '{day}' and store_id = '{store}' and product_id = '{product}'"
-            for (day, store, product), value in zip(keys, ("null", "-1"))))
-    return keys
-
-
-@case("unique_mart_supplier_performance_supplier_id", "unique", "unique_field")
-def _(b: Breakage) -> list[tuple]:
-    (supplier,) = b.rows("select min(supplier_id) from marts.mart_supplier_performance")[0]
-    b.sql("insert into marts.mart_supplier_performance select * from "
-          f"marts.mart_supplier_performance where supplier_id = '{supplier}'")
-    return [(supplier,)]
-
-
-@case("mart_supplier_performance_valid_promises", "expression_is_true", "supplier_name")
+@case("mart_supplier_performance_rules", "row_rules", "supplier_name", RULES)
 def _(b: Breakage) -> list[tuple]:
     rows = b.rows("select supplier_id, supplier_name from marts.mart_supplier_performance "
-                  "order by supplier_id limit 3")
-    changes = ["supplier_id = null", "promised_lead_time_days = 0", "promised_on_time_rate = 1.5"]
+                  "order by supplier_id limit 4")
+    changes = [("supplier_id = null", "supplier_present"),
+               ("promised_lead_time_days = 0", "promised_lead_time_1_to_120_days"),
+               ("promised_on_time_rate = 1.5", "promised_on_time_rate_0_to_1")]
     b.sql(*(f"update marts.mart_supplier_performance set {change} where supplier_id = '{sid}'"
-            for (sid, _), change in zip(rows, changes)))
-    return [(name,) for _, name in rows]
+            for (sid, _), (change, _) in zip(rows, changes)))
+    b.sql("insert into marts.mart_supplier_performance select * from "
+          f"marts.mart_supplier_performance where supplier_id = '{rows[3][0]}'")
+    return ([(name, rule) for (_, name), (_, rule) in zip(rows, changes)]
+            + [(rows[3][1], "unique(supplier_id)")])
 
 
 # ---- forecast marts (source tests, run by the forecast stage) -------------------------------
