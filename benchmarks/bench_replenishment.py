@@ -1,8 +1,12 @@
 """Closed-loop replenishment study benchmark: the built-in periodic review against the
 forecast-driven order-up-to policy over 13 weeks, at default scale unless told otherwise.
 
-    .venv/bin/python benchmarks/bench_replenishment.py [--scale 1.0] [--forecaster lightgbm]
-        [--every 7] [--warmup-weeks 26] [--weeks 13] [--levels 0.8,0.9,0.95,0.98,0.99]
+    .venv/bin/python benchmarks/bench_replenishment.py [--scale 1.0] [--forecaster intermittent]
+        [--model TSB] [--every 14] [--warmup-weeks 26] [--weeks 13]
+        [--levels 0.75,0.8,0.85,0.9,0.95] [--safety-stock empirical|intervals]
+        [--calibration-origins 4]
+
+The defaults are the study's (conf/base/parameters_replenishment.yml).
 
 Prints every policy run (lost units, fill rate, average inventory value at cost, days of cover,
 orders, order and delivery lines), the issue's target verdict (>= 50% fewer lost units than the
@@ -29,15 +33,15 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=20240701)
     parser.add_argument("--forecaster", default="intermittent")
-    parser.add_argument("--every", type=int, default=7, help="forecast every N days")
+    parser.add_argument("--every", type=int, default=14, help="forecast every N days")
     parser.add_argument("--warmup-weeks", type=int, default=26)
     parser.add_argument("--weeks", type=int, default=13)
     parser.add_argument("--history-days", type=int, default=140)
-    parser.add_argument("--levels", default="0.8,0.9,0.95,0.98,0.99")
-    parser.add_argument("--headline", type=float, default=0.95)
+    parser.add_argument("--levels", default="0.75,0.8,0.85,0.9,0.95")
+    parser.add_argument("--headline", type=float, default=0.80)
     parser.add_argument("--safety-from-errors", action="store_true")
     parser.add_argument("--safety-stock", default="empirical", choices=["empirical", "intervals"])
-    parser.add_argument("--calibration-origins", type=int, default=6)
+    parser.add_argument("--calibration-origins", type=int, default=4)
     parser.add_argument("--model", default="TSB",
                         help="the intermittent forecaster's statsforecast model")
     args = parser.parse_args()
