@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -83,3 +84,23 @@ def error_text(result) -> str:
     messages = [str(result.exception)]
     messages += [str(r.message) for r in getattr(result.result, "results", None) or []]
     return " ".join(messages)
+
+
+def test_every_daily_test_reads_only_the_rebuilt_days(corrupted: DbtProject) -> None:
+    """History does not slow the day: every data test a daily build runs filters the facts it
+    reads to the rebuilt days (the partition or date column `in` the days), except the
+    supplier scorecard's, whose model holds one row per supplier whatever the history."""
+    day = "2024-07-03"
+    result = corrupted.invoke("compile", "--selector", "daily",
+                              env={"RETAILOPS_RUN_DATE": day, "RETAILOPS_REBUILD_DAYS": day})
+    assert result.success, result.exception
+    tests = {r.node.name: r.node.compiled_code for r in result.result.results
+             if r.node.resource_type == "test"}
+    assert len(tests) == 10
+    pruned = {name for name, sql in tests.items()
+              if f"in ('{day}')" in sql or f"in (date '{day}')" in sql}
+    assert set(tests) - pruned == {"mart_supplier_performance_rules"}
+    # ... and only those days: no other day is named anywhere.
+    for name in pruned:
+        days = set(re.findall(r"'(\d{4}-\d{2}-\d{2})'", tests[name]))
+        assert days <= {day, "2024-07-01"}, (name, days)  # 07-01: the promotions' first Monday
