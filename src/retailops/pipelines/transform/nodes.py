@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from retailops.lake.partitions import read_manifests, verify_lake
@@ -28,8 +29,7 @@ def plan_rebuild(lake: Lake, raw_days: dict[str, list[date]], raw_dimensions: di
     del raw_days, raw_dimensions  # ordering: plan after ingest landed the run's day
     manifests = {table: read_manifests(lake, table) for table in FACT_TABLES + WEEKLY_TABLES}
     current = build_state.current_partitions(lake, manifests, DIMENSION_TABLES)
-    ready = all(warehouse.has_table(layer, name) for layer, name in build_state.REQUIRED_MODELS)
-    built = build_state.load_built(warehouse, lake) if ready else {}
+    ready, built = _built_state(warehouse, lake)
     plan = build_state.plan(current, built, run_date or None, ready,
                             full_refresh=bool(dbt_params.get("full_refresh")))
     if plan.full:
@@ -38,7 +38,21 @@ def plan_rebuild(lake: Lake, raw_days: dict[str, list[date]], raw_dimensions: di
         log.info("Transform: rebuilding %d day(s) %s (new %s, changed %s, removed %s)",
                  len(plan.days), _span(plan.days), _span(plan.new), _span(plan.changed),
                  _span(plan.removed))
-    return {**plan.as_dict(), "manifests": manifests}
+    # The complete days per table travel with the plan too (what loading ``raw_days`` gives:
+    # the days whose manifest parses), so verification does not list and read every manifest
+    # of the lake once more.
+    raw_days_now = {table: sorted(days) for table, days in manifests.items()}
+    return {**plan.as_dict(), "manifests": manifests, "raw_days": raw_days_now}
+
+
+def _built_state(warehouse: Warehouse, lake: Lake) -> tuple[bool, build_state.Built]:
+    """Whether the warehouse holds the required models, and what it recorded: one DuckDB
+    session for the four queries (each open of the file costs 25-130 ms)."""
+    if isinstance(warehouse, DuckDBWarehouse) and not Path(warehouse.path).is_file():
+        return False, {}
+    with warehouse.session() as held:
+        ready = all(held.has_table(layer, name) for layer, name in build_state.REQUIRED_MODELS)
+        return ready, (build_state.load_built(held, lake) if ready else {})
 
 
 def _span(days: tuple[str, ...] | list[str]) -> str:
@@ -66,6 +80,13 @@ def verify_raw_partitions(lake: Lake, raw_days: dict[str, list[date]],
                             manifests=rebuild_plan.get("manifests"))
     hashed = {t: len(set(sha_days[t]) & set(manifests[t])) for t in raw_days}
     return {"sha256": hashed, "size": {t: len(manifests[t]) - hashed[t] for t in raw_days}}
+
+
+def verify_planned_partitions(lake: Lake, rebuild_plan: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """``verify_raw_partitions`` over the complete days the plan read (the pipeline's node)."""
+    raw_days = {t: [date.fromisoformat(str(d)) if isinstance(d, str) else d for d in days]
+                for t, days in rebuild_plan["raw_days"].items()}
+    return verify_raw_partitions(lake, raw_days, rebuild_plan)
 
 
 def build_warehouse(lake: Lake, verified_partitions: dict[str, Any], raw_dimensions: dict[str, int],

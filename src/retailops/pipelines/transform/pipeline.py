@@ -10,7 +10,7 @@ from retailops.pipelines.transform.nodes import (
     plan_rebuild,
     record_built_partitions,
     require_successful_build,
-    verify_raw_partitions,
+    verify_planned_partitions,
 )
 from retailops.warehouse.lineage import SOURCE_DATASETS, DbtModel, dbt_models
 
@@ -37,7 +37,9 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(plan_rebuild, inputs=["lake", "raw_days", "raw_dimensions", "warehouse",
                                        "params:run_date", "params:dbt"],
                  outputs="rebuild_plan", name="plan_rebuild"),
-            Node(verify_raw_partitions, inputs=["lake", "raw_days", "rebuild_plan"],
+            # The plan carries the complete days it read: loading raw_days again would read
+            # every manifest of the lake once more.
+            Node(verify_planned_partitions, inputs=["lake", "rebuild_plan"],
                  outputs="verified_raw_partitions", name="verify_raw_partitions"),
             Node(build_warehouse,
                  inputs=["lake", "verified_raw_partitions", "raw_dimensions", "warehouse",
