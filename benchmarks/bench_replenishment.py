@@ -38,7 +38,7 @@ def main() -> int:
     parser.add_argument("--weeks", type=int, default=13)
     parser.add_argument("--history-days", type=int, default=140)
     parser.add_argument("--levels", default="0.75,0.8,0.85,0.9,0.95")
-    parser.add_argument("--headline", type=float, default=0.80)
+    parser.add_argument("--headline", type=float, default=0.85)
     parser.add_argument("--safety-from-errors", action="store_true")
     parser.add_argument("--safety-stock", default="empirical", choices=["empirical", "intervals"])
     parser.add_argument("--calibration-origins", type=int, default=4)
