@@ -171,9 +171,14 @@ def load_history(reader: MartReader, first: date, last: date,
     discount = np.zeros(size, dtype=np.float32)
     if len(sales):
         idx, ok = cell_index(sales, "sale_date")
-        np.add.at(units, idx, sales["quantity"].to_numpy(dtype=np.float32)[ok])
-        np.add.at(gross, idx, sales["gross_revenue"].to_numpy(dtype=np.float32)[ok])
-        np.add.at(discount, idx, sales["discount_amount"].to_numpy(dtype=np.float32)[ok])
+
+        def summed(column: str) -> np.ndarray:
+            # bincount sums rows of the same cell like np.add.at, at a fraction of its time.
+            return np.bincount(idx, weights=sales[column].to_numpy(dtype=np.float64)[ok],
+                               minlength=size).astype(np.float32)
+
+        units, gross, discount = (summed("quantity"), summed("gross_revenue"),
+                                  summed("discount_amount"))
     on_hand = np.full(size, np.nan, dtype=np.float32)
     if len(counts):
         idx, ok = cell_index(counts, "snapshot_date")
