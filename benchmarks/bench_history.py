@@ -148,8 +148,11 @@ def dbt_node_seconds(run: Path) -> dict[str, float]:
 
 
 def validation_seconds(run: Path, run_date: date) -> dict[str, float]:
-    """Each family of checks on the daily window ending ``run_date``, timed in-process."""
-    from retailops.validation import Settings, daily_window
+    """Each family of checks on the daily window ending ``run_date``, timed in-process, the
+    supplier scorecard with the delivery totals the last run kept (as the validate stage)."""
+    from retailops.lake.storage import Lake
+    from retailops.pipelines.validate.nodes import DELIVERY_SUMMARY, _read_day_files
+    from retailops.validation import DeliveryTotals, Settings, daily_window
     from retailops.validation.coverage import presence_checks, row_checks
     from retailops.validation.ledger import ledger_checks
     from retailops.validation.money import money_checks
@@ -159,19 +162,27 @@ def validation_seconds(run: Path, run_date: date) -> dict[str, float]:
     from retailops.warehouse.engines import DuckDBWarehouse
 
     settings = Settings()
+    lake = Lake(str(run / "lake"))
     warehouse = DuckDBWarehouse(str(run / "warehouse" / "retailops.duckdb"))
     found = {}
     with warehouse.session() as connected:
         started = time.perf_counter()
         window = daily_window(connected, run_date, settings.daily_window_days)
         found["window"] = time.perf_counter() - started
+
+        def suppliers():
+            kept = DeliveryTotals.from_json(lake.read_bytes(DELIVERY_SUMMARY)
+                                            if lake.exists(DELIVERY_SUMMARY) else None)
+            return supplier_checks(connected, window, kept,
+                                   lambda days: _read_day_files(lake, days))
+
         families = {
             "coverage: presence": lambda: presence_checks(connected, window),
             "coverage: rows": lambda: row_checks(connected, window),
             "ledger": lambda: ledger_checks(connected, window),
             "promotions": lambda: promotion_checks(connected, window),
             "money": lambda: money_checks(connected, window, settings.money_tolerance),
-            "suppliers": lambda: _suppliers(supplier_checks, connected, window),
+            "suppliers (kept totals)": suppliers,
             "stock": lambda: stock_checks(connected, window, settings.stock_lookback_days),
         }
         for name, family in families.items():
@@ -179,14 +190,6 @@ def validation_seconds(run: Path, run_date: date) -> dict[str, float]:
             family()
             found[name] = time.perf_counter() - started
     return found
-
-
-def _suppliers(supplier_checks, warehouse, window):
-    import inspect
-
-    if "window" in inspect.signature(supplier_checks).parameters:
-        return supplier_checks(warehouse, window)
-    return supplier_checks(warehouse)
 
 
 def median_by_key(samples: list[dict[str, float]]) -> dict[str, float]:

@@ -444,7 +444,7 @@ def test_kept_delivery_totals_recompute_only_the_window_and_relanded_days(platfo
         full = reconcile(warehouse, date(2024, 7, 13), date.fromisoformat(LAST))
     window = [d for d in shipment_days if "2024-07-13" <= d <= LAST]
     assert totals.recomputed == sorted([relanded, *window])
-    assert totals.days[relanded][0] == "feed"
+    assert totals.days[relanded] == "feed"
     # Added up from kept totals, the scorecard's checks say exactly what a full pass says.
     def suppliers(found):
         return [c.describe() for c in found if c.name.startswith("suppliers:")]
@@ -453,7 +453,8 @@ def test_kept_delivery_totals_recompute_only_the_window_and_relanded_days(platfo
 
 
 def test_kept_delivery_totals_that_do_not_parse_are_recomputed():
-    for data in (None, b"", b"{", b"[]", b'{"version": 0}', b'{"version": 1, "days": 3}'):
+    for data in (None, b"", b"{", b"[]", b'{"format": 0}', b'{"format": 2, "days": 3}',
+                 b'{"format": 2, "measures": [], "days": {}, "suppliers": []}'):
         assert DeliveryTotals.from_json(data).days == {}
 
 
@@ -502,16 +503,22 @@ def test_the_daily_run_keeps_delivery_totals_in_the_lake(platform, tmp_path):
     copy = copy_of(platform, tmp_path)
     message, report = validate(platform, copy, run_date=LAST)
     assert message is None and report["ok"], report["failures"]
-    kept = json.loads((copy.reports / "metadata/validation/supplier_delivery_totals.json")
-                      .read_text())
-    assert sorted(kept["days"]) == sorted(
-        p.name[3:] for p in (platform.lake / "metadata/manifests/shipments").glob("dt=*"))
-    # The next day's validation adds up those totals: a changed kept total is a failure that
+    kept = copy.reports / "metadata/validation/supplier_deliveries"
+    summary = json.loads((kept / "summary.json").read_text())
+    shipment_days = sorted(p.name[3:] for p in
+                           (platform.lake / "metadata/manifests/shipments").glob("dt=*"))
+    assert sorted(summary["days"]) == shipment_days
+    assert sorted(p.name[3:] for p in kept.glob("dt=*")) == shipment_days  # the first run: all
+    # The next day's validation adds up the kept sums: a changed kept sum is a failure that
     # names the supplier (the kept totals are really used, not recomputed).
-    day = next(d for d in sorted(kept["days"]) if kept["days"][d]["suppliers"])
-    supplier = kept["days"][day]["suppliers"][0]
+    supplier = summary["suppliers"][0]
     supplier[4] += 1  # lines
-    (copy.reports / "metadata/validation/supplier_delivery_totals.json").write_text(
-        json.dumps(kept))
+    (kept / "summary.json").write_text(json.dumps(summary))
     message, _ = validate(platform, copy, run_date=LAST)
     assert_one_line_naming(message, "suppliers: lines per supplier", f"{supplier[0]}:")
+    # A window day's file lost: what the sums hold for it is unknown, so every day is
+    # recomputed from the raw lines (and the tampered sum with them).
+    (kept / f"dt={LAST}" / "deliveries.json").unlink()
+    message, report = validate(platform, copy, run_date=LAST)
+    assert message is None and report["ok"], report["failures"]
+    assert (kept / f"dt={LAST}" / "deliveries.json").exists()

@@ -29,7 +29,7 @@ from retailops.validation.ledger import ledger_checks
 from retailops.validation.money import money_checks
 from retailops.validation.promotions import promotion_checks
 from retailops.validation.stock import stock_checks
-from retailops.validation.suppliers import DeliveryTotals, supplier_checks
+from retailops.validation.suppliers import DayReader, DeliveryTotals, supplier_checks
 from retailops.validation.window import Window
 from retailops.warehouse.engines import Warehouse
 
@@ -72,12 +72,14 @@ def reconcile(warehouse: Warehouse, first: date, last: date,
 
 
 def reconcile_keeping(warehouse: Warehouse, first: date, last: date, settings: Settings,
-                      kept: DeliveryTotals | None) -> tuple[list[Check], DeliveryTotals]:
+                      kept: DeliveryTotals | None, read_days: DayReader | None = None
+                      ) -> tuple[list[Check], DeliveryTotals]:
     """All checks for the days ``first..last``, given the per-day delivery totals kept by the
-    last run (None: none kept); returns them with the totals to keep for the next run. Every
+    last run (None: none kept; ``read_days`` reads its day files); returns them with the
+    totals to keep for the next run. Every
     other family reads only the window's partitions (and the stock check's lookback)."""
     window = Window(first, last)
-    suppliers, totals = supplier_checks(warehouse, window, kept)
+    suppliers, totals = supplier_checks(warehouse, window, kept, read_days)
     return [
         *presence_checks(warehouse, window),
         *row_checks(warehouse, window),

@@ -12,20 +12,22 @@ counts once), with the scorecard's definitions:
 
 The scorecard covers the whole history, but the check does not read it every day. A delivery
 arrives whole on one day, in that day's partition (staging's rule: received_date is the
-partition date), so every measure is a sum of per-day, per-supplier totals. Those totals are
-kept between runs (``DeliveryTotals``, saved in the lake beside the run reports) under the
-SHA-256 of the partition they were computed from: a run recomputes only its window's days and
-the days whose partition is new or was re-landed (its manifest's checksum changed), and adds up
-the rest. A delivery split over two days would count twice here and once in the mart, so it
-fails the check rather than pass unseen. Without kept totals (the first run, a lost state
-file) every day is computed once, in one pass.
+partition date), so every measure is a sum of per-day, per-supplier counts (all integers: sums
+are exact). Validation keeps them between runs (``DeliveryTotals``): the per-supplier sums over
+every checked day, with each day's partition checksum, in one small summary, and each day's own
+counts in a file of its own. A run recomputes from the raw lines only its window's days and
+the days whose partition is new, re-landed (its manifest's checksum changed) or removed,
+subtracting what the summary held for them (read from their day files) and adding what they
+hold now: its reads and writes do not grow with history. A delivery split over two days would
+count twice here and once in the mart, so it fails the check rather than pass unseen. Without
+kept totals (the first run, a lost or unreadable file) every day is computed once, in one pass.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Callable
 
 from retailops.validation.checks import Check, named, rows
 from retailops.validation.window import Window
@@ -33,41 +35,101 @@ from retailops.warehouse.engines import Warehouse
 
 # Rates and means are doubles computed in a different order on each side.
 RATE_TOLERANCE = 1e-9
-# Per supplier and day: deliveries, on-time deliveries, sum of lead days, lines, units
+# Per supplier (and day): deliveries, on-time deliveries, sum of lead days, lines, units
 # ordered, units received.
 MEASURES = ("shipments", "on_time", "lead_days", "lines", "ordered", "received")
+FORMAT = 2
+
+PerSupplier = dict[str | None, tuple[float, ...]]
+# Reads kept day files: {day: their bytes, None when missing}.
+DayReader = Callable[[list[str]], dict[str, "bytes | None"]]
+
+
+def _rows(per_supplier: PerSupplier) -> list[list]:
+    return [[supplier, *values] for supplier, values in
+            sorted(per_supplier.items(), key=lambda item: str(item[0]))]
+
+
+def _per_supplier(rows: list[list]) -> PerSupplier:
+    found = {}
+    for row in rows:
+        if len(row) != len(MEASURES) + 1:
+            raise ValueError("a supplier's totals do not have the measures expected")
+        found[row[0]] = tuple(float(v) for v in row[1:])
+    return found
+
+
+def _add(into: dict[str | None, list[float]], per_supplier: PerSupplier, sign: int) -> None:
+    for supplier, values in per_supplier.items():
+        sums = into.setdefault(supplier, [0.0] * len(MEASURES))
+        for i, value in enumerate(values):
+            sums[i] += sign * value
 
 
 @dataclass
 class DeliveryTotals:
-    """Per-day, per-supplier delivery totals from the raw lines, kept between runs.
+    """Delivery counts from the raw lines, kept between runs.
 
-    ``days``: ``{partition day: (sha256 of the partition, {supplier: (measures...)})}``; the
-    supplier is None for lines without one. ``recomputed``: the days the last check computed
-    from the raw lines (the rest came from the kept totals)."""
+    ``days``: every day the sums hold, with the checksum of its partition then;
+    ``suppliers``: the per-supplier sums over those days (MEASURES); ``day_totals``: the
+    per-supplier counts of single days, for the days this run computed (written to their day
+    files) or read (to subtract); ``recomputed``: the days this run computed from the raw lines.
+    """
 
-    days: dict[str, tuple[str | None, dict[str | None, tuple[float, ...]]]] = field(
-        default_factory=dict)
+    days: dict[str, str | None] = field(default_factory=dict)
+    suppliers: dict[str | None, tuple[float, ...]] = field(default_factory=dict)
+    day_totals: dict[str, PerSupplier] = field(default_factory=dict)
     recomputed: list[str] = field(default_factory=list)
 
-    def to_json(self) -> bytes:
-        return json.dumps({"version": 1, "measures": list(MEASURES), "days": {
-            day: {"sha256": sha, "suppliers": [[s, *v] for s, v in sorted(
-                per_supplier.items(), key=lambda item: str(item[0]))]}
-            for day, (sha, per_supplier) in sorted(self.days.items())}}).encode()
+    def summary_json(self) -> bytes:
+        return json.dumps({"format": FORMAT, "measures": list(MEASURES),
+                           "days": dict(sorted(self.days.items())),
+                           "suppliers": _rows(self.suppliers)}).encode()
+
+    def day_json(self, day: str) -> bytes:
+        return json.dumps({"format": FORMAT, "day": day, "sha256": self.days.get(day),
+                           "suppliers": _rows(self.day_totals[day])}).encode()
 
     @classmethod
-    def from_json(cls, data: bytes | None) -> "DeliveryTotals":
-        """Kept totals; an unreadable or foreign file is no totals (everything recomputed)."""
+    def from_json(cls, summary: bytes | None) -> "DeliveryTotals":
+        """The kept summary; an unreadable or foreign one is no totals (all recomputed)."""
         try:
-            document = json.loads(data or b"null")
-            if document.get("version") != 1 or document.get("measures") != list(MEASURES):
+            document = json.loads(summary or b"null")
+            if document.get("format") != FORMAT or document.get("measures") != list(MEASURES):
                 return cls()
-            return cls({day: (entry["sha256"], {row[0]: tuple(float(v) for v in row[1:])
-                                                for row in entry["suppliers"]})
-                        for day, entry in document["days"].items()})
-        except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+            days = {str(day): sha for day, sha in document["days"].items()}
+            return cls(days, _per_supplier(document["suppliers"]))
+        except (ValueError, TypeError, AttributeError, KeyError):
             return cls()
+
+    def with_day_files(self, files: dict[str, bytes | None]) -> "DeliveryTotals":
+        """These totals with days' own counts read from their files (``{day: bytes}``); a
+        missing or unreadable file, or one of another partition, is left out (the check then
+        recomputes every day: what the sums hold for that day is unknown)."""
+        loaded = dict(self.day_totals)
+        for day, data in files.items():
+            try:
+                document = json.loads(data or b"null")
+                if document.get("format") == FORMAT and document.get("day") == day \
+                        and document.get("sha256") == self.days.get(day):
+                    loaded[day] = _per_supplier(document["suppliers"])
+            except (ValueError, TypeError, AttributeError, KeyError):
+                continue
+        return DeliveryTotals(self.days, self.suppliers, loaded, self.recomputed)
+
+
+def stale_days(kept: DeliveryTotals, committed: dict[str, str | None],
+               window: Window | None) -> list[str]:
+    """The days a run recomputes: its window's, and every day whose partition is new,
+    re-landed or removed since the kept totals (all of them without kept totals)."""
+    if not kept.days:
+        return sorted(committed)
+    first = None if window is None else window.first.isoformat()
+    last = None if window is None else window.last.isoformat()
+    return sorted({day for day, sha in committed.items()
+                   if (first is not None and first <= day <= last) or sha is None
+                   or kept.days.get(day, "") != sha}
+                  | {day for day in kept.days if day not in committed})
 
 
 def _sql_list(values: list[str]) -> str:
@@ -127,35 +189,38 @@ def _day_totals(warehouse: Warehouse, days: list[str] | None) -> dict[str, dict]
     return found
 
 
-def delivery_totals(warehouse: Warehouse, window: Window | None,
-                    kept: DeliveryTotals | None) -> DeliveryTotals:
-    """Today's per-day totals: the kept ones, with the window's days and every new or
-    re-landed partition recomputed from the raw lines (every day without kept totals)."""
+def delivery_totals(warehouse: Warehouse, window: Window | None, kept: DeliveryTotals | None,
+                    read_days: DayReader | None = None) -> DeliveryTotals:
+    """Today's totals: the kept sums with the stale days' old counts taken out and their
+    counts recomputed from the raw lines put in (every day, in one pass, without usable kept
+    totals). ``read_days`` reads the kept day files of the days to take out (``{day:
+    bytes}``); days ``kept`` already carries are not read."""
     committed = _committed(warehouse)
-    if kept is None or not kept.days:
-        computed = _day_totals(warehouse, None)
-        return DeliveryTotals({day: (sha, computed.get(day, {}))
-                               for day, sha in committed.items()}, sorted(committed))
-    in_window = set() if window is None else {
-        day for day in committed if window.first.isoformat() <= day <= window.last.isoformat()}
-    stale = sorted(day for day, sha in committed.items()
-                   if day in in_window or day not in kept.days or kept.days[day][0] != sha
-                   or sha is None)
-    computed = _day_totals(warehouse, stale) if stale else {}
-    days = {day: (sha, computed.get(day, {}) if day in stale else kept.days[day][1])
-            for day, sha in committed.items()}
-    return DeliveryTotals(days, stale)
+    kept = kept or DeliveryTotals()
+    stale = stale_days(kept, committed, window)
+    previous = [day for day in stale if day in kept.days]
+    unread = [day for day in previous if day not in kept.day_totals]
+    if unread and read_days is not None:
+        kept = kept.with_day_files(read_days(unread))
+    if any(day not in kept.day_totals for day in previous):
+        kept, stale, previous = DeliveryTotals(), sorted(committed), []
+    computed = (_day_totals(warehouse, stale if kept.days else None) if stale else {})
+    sums = {supplier: list(values) for supplier, values in kept.suppliers.items()}
+    for day in previous:
+        _add(sums, kept.day_totals[day], -1)
+    recomputed = [day for day in stale if day in committed]
+    for day in recomputed:
+        _add(sums, computed.get(day, {}), +1)
+    days = {day: sha for day, sha in kept.days.items() if day in committed}
+    days.update({day: committed[day] for day in recomputed})
+    return DeliveryTotals(days, {s: tuple(v) for s, v in sums.items() if any(v)},
+                          {day: computed.get(day, {}) for day in recomputed}, recomputed)
 
 
 def _recomputed(totals: DeliveryTotals) -> dict[str | None, dict[str, float]]:
-    summed: dict[str | None, list[float]] = {}
-    for _, per_supplier in totals.days.values():
-        for supplier, measures in per_supplier.items():
-            into = summed.setdefault(supplier, [0.0] * len(MEASURES))
-            for i, value in enumerate(measures):
-                into[i] += value
     found = {}
-    for supplier, (shipments, on_time, lead_days, lines, ordered, received) in summed.items():
+    for supplier, (shipments, on_time, lead_days, lines, ordered, received) in \
+            totals.suppliers.items():
         if not shipments and not lines:
             continue
         found[supplier] = {
@@ -181,9 +246,10 @@ def _differs(left: float | None, right: float | None, tolerance: float) -> bool:
 
 
 def supplier_checks(warehouse: Warehouse, window: Window | None = None,
-                    kept: DeliveryTotals | None = None) -> tuple[list[Check], DeliveryTotals]:
-    """The scorecard's checks, and the per-day totals to keep for the next run."""
-    totals = delivery_totals(warehouse, window, kept)
+                    kept: DeliveryTotals | None = None, read_days: DayReader | None = None
+                    ) -> tuple[list[Check], DeliveryTotals]:
+    """The scorecard's checks, and the totals to keep for the next run."""
+    totals = delivery_totals(warehouse, window, kept, read_days)
     raw, mart = _recomputed(totals), _in_mart(warehouse)
     # Suppliers the mart says delivered; those the raw lines say delivered are in `raw`.
     delivering = set(raw) | {s for s, m in mart.items() if m["shipments"] or m["lines"]}

@@ -19,8 +19,19 @@ from retailops.validation import (
 from retailops.warehouse.engines import Warehouse
 
 # What validation keeps between runs so that a day reads what changed, not all history: the
-# supplier scorecard's per-day delivery totals (retailops.validation.suppliers).
-DELIVERY_TOTALS = "metadata/validation/supplier_delivery_totals.json"
+# supplier scorecard's delivery totals (retailops.validation.suppliers), a summary and one
+# file per day.
+DELIVERIES = "metadata/validation/supplier_deliveries"
+DELIVERY_SUMMARY = f"{DELIVERIES}/summary.json"
+
+
+def _day_file(day: str) -> str:
+    return f"{DELIVERIES}/dt={day}/deliveries.json"
+
+
+def _read_day_files(lake: Lake, days: list[str]) -> dict[str, bytes | None]:
+    found = lake.read_many([_day_file(day) for day in days])
+    return {day: found.get(_day_file(day)) for day in days}
 
 
 def validate_run(warehouse: Warehouse, lake: Lake, build_summary: dict[str, Any],
@@ -32,18 +43,22 @@ def validate_run(warehouse: Warehouse, lake: Lake, build_summary: dict[str, Any]
     del marts  # lineage: the report reads these models through the warehouse
     settings = Settings.from_params(validation)
     days = resolve_window(start_date, end_date, run_date, calendar_years_ahead)
-    kept = DeliveryTotals.from_json(lake.read_bytes(DELIVERY_TOTALS)
-                                    if lake.exists(DELIVERY_TOTALS) else None)
+    kept = DeliveryTotals.from_json(lake.read_bytes(DELIVERY_SUMMARY)
+                                    if lake.exists(DELIVERY_SUMMARY) else None)
     with warehouse.session() as connected:  # DuckDB: one read-only connection for every check
         if run_date not in (None, ""):
             window = daily_window(connected, date.fromisoformat(days["last"]),
                                   settings.daily_window_days)
         else:
             window = Window(date.fromisoformat(days["first"]), date.fromisoformat(days["last"]))
-        checks, totals = reconcile_keeping(connected, window.first, window.last, settings, kept)
+        checks, totals = reconcile_keeping(connected, window.first, window.last, settings, kept,
+                                           lambda days: _read_day_files(lake, days))
     # Kept whatever the verdict: they are the raw lines' totals, keyed by each partition's
-    # checksum, not the mart's (a failing mart does not make them wrong).
-    lake.write_bytes(DELIVERY_TOTALS, totals.to_json())
+    # checksum, not the mart's (a failing mart does not make them wrong). Day files first: a
+    # summary naming a day whose file is missing makes the next run recompute every day.
+    for day in totals.recomputed:
+        lake.write_bytes(_day_file(day), totals.day_json(day))
+    lake.write_bytes(DELIVERY_SUMMARY, totals.summary_json())
     return run_report(checks, build_summary, window.first, window.last, warehouse.engine)
 
 
