@@ -427,8 +427,11 @@ for _model, _date, _known, _break_known in (
                         known: str = _known, break_known: str = _break_known) -> list[tuple]:
         # A day inserted twice by an incremental run; a value that cannot be known.
         (twice, unknown) = fact_keys(b, model, date_column, 2)
-        where = lambda key: (f"{date_column} = date '{key[0]}' and store_id = '{key[1]}' "  # noqa: E731
-                             f"and product_id = '{key[2]}'")
+
+        def where(key: tuple) -> str:
+            return (f"{date_column} = date '{key[0]}' and store_id = '{key[1]}' "
+                    f"and product_id = '{key[2]}'")
+
         b.sql(f"insert into marts.{model} select * from marts.{model} where {where(twice)}",
               f"update marts.{model} set {break_known} where {where(unknown)}")
         return [(*twice, f"unique({date_column}, store_id, product_id)"), (*unknown, known)]

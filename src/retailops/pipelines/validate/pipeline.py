@@ -18,7 +18,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(validate_run,
                  inputs=["warehouse", "lake", "dbt_build_summary", "params:start_date",
-                         "params:end_date", "params:run_date", "params:validation", "params:calendar_years_ahead",
+                         "params:end_date", "params:run_date", "params:validation",
+                         "params:calendar_years_ahead",
                          *RECONCILED_MODELS],
                  outputs="run_report", name="reconcile_run"),
             Node(require_valid_run, inputs="run_report", outputs="validated_run_report",
