@@ -105,3 +105,28 @@ def test_tsb_across_all_series_is_statsforecasts_tsb(seed):
     assert (ours[:5] == 0).all() and (ours[10:] > 0).any()
     np.testing.assert_array_equal(level_forecast(values, 3, "TSB"),
                                   np.repeat(ours[:, None], 3, axis=1))
+
+
+@pytest.mark.parametrize("a, phi", [(1.0, 0.0), (1.3, 0.2), (1.0, 0.05)])
+def test_count_intervals_by_summed_pmf_are_scipys_quantiles(a, phi):
+    """The daily forecast's million intervals come from summing the pmf (fast); they must be
+    scipy's Poisson / negative binomial quantiles, widened to hold the mean."""
+    from scipy import stats
+
+    from retailops.forecast.models import count_interval, dispersion_for
+
+    rng = np.random.default_rng(5)
+    mean = np.concatenate([rng.gamma(0.7, 1.5, 20_000), rng.uniform(0, 60, 2_000),
+                           [0.0, 1e-7, 29.99, 30.0, 30.01, 250.0]])
+    dispersion = dispersion_for(mean, a, phi) if phi or a > 1 else 0.0
+    low, high = count_interval(mean, dispersion)
+    d = np.broadcast_to(np.asarray(dispersion, dtype=float), mean.shape)
+    size = 1 / np.where(d > 0, d, 1.0)
+    expected_low, expected_high = np.zeros_like(mean), np.zeros_like(mean)
+    for out, q in ((expected_low, 0.1), (expected_high, 0.9)):
+        if not phi and a == 1.0:
+            out[mean > 0] = stats.poisson.ppf(q, mean[mean > 0])
+        else:
+            out[mean > 0] = stats.nbinom.ppf(q, size, size / (size + mean))[mean > 0]
+    np.testing.assert_array_equal(low, np.minimum(expected_low, mean))
+    np.testing.assert_array_equal(high, np.maximum(expected_high, mean))
