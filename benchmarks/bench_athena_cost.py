@@ -230,12 +230,11 @@ class Estimator:
             return {key: sum(sizes.values())}
         chosen = {}
         for value, size in sizes.items():
-            wanted = all(k not in filters or _matches(k, v, filters) for k, v in
-                         zip(table.keys, value))
+            wanted = all(_matches(k, v, filters) for k, v in zip(table.keys, value))
             if wanted:
                 chosen[value] = size
         date_key = next((i for i, k in enumerate(table.keys) if k != "table_name"), None)
-        if date_key is not None and table.keys[date_key] not in filters and "dt" not in filters:
+        if date_key is not None and "dt" not in filters:
             # Scanned whole: one partition's mean size times its partitions in the history.
             dates = {v[date_key] for v in chosen} or {""}
             per_partition = sum(chosen.values()) / len(dates)
@@ -245,7 +244,9 @@ class Estimator:
 
 
 def _matches(key: str, value: str, filters: dict[str, set[str]]) -> bool:
-    wanted = filters.get(key) if key in filters else filters.get("dt")
+    """Whether a partition's value of ``key`` passes the filters (date filters are kept under
+    ``dt`` whatever the column's name: the views rename the partition column)."""
+    wanted = filters.get("table_name" if key == "table_name" else "dt")
     return wanted is None or value in wanted
 
 
