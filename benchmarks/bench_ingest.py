@@ -209,7 +209,12 @@ def floor_child(counts_file: str) -> None:
 def _child(*args: str) -> dict:
     out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
                          check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    # Each run as it ends (a year's runs take minutes on a loaded machine).
+    print(f"  run {' '.join(args)}: {result['seconds']:.1f} s, CPU {result['cpu_s']:.1f} s"
+          f"{' + child ' + format(result['child_cpu_s'], '.1f') if 'child_cpu_s' in result else ''}"
+          f", peak {result['peak_mb']:.0f} MB", file=sys.stderr, flush=True)
+    return result
 
 
 def backfill(days: int, runs: int, scale: float) -> dict[str, list[dict]]:
