@@ -21,7 +21,8 @@ How it estimates:
    partitions, and the filter carries down through the views to the table beneath; a relation
    read without one (or only through an ``IN (subquery)`` filter, which Athena does not use to
    prune statically) is scanned whole; a filter-less ``SELECT ... LIMIT n`` probe is counted
-   as one partition (Athena stops reading early).
+   as one partition (Athena stops reading early). A table read twice in a statement (a join,
+   a subquery) is scanned twice.
 3. Bytes are the real file sizes of those partitions in the lake. A whole daily-partitioned
    table is extrapolated to ``--history-days`` days of history as (mean size of one landed
    partition) x (its partitions in that history), since one day's partition does not grow with
@@ -218,7 +219,7 @@ class Estimator:
                     merged[column] = merged.get(column, values) & values if (
                         column in merged) else set(values)
                 for table, size in self.scan(child, merged, seen + (key,)).items():
-                    total[table] = max(total.get(table, 0), size)
+                    total[table] = total.get(table, 0) + size  # each read is its own scan
             return total
         table = self.tables.get(key)
         if table is None:
@@ -281,7 +282,7 @@ def estimate(lake: Path, manifest: dict, run_date: str, history_days: int) -> di
         scanned: dict[str, int] = {}
         for key, filters in reads(sql):
             for table, size in estimator.scan(key, filters).items():
-                scanned[table] = max(scanned.get(table, 0), size)
+                scanned[table] = scanned.get(table, 0) + size
         bytes_ = sum(scanned.values())
         rows.append({"kind": kind, "node": name, "bytes": bytes_,
                      "billed": max(bytes_, MIN_BILLED), "tables": scanned})
