@@ -71,3 +71,70 @@ def test_a_consumer_that_stops_early_stops_the_child(children) -> None:
     assert first.day == date(2024, 7, 1)
     days.close()
     assert len(children) == 1 and children[0].poll() is not None
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Pids of live processes whose environment holds ``marker`` (the child inherits it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                status = (entry / "status").read_text()
+                if "\nState:\tZ" not in status:
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_a_backfill_killed_mid_write_leaves_no_child_and_a_rerun_lands_the_serial_bytes(
+        tmp_path: Path) -> None:
+    import time
+    import uuid
+
+    from tests.conftest import conf_with_lake, run_kedro
+    from tests.scenarios.conftest import crash_env
+
+    params = "start_date=2024-07-01,end_date=2024-07-12,scale=0.02"
+    marker = f"RETAILOPS_TEST_MARK={uuid.uuid4().hex}"
+    name, value = marker.split("=")
+    lake = tmp_path / "lake"
+    conf = conf_with_lake(tmp_path, str(lake))
+    # Killed (SIGKILL) in the middle of writing day 6, with the child simulating ahead.
+    env = {**crash_env(tmp_path / "crash", "raw/sales/dt=2024-07-06"), name: value}
+    killed = run_kedro("run", "--conf-source", str(conf), "--pipelines", "ingest",
+                       "--params", params, env=env)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    deadline = time.monotonic() + 10
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_with(marker) == [], "the child simulating ahead outlived its parent"
+    rerun = run_kedro("run", "--conf-source", str(conf), "--pipelines", "ingest",
+                      "--params", params)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    # The reference: the same window landed serially, in one go, in process.
+    reference = tmp_path / "reference"
+    serial = Lake(str(reference))
+    from retailops.lake.landing import land_day, land_dimensions, land_promotions
+    from retailops.pipelines.ingest import nodes
+
+    window = nodes.resolve_window("2024-07-01", "2024-07-12", None)
+    seed, sim = 20240701, {"review_period_days": 10}
+    recorded = nodes.check_lake_configuration(serial, window, seed, 0.02, sim)
+    land_dimensions(serial, nodes.build_dimensions(window, seed, 0.02, sim, recorded))
+    land_promotions(serial, nodes.publish_promotions(window, seed, 0.02, sim, False, 1, recorded))
+    old = ahead.MIN_DAYS_IN_CHILD
+    ahead.MIN_DAYS_IN_CHILD = 10**9
+    try:
+        for landing in nodes.simulate_window(serial, window, seed, 0.02, sim, False, recorded):
+            land_day(serial, landing)
+    finally:
+        ahead.MIN_DAYS_IN_CHILD = old
+    got = {k: v for k, v in tree_digest(lake).items() if k.startswith(("raw/", "metadata/manifests"))}
+    want = {k: v for k, v in tree_digest(reference).items()
+            if k.startswith(("raw/", "metadata/manifests"))}
+    assert sum("raw/sales/dt=" in k for k in want) == 12
+    assert got == want
