@@ -69,7 +69,9 @@ def test_run_report_reconciles_and_names_the_dbt_tests(platform):
     assert report["window"] == {"first": "2024-07-01", "last": "2024-07-05"}
     names = {c["name"] for c in report["checks"]}
     assert any(n.startswith("shipments: raw lines - staged lines") for n in names)
-    assert report["dbt"]["tests_passed"] >= 35 and report["dbt"]["failed_tests"] == []
+    # One row_rules test per model (12 on a full build without the forecast source) plus the
+    # landing test and the grain tests of the dimensions: at least 14 since issue 13 merged them.
+    assert report["dbt"]["tests_passed"] >= 14 and report["dbt"]["failed_tests"] == []
     summary = json.loads((lake / "metadata/dbt/build_summary.json").read_text())
     assert {m["name"] for m in summary["models"]} >= {
         "stg_sales", "fct_daily_sales", "fct_inventory_snapshots", "mart_supplier_performance"}
@@ -114,7 +116,9 @@ def test_a_failing_data_test_fails_the_run_naming_the_test(platform, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("retailops: error: dbt build failed:")
-    assert "quantity" in lines[0] and "data test(s) failed" in lines[0]
+    # The test is named, and so is the rule its failing row breaks, with the row count.
+    assert "stg_sales_rules (" in lines[0] and "data test(s) failed" in lines[0]
+    assert "quantity" in lines[0].split("stg_sales_rules (", 1)[1] and "1 row" in lines[0]
     summary = json.loads((broken_lake / "metadata/dbt/build_summary.json").read_text())
     assert summary["success"] is False and summary["failed_tests"]
 

@@ -160,6 +160,8 @@ def build(lake_root: str, target: str, run_date: str | None = None,
     started = time.perf_counter()
     result = invoke(args, target, env)
     summary = summarise(result, time.perf_counter() - started, " ".join(args[:1] + args[4:]))
+    if summary["failed_tests"] and duckdb_path:
+        summary["broken_rules"] = broken_rules(result, duckdb_path)
     summary["run_date"] = run_date
     summary["rebuild_days"] = None if rebuild_days is None else sorted(set(rebuild_days))
     summary["selector"] = selector
@@ -167,6 +169,43 @@ def build(lake_root: str, target: str, run_date: str | None = None,
              summary["models_built"], summary["tests_passed"], len(summary["failed_tests"]),
              summary["seconds"])
     return summary
+
+
+def broken_rules(result: Any, duckdb_path: str) -> dict[str, dict[str, int]]:
+    """For each failed ``row_rules`` test, the rules its failing rows break and how many rows
+    break each (the test's own ``failed_rules`` column), read from the warehouse after the build.
+
+    One test per model holds all its row rules (tests/generic/row_rules.sql), so the test's
+    name alone ("stg_sales_rules") does not tell an operator what is wrong with the data; this
+    does. Best effort: a test whose SQL cannot be re-run here is named without its rules.
+    """
+    import duckdb
+
+    found: dict[str, dict[str, int]] = {}
+    failed = [item for item in getattr(result.result, "results", None) or []
+              if item.node.resource_type == "test"
+              and str(getattr(item.status, "value", item.status)) == "fail"
+              and getattr(getattr(item.node, "test_metadata", None), "name", None) == "row_rules"
+              and getattr(item.node, "compiled_code", None)]
+    if not failed:
+        return found
+    try:
+        connection = duckdb.connect(str(duckdb_path), read_only=True)
+    except duckdb.Error:
+        return found
+    try:
+        for item in failed:
+            try:
+                rows = connection.execute(
+                    "select rule, count(*) from (select unnest(string_split(failed_rules, ', '))"
+                    f" as rule from ({item.node.compiled_code}) failing) group by rule"
+                    " order by count(*) desc, rule").fetchall()
+            except duckdb.Error:
+                continue
+            found[item.node.name] = {str(rule).strip(): int(n) for rule, n in rows}
+    finally:
+        connection.close()
+    return found
 
 
 def raise_for_failures(summary: dict[str, Any], what: str = "dbt build") -> None:
@@ -177,7 +216,11 @@ def raise_for_failures(summary: dict[str, Any], what: str = "dbt build") -> None
     if summary["failed_models"]:
         parts.append(f"model(s) failed: {', '.join(summary['failed_models'])}")
     if summary["failed_tests"]:
-        names = summary["failed_tests"]
+        rules = summary.get("broken_rules") or {}
+        names = [name + (" (" + ", ".join(f"{rule}: {n} row{'s' * (n != 1)}"
+                                          for rule, n in list(rules[name].items())[:4]) + ")"
+                         if rules.get(name) else "")
+                 for name in summary["failed_tests"]]
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         parts.append(f"{len(names)} data test(s) failed: {shown}")
     if not parts:
