@@ -41,7 +41,8 @@ def project(tmp_path_factory):
     params["forecast"]["lightgbm"].update(num_boost_round=20, max_rows=100_000)
     params["forecast"]["mlflow"]["tracking_uri"] = f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"
     params_file.write_text(yaml.safe_dump(params))
-    return {"root": root, "conf": conf, "lake": lake}
+    return {"root": root, "conf": conf, "lake": lake,
+            "production": params["forecast"]["production_model"]}
 
 
 def forecast(project, *params: str):
@@ -89,12 +90,15 @@ def test_the_first_run_trains_every_model_and_writes_both_marts(project, first_r
     levels = levels.to_pandas()
     assert set(levels["level"]) == {"store_category", "category", "store", "chain"}
     # bottom-up: the chain is the sum of the production model's bottom level, day by day
-    production = frame[frame["model"] == "lightgbm"].groupby("target_date")["units"].sum()
+    # (the production model is configuration: conf/base/parameters_forecast.yml)
+    model = project["production"]
+    assert set(levels["model"]) == {model}
+    production = frame[frame["model"] == model].groupby("target_date")["units"].sum()
     chain = levels[levels["level"] == "chain"].set_index("target_date")["units"]
     np.testing.assert_allclose(chain.sort_index().to_numpy(), production.sort_index().to_numpy(),
                                rtol=1e-9)
     # intervals are the level's own, not sums of the bottom intervals (those are far wider)
-    summed_p90 = frame[frame["model"] == "lightgbm"].groupby("target_date")["units_p90"].sum()
+    summed_p90 = frame[frame["model"] == model].groupby("target_date")["units_p90"].sum()
     chain_p90 = levels[levels["level"] == "chain"].set_index("target_date")["units_p90"]
     assert (chain_p90.sort_index().to_numpy() < summed_p90.sort_index().to_numpy()).all()
     assert set(levels[levels["level"] == "store_category"]["level_key"]) == {
