@@ -180,3 +180,16 @@ def run_favorita(data_dir: Path, out_dir: Path, **extra_params) -> None:
             session.run(pipeline_names=["favorita"])
     finally:
         os.chdir(cwd)
+
+
+def kedro_favorita_cli(params: str) -> "subprocess.CompletedProcess[str]":
+    """``kedro run --pipelines favorita --params <params>`` as a user runs it: a new process at
+    the project root, with only a bare PATH and telemetry off; its result, stderr included."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("kedro")), "run", "--pipelines", "favorita",
+         "--params", params],
+        cwd=PROJECT, capture_output=True, text=True,
+        env={"KEDRO_DISABLE_TELEMETRY": "1", "PATH": "/usr/bin:/bin"}, timeout=120)

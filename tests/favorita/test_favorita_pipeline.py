@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from favorita_fixtures import ITEMS, WEIGHED_ITEM, run_favorita, write_download
+from favorita_fixtures import kedro_favorita_cli, ITEMS, WEIGHED_ITEM, run_favorita, write_download
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -74,14 +72,7 @@ def test_kedro_run_without_train_exits_non_zero_with_the_reason(tmp_path):
     write_download(tmp_path / "download", omit=("train",))
     out = tmp_path / "out"
     params = f"favorita.data_dir={tmp_path / 'download'},favorita.out_dir={out},favorita.reports_dir={out}"
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("kedro")), "run", "--pipelines", "favorita", "--params", params],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        env={"KEDRO_DISABLE_TELEMETRY": "1", "PATH": "/usr/bin:/bin"},
-        timeout=120,
-    )
+    done = kedro_favorita_cli(params)
     assert done.returncode != 0
     assert "cannot build the Favorita mart" in done.stderr and "train.csv (missing)" in done.stderr
 

@@ -4,21 +4,18 @@ malformed rows; write errors. Each test breaks a small download the way a real o
 from __future__ import annotations
 
 import gzip
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
-from favorita_fixtures import run_favorita, write_download
+from favorita_fixtures import kedro_favorita_cli, run_favorita, write_download
 from retailops.errors import RetailOpsError
 from retailops.favorita.availability import StageOptions, check_and_stage, require_tables
 from retailops.favorita.duck import DuckSettings, whole_reason
 from retailops.favorita.errors import FavoritaInputError, FavoritaWriteError
 
-PROJECT = Path(__file__).resolve().parents[2]
 SAMPLE = StageOptions(expect_release="sample")
 
 
@@ -101,14 +98,7 @@ def test_kedro_run_on_a_truncated_train_exits_non_zero_with_one_line(tmp_path):
         f"favorita.data_dir={tmp_path / 'download'},favorita.out_dir={out},"
         f"favorita.reports_dir={out},favorita.expect_release=sample"
     )
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("kedro")), "run", "--pipelines", "favorita", "--params", params],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        env={"KEDRO_DISABLE_TELEMETRY": "1", "PATH": "/usr/bin:/bin"},
-        timeout=120,
-    )
+    done = kedro_favorita_cli(params)
     assert done.returncode != 0
     assert "train.csv" in done.stderr and "2013-01-01..2014-03-31" in done.stderr
     # Nothing lost: the availability table, with the verdict, was written before the stop.
