@@ -71,6 +71,23 @@ def test_a_study_not_run_yet_is_left_out_and_a_warehouse_schema_is_refused(tmp_p
                         published_parquet={"marts": {"x": str(tmp_path / "none.parquet")}})
 
 
+def test_a_study_file_that_is_not_parquet_is_named_and_the_publication_stays(tmp_path):
+    lake, warehouse = _tiny_warehouse(tmp_path)
+    serving = tmp_path / "serving.duckdb"
+    publish_serving(warehouse, serving, lake, copied_relations=())
+    broken = tmp_path / "half_written.parquet"
+    broken.write_bytes(b"PAR1 not a parquet file")
+    with pytest.raises(PublishError) as caught:
+        publish_serving(warehouse, serving, lake, copied_relations=(),
+                        published_parquet={"favorita": {"daily_sales_store_family": str(broken)}})
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"favorita.daily_sales_store_family: {broken} is not readable Parquet: ")
+    # Nothing lost: the previous publication still answers, without the refused view.
+    assert _query(serving, "select count(*) as n from marts.fct_one")["n"].item() == 3
+    assert VIEW not in set(_query(serving, "select relation from main.publication")["relation"])
+
+
 def test_the_favorita_dashboard_is_in_the_spec_on_the_grid():
     spec = load_spec(SPEC)
     dashboard = next(d for d in spec.dashboards if d.key == "favorita")

@@ -114,8 +114,9 @@ def simulate_window(lake: Lake, window: dict[str, str], seed: int, scale: float,
         return
     log.info("Landing %d day(s) %s..%s at scale %s: %s", len(plan.days_to_land),
              plan.days_to_land[0], last, config.scale, plan.describe())
-    # The next day is simulated on a second thread while this one is written (the days still
-    # come in order, each landed under the commit protocol before the next). Each day's clock
+    # A window of MIN_DAYS_IN_CHILD days or more is simulated ahead in a child process while
+    # this process writes (retailops.simulation.ahead; the days still come in order, each landed
+    # under the commit protocol before the next); shorter ones in place. Each day's clock
     # starts when the previous day was saved, so the per-day time and rows/s the dataset logs
     # are the wall time per day, simulation included.
     started = time.perf_counter()
