@@ -321,6 +321,7 @@ def main() -> None:
         floor(str(root / "lake"), args.floor)
         return
 
+    root.mkdir(parents=True, exist_ok=True)
     env = _env(root)
     conf = prepare(root, args.days, args.scale, env)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
