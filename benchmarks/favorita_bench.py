@@ -1,12 +1,17 @@
-"""Benchmark: the ``favorita`` pipeline over a Favorita-shaped download with a 10M-row train.csv.
+"""Benchmark: the ``favorita`` pipeline over a Favorita-shaped download, by default the full size.
 
-    KEDRO_DISABLE_TELEMETRY=1 .venv/bin/python benchmarks/favorita_bench.py [--rows N] [--runs K]
+    KEDRO_DISABLE_TELEMETRY=1 .venv/bin/python benchmarks/favorita_bench.py \
+        [--rows N] [--runs K] [--workdir DIR] [--memory-limit 1GB] [--threads 2]
 
-Writes the download once (``retailops.favorita.synthetic``, outside the timing), then runs
-``kedro run --pipelines favorita`` K times as a fresh process each time and prints, per run and
-as the median: wall time and the peak resident memory of the Kedro process (DuckDB runs inside
-it, so its buffers count). Peak RSS comes from ``getrusage(RUSAGE_CHILDREN)`` in a small wrapper
-process per run, which sees only that one run.
+Writes the download once (``retailops.favorita.synthetic``: 125,497,040 train rows by default,
+with the release's shapes and counts; outside the timing, reused when ``--workdir`` already
+holds it), then runs ``kedro run --pipelines favorita`` K times, each as a fresh process, and
+prints per run and as the median: wall time, the peak resident memory of the whole process tree
+(sampled every 0.1 s, and never below the largest single process's ``getrusage`` peak), the
+peak size of DuckDB's spill folder, and the seconds from one node's start to the next.
+
+At the release's size every file has the release's row count, so the run checks the download
+as ``expect_release=full``; smaller downloads run as ``sample``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -24,66 +30,154 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
+RELEASE_TRAIN_ROWS = 125_497_040
 
-# Runs one pipeline run as a child and reports that child's wall time and peak RSS.
-_WRAPPER = """
-import json, resource, subprocess, sys, time
+# Runs one pipeline run as a child: wall time, peak RSS of the child's whole process tree, the
+# peak size of a folder (DuckDB's spill files), and the child's log lines with their times.
+_WRAPPER = r"""
+import json, os, resource, subprocess, sys, threading, time
+PAGE = os.sysconf("SC_PAGE_SIZE")
+log_path, spill_dir, command = sys.argv[1], sys.argv[2], sys.argv[3:]
+
+def tree_rss(root):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                children.setdefault(int(fields[1]), []).append(int(entry))
+            except (OSError, IndexError):
+                pass
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            with open(f"/proc/{pid}/statm") as handle:
+                total += int(handle.read().split()[1]) * PAGE
+        except OSError:
+            pass
+        todo.extend(children.get(pid, []))
+    return total
+
+def folder_size(path):
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:
+                pass
+    return total
+
 start = time.perf_counter()
-done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+lines = []
+def read():
+    for line in child.stdout:
+        lines.append(f"{time.perf_counter() - start:9.1f} {line.rstrip()}")
+reader = threading.Thread(target=read, daemon=True)
+reader.start()
+peak = spill = 0
+while child.poll() is None:
+    peak = max(peak, tree_rss(child.pid))
+    spill = max(spill, folder_size(spill_dir))
+    time.sleep(0.1)
+reader.join(5)
 elapsed = time.perf_counter() - start
-peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"seconds": elapsed, "peak_rss_mb": peak_kb / 1024, "rc": done.returncode,
-                  "stderr_tail": done.stderr[-2000:]}))
+single = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+with open(log_path, "w") as handle:
+    handle.write("\n".join(lines) + "\n")
+print(json.dumps({"seconds": elapsed, "peak_rss_mb": max(peak, single) / 2**20,
+                  "peak_single_mb": single / 2**20, "peak_spill_mb": spill / 2**20,
+                  "rc": child.returncode, "stderr_tail": "\n".join(lines[-30:])}))
 """
 
+_NODE_LINE = re.compile(r"^\s*([\d.]+) .*Running node: (\w+)")
 
-def run_once(data_dir: Path, out_dir: Path) -> dict:
-    """One ``kedro run --pipelines favorita`` in a fresh process: seconds and peak RSS (MB)."""
+
+def node_seconds(log: Path, total: float) -> list[tuple[str, float]]:
+    """(node, seconds) from the times at which Kedro logged each node's start."""
+    starts = []
+    for line in log.read_text().splitlines():
+        match = _NODE_LINE.match(line)
+        if match:
+            starts.append((match.group(2), float(match.group(1))))
+    ends = [at for _, at in starts[1:]] + [total]
+    return [(name, end - at) for (name, at), end in zip(starts, ends)]
+
+
+def run_once(data_dir: Path, out_dir: Path, log: Path, mode: str, memory_limit: str, threads: int) -> dict:
+    """One ``kedro run --pipelines favorita`` in a fresh process, measured by the wrapper."""
     shutil.rmtree(out_dir, ignore_errors=True)
+    spill_dir = out_dir / ".duckdb_tmp"  # DuckDB's spill folder: favorita.duckdb.temp_directory's default
+    spill_dir.mkdir(parents=True)
     kedro = str(Path(sys.executable).with_name("kedro"))
-    # A generated download is not the Kaggle release: row counts are not compared (dates are).
     params = (
         f"favorita.data_dir={data_dir},favorita.out_dir={out_dir},favorita.reports_dir={out_dir / 'reports'},"
-        "favorita.expect_release=sample"
+        f"favorita.expect_release={mode},favorita.duckdb.memory_limit={memory_limit},"
+        f"favorita.duckdb.threads={threads}"
     )
-    command = [sys.executable, "-c", _WRAPPER, kedro, "run", "--pipelines", "favorita", "--params", params]
+    command = [
+        sys.executable, "-c", _WRAPPER, str(log), str(spill_dir),
+        kedro, "run", "--pipelines", "favorita", "--params", params,
+    ]
     env = dict(os.environ, KEDRO_DISABLE_TELEMETRY="1")
-    result = json.loads(subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=True).stdout)
+    done = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout)
     if result["rc"] != 0:
-        raise SystemExit(f"pipeline failed:\n{result['stderr_tail']}")
+        raise SystemExit(f"pipeline failed (log: {log}):\n{result['stderr_tail']}")
     return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=RELEASE_TRAIN_ROWS)
+    parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=None, help="keep files here (default: a temp folder)")
+    parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory_limit (favorita.duckdb.memory_limit)")
+    parser.add_argument("--threads", type=int, default=2)
     arguments = parser.parse_args()
     sys.path.insert(0, str(PROJECT / "src"))
     from retailops.favorita.synthetic import write_download
 
     workdir = arguments.workdir or Path(tempfile.mkdtemp(prefix="favorita_bench_"))
     data_dir, out_dir = workdir / "download", workdir / "out"
+    marker = data_dir / "written.json"
     start = time.perf_counter()
-    if (data_dir / "train.csv").exists():
+    if marker.exists() and json.loads(marker.read_text())["rows"] == arguments.rows:
         origin = "reused"
     else:
+        marker.unlink(missing_ok=True)
         write_download(data_dir, arguments.rows)
-        origin = f"written in {time.perf_counter() - start:.1f} s"
+        origin = f"written in {time.perf_counter() - start:.0f} s"
+        marker.write_text(json.dumps({"rows": arguments.rows}))
+    mode = "full" if arguments.rows == RELEASE_TRAIN_ROWS else "sample"
     train_bytes = (data_dir / "train.csv").stat().st_size
+    load = os.getloadavg()
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}")
-    print(f"download: {data_dir} (train.csv {train_bytes / 1e6:,.0f} MB, {origin})")
+    print(f"download: {data_dir} (train.csv {arguments.rows:,} rows, {train_bytes / 1e9:.2f} GB, {origin}); "
+          f"expect_release={mode}; DuckDB memory_limit={arguments.memory_limit}, threads={arguments.threads}")
     runs = []
     for index in range(arguments.runs):
-        result = run_once(data_dir, out_dir)
+        log = workdir / f"run-{index + 1}.log"
+        before = os.getloadavg()[0]
+        result = run_once(data_dir, out_dir, log, mode, arguments.memory_limit, arguments.threads)
+        result["load"] = (before, os.getloadavg()[0])
         runs.append(result)
-        print(f"run {index + 1}: {result['seconds']:.1f} s, peak RSS {result['peak_rss_mb']:,.0f} MB")
+        print(
+            f"run {index + 1}: {result['seconds']:.1f} s, peak RSS (process tree) {result['peak_rss_mb']:,.0f} MB, "
+            f"largest process {result['peak_single_mb']:,.0f} MB, DuckDB spill peak {result['peak_spill_mb']:,.0f} MB; "
+            f"load average {result['load'][0]:.1f} before, {result['load'][1]:.1f} after"
+        )
+        for name, seconds in node_seconds(log, result["seconds"]):
+            print(f"    {seconds:8.1f} s  {name}")
     summary = json.loads((out_dir / "clean" / "train_summary.json").read_text())
     print(
-        f"median of {len(runs)} runs: {statistics.median(r['seconds'] for r in runs):.1f} s, "
+        f"median of {len(runs)} run(s): {statistics.median(r['seconds'] for r in runs):.1f} s, "
         f"peak RSS {statistics.median(r['peak_rss_mb'] for r in runs):,.0f} MB "
-        f"(max {max(r['peak_rss_mb'] for r in runs):,.0f} MB); train rows {summary['rows']:,}"
+        f"(max {max(r['peak_rss_mb'] for r in runs):,.0f} MB); train rows {summary['rows']:,}; "
+        f"load average at start {load[0]:.1f}"
     )
     if arguments.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
