@@ -464,10 +464,16 @@ def lightgbm_forecast(matrix: SalesMatrix, log_units: np.ndarray, attrs: Attribu
 # --- the task ------------------------------------------------------------------------------------
 
 
+_NUMBERS = ("nwrmsle", "nwrmsle_perishable", "nwrmsle_other", "seconds")
+_COUNTS = ("cells", "series", "stores", "items", "unlisted_items")
+
+
 def _skipped(reason: str) -> pd.DataFrame:
     row = {column: None for column in SCORE_COLUMNS}
     row.update(model="(not run)", role="model", status="skipped", note=reason)
-    return pd.DataFrame([row], columns=SCORE_COLUMNS)
+    frame = pd.DataFrame([row], columns=SCORE_COLUMNS)
+    return frame.astype({c: "float64" for c in _NUMBERS} | {c: "Int64" for c in _COUNTS}
+                        | {c: "string" for c in ("holdout_start", "holdout_end")})
 
 
 def empty_scores(reason: str) -> pd.DataFrame:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from retailops.favorita import cleaning, features, mart, profiling, quality, report
+from retailops.favorita import cleaning, features, kaggle_task, mart, profiling, quality, report
 from retailops.favorita.availability import StageOptions, check_and_stage, require_tables
-from retailops.favorita.duck import DuckSettings, connect
+from retailops.favorita.duck import DuckSettings, connect, parquet_scan
 from retailops.favorita.errors import FavoritaInputError
 from retailops.favorita.loading import read_small_table
 from retailops.favorita.tables import TABLES
@@ -31,6 +31,9 @@ def _data_dir(params: dict) -> str:
 
 def load_download(params: dict) -> pd.DataFrame:
     """Check which files are present, stage the usable ones as Parquet, judge them against the release."""
+    # The Kaggle task's parameters are checked here, first, so a typo stops the run in a second
+    # rather than after staging and cleaning 125M rows.
+    kaggle_task.KaggleTaskSettings.from_params(params)
     return check_and_stage(
         _data_dir(params),
         params["out_dir"],
@@ -129,6 +132,30 @@ def build_daily_sales_mart(
         return mart.build_daily_sales_mart(con, train_summary["path"], items, stores, transactions, oil)
 
 
+def score_kaggle_task(
+    train_summary: dict,
+    items: pd.DataFrame,
+    stores: pd.DataFrame,
+    store_holidays: pd.DataFrame,
+    params: dict,
+) -> pd.DataFrame:
+    """The Kaggle task on the cleaned train: the last ``holdout_days`` forecast and scored (NWRMSLE)."""
+    settings = kaggle_task.KaggleTaskSettings.from_params(params)
+    if not settings.enabled:
+        return kaggle_task.empty_scores("favorita.kaggle_task.enabled is false")
+    calendar = features.CalendarSettings.from_params(params)
+    with connect(DuckSettings.from_params(params)) as con:
+        return kaggle_task.run_task(
+            con,
+            parquet_scan(train_summary["path"]),
+            items,
+            stores,
+            store_holidays,
+            settings,
+            calendar.payday_day_of_month,
+        )
+
+
 def build_report(
     availability: pd.DataFrame,
     quality_results: pd.DataFrame,
@@ -136,6 +163,7 @@ def build_report(
     daily_sales: pd.DataFrame,
     oil: pd.DataFrame,
     train_summary: dict,
+    kaggle_scores: pd.DataFrame,
     params: dict,
 ) -> str:
     """The self-contained HTML report."""
@@ -147,4 +175,5 @@ def build_report(
         oil,
         train_summary,
         features.CalendarSettings.from_params(params),
+        kaggle_scores,
     )

@@ -8,7 +8,7 @@ from retailops.pipelines.favorita import nodes
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Availability -> staging -> profiles, quality, cleaning -> mart -> report."""
+    """Availability -> staging -> profiles, quality, cleaning -> mart, Kaggle task -> report."""
     p = "params:favorita"
     return Pipeline(
         [
@@ -68,6 +68,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="favorita_daily_sales_mart",
             ),
             Node(
+                nodes.score_kaggle_task,
+                [
+                    "favorita_train_summary",
+                    "favorita_items",
+                    "favorita_stores",
+                    "favorita_store_holidays",
+                    p,
+                ],
+                "favorita_kaggle_scores",
+                name="favorita_kaggle_task",
+            ),
+            Node(
                 nodes.build_report,
                 [
                     "favorita_availability",
@@ -76,6 +88,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "favorita_daily_sales",
                     "favorita_oil",
                     "favorita_train_summary",
+                    "favorita_kaggle_scores",
                     p,
                 ],
                 "favorita_report",
