@@ -1,0 +1,411 @@
+"""The scale curve: a year of the chain at several scales, each step timed with its peak memory.
+
+    .venv/bin/python benchmarks/bench_scale.py [--scales 1,4,16] [--days 365]
+        [--workdir-prefix /tmp/F-scale] [--daily-runs 3] [--steps ingest,build,...]
+    .venv/bin/python benchmarks/bench_scale.py --table [--plot docs/img/scale_curve.svg]
+
+Issue 13's "bigger chain over a long history": at scale 16 over 365 days (~290M sale lines,
+~20 GB of CSV) — ingest, a full build, a daily run at the end, the report and a forecast
+prediction; targets: full build <= 15 min, daily run <= 1.5x the scale-1 daily run, peak
+memory <= 6 GB.
+
+For each scale S, in ``<prefix><S>`` (its own lake, warehouse, serving file, reports, dbt
+target and MLflow store; ``conf/`` is a copy of the project's with those paths), each step is
+``kedro run`` as a new process, timed, with its peak memory:
+
+1. **ingest**: ``--pipelines ingest --params start_date=2024-07-01,end_date=<day 365>``;
+2. **build**: ``--pipelines transform,validate`` over the same window into an empty warehouse
+   (the full dbt build, then the whole window reconciled and validated);
+3. **forecast**: ``--pipelines forecast`` (the models trained on the year, then the 14-day
+   prediction written; ``--forecast-models`` picks the models);
+4. **publish**: ``--pipelines publish`` (the readers' serving file);
+5. **report**: ``--pipelines report`` (the executive summary page over the serving file);
+6. **daily**: ``--pipelines daily --tags ingest,transform,validate --params run_date=D`` on
+   each next day nobody has landed yet, as ``bench_daily.py`` times it (dbt's saved parse
+   primed first, as a deployment ships it). The daily runs alternate between the scales, run
+   after run, so the machine's load hits each alike; the figure is the median.
+
+Peak memory: a small wrapper process starts the step and samples the resident memory of the
+whole process tree (the step and its children: ingest simulates ahead in a child process)
+every 0.1 s from /proc; it also reports ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` (the largest
+single process, exact). Results go to ``<prefix><S>/scale.json``; a step already recorded
+there is not run again unless ``--redo`` names it. ``--table`` gathers every scale's record,
+prints the table and (with ``--plot``) draws time and peak memory against sale lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+KEDRO = str(Path(sys.executable).with_name("kedro"))
+FIRST_DAY = date(2024, 7, 1)
+STEPS = ("ingest", "build", "forecast", "publish", "report", "questions", "daily")
+TARGETS = {"build": 15 * 60, "peak_mb": 6 * 1024, "daily_ratio": 1.5}
+
+# Runs one step as a child; prints its wall seconds, the sampled peak of the whole process
+# tree's resident memory, and getrusage's largest single descendant.
+_WRAPPER = r"""
+import json, os, resource, subprocess, sys, time
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+def tree_rss(root):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+        except (OSError, IndexError):
+            continue
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            with open(f"/proc/{pid}/statm") as handle:
+                total += int(handle.read().split()[1]) * PAGE
+        except OSError:
+            pass
+        todo.extend(children.get(pid, []))
+    return total
+
+log = open(sys.argv[1], "w")
+start = time.perf_counter()
+child = subprocess.Popen(sys.argv[2:], stdout=log, stderr=subprocess.STDOUT)
+peak = 0
+while child.poll() is None:
+    peak = max(peak, tree_rss(child.pid))
+    time.sleep(0.1)
+elapsed = time.perf_counter() - start
+single = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+print(json.dumps({"seconds": elapsed, "peak_tree_mb": max(peak, single) / 2**20,
+                  "peak_single_mb": single / 2**20, "rc": child.returncode}))
+"""
+
+
+def workdir(prefix: str, scale: float) -> Path:
+    return Path(f"{prefix}{scale:g}").resolve()
+
+
+def _env(root: Path) -> dict[str, str]:
+    from bench_daily import LOGGING
+
+    (root / "bench_logging.yml").write_text(LOGGING)
+    return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1",
+            "KEDRO_LOGGING_CONFIG": str(root / "bench_logging.yml"),
+            "DBT_TARGET_PATH": str(root / "dbt-target"), "DBT_LOG_PATH": str(root / "dbt-logs")}
+
+
+def write_conf(root: Path, scale: float, models: list[str]) -> Path:
+    """The project's conf with this workdir's paths and scale (bench_transform's), the
+    forecast's MLflow store in the workdir and its models ``models`` (``--params`` cannot
+    carry a list: Kedro splits it on commas)."""
+    from bench_transform import write_conf as transform_conf
+
+    conf = transform_conf(root, scale)
+    forecast = conf / "base" / "parameters_forecast.yml"
+    text = forecast.read_text()
+    for old, new in (("sqlite:///data/mlflow/mlflow.db", f"sqlite:///{root / 'mlflow.db'}"),
+                     ("models: [seasonal_naive, intermittent, lightgbm]",
+                      f"models: [{', '.join(models)}]")):
+        if old not in text:
+            raise SystemExit(f"{forecast}: no '{old}'; update bench_scale.py")
+        text = text.replace(old, new)
+    forecast.write_text(text)
+    return conf
+
+
+def run_step(root: Path, name: str, *args: str, command: list[str] | None = None) -> dict:
+    """``kedro run`` (or ``command``) as a new process: seconds, peak memory; its log (its
+    output) kept in the workdir."""
+    (root / "logs").mkdir(exist_ok=True)
+    log = root / "logs" / f"{name}.log"
+    command = [sys.executable, "-c", _WRAPPER, str(log),
+               *(command or [KEDRO, "run", "--conf-source", str(root / "conf"), *args])]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=_env(root), capture_output=True,
+                          text=True, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["load"] = os.getloadavg()[0]
+    if result["rc"] != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise SystemExit(f"{root.name}: step {name} (kedro run {' '.join(args)}) failed "
+                         f"({result['rc']}):\n{tail}")
+    return result
+
+
+def time_questions(serving: Path) -> None:
+    """Each RetailOps Metabase question on the readers' serving file, its filters unset (as a
+    dashboard first opens: Metabase writes ``1 = 1`` for an unset field filter, so the whole
+    history is read). Prints one JSON line: seconds and rows per question."""
+    import re
+
+    import duckdb
+    import yaml
+
+    from retailops.dashboards.metabase.spec import MARTS_TOKEN
+
+    questions = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "metabase" / "dashboards.yml")
+                               .read_text())["questions"]
+    found = {}
+    with duckdb.connect(str(serving), read_only=True) as con:
+        for key, question in questions.items():
+            if "favorita." in question["sql"] or "forecast_accuracy" in question["sql"]:
+                continue  # the Favorita study's and the backtest's tables: not in this run
+            sql = re.sub(r"\{\{\s*\w+\s*\}\}", "1 = 1",
+                         question["sql"].replace(MARTS_TOKEN, "marts"))
+            started = time.perf_counter()
+            rows = len(con.execute(sql).fetchall())
+            found[key] = {"seconds": time.perf_counter() - started, "rows": rows}
+    print(json.dumps(found))
+
+
+def lake_volume(lake: Path, last: date) -> dict:
+    """Sale lines and CSV bytes landed from the first day to ``last`` (from the manifests)."""
+    lines, days = 0, 0
+    for manifest in (lake / "metadata" / "manifests" / "sales").glob("dt=*/manifest.json"):
+        if date.fromisoformat(manifest.parent.name[3:]) <= last:
+            lines += json.loads(manifest.read_text())["rows"]
+            days += 1
+    csv_bytes = sum(p.stat().st_size for p in (lake / "raw").rglob("*.csv"))
+    return {"sale_lines": lines, "days": days, "csv_bytes": csv_bytes}
+
+
+def _last_landed(lake: Path) -> date:
+    return max(date.fromisoformat(p.name[3:])
+               for p in (lake / "metadata" / "manifests" / "sales").glob("dt=*"))
+
+
+def load_record(root: Path) -> dict:
+    path = root / "scale.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def save_record(root: Path, record: dict) -> None:
+    (root / "scale.json").write_text(json.dumps(record, indent=2))
+
+
+def _say(root: Path, step: str, result: dict) -> None:
+    print(f"{root.name}: {step:<9} {result['seconds']:8.1f} s, peak {result['peak_tree_mb']:7,.0f}"
+          f" MB (largest process {result['peak_single_mb']:,.0f} MB), load {result['load']:.1f}",
+          flush=True)
+
+
+def prepare_scale(scale: float, args: argparse.Namespace) -> None:
+    """Ingest, full build, forecast, publish, report for one scale (steps already recorded
+    are skipped)."""
+    root = workdir(args.workdir_prefix, scale)
+    root.mkdir(parents=True, exist_ok=True)
+    record = load_record(root)
+    if record.get("days", args.days) != args.days:
+        raise SystemExit(f"{root} holds {record['days']} days, not {args.days}; use another "
+                         "--workdir-prefix")
+    record.update(scale=scale, days=args.days)
+    record.setdefault("steps", {})
+    write_conf(root, scale, args.forecast_models)
+    last = FIRST_DAY + timedelta(days=args.days - 1)
+    window = f"start_date={FIRST_DAY},end_date={last}"
+    commands = {
+        "ingest": ("--pipelines", "ingest", "--params", window),
+        "build": ("--pipelines", "transform,validate", "--params", window),
+        "forecast": ("--pipelines", "forecast"),
+        "publish": ("--pipelines", "publish"),
+        "report": ("--pipelines", "report"),
+        "questions": (),
+    }
+    for step, command in commands.items():
+        if step not in args.steps or (step in record["steps"] and step not in args.redo):
+            continue
+        if step == "build":  # a full build: an empty warehouse and no build state
+            shutil.rmtree(root / "warehouse", ignore_errors=True)
+            shutil.rmtree(root / "lake" / "curated", ignore_errors=True)
+            shutil.rmtree(root / "lake" / "metadata" / "dbt", ignore_errors=True)
+        if step == "questions":
+            result = run_step(root, step, command=[
+                sys.executable, __file__, "--questions", str(root / "warehouse" / "serving.duckdb")])
+            result["questions"] = json.loads(
+                (root / "logs" / "questions.log").read_text().strip().splitlines()[-1])
+        else:
+            result = run_step(root, step, *command)
+        if step == "ingest":
+            result.update(lake_volume(root / "lake", last))
+        if step == "forecast":
+            result["models"] = list(args.forecast_models)
+        record["steps"][step] = result
+        save_record(root, record)
+        _say(root, step, result)
+
+
+def daily_runs(scales: list[float], args: argparse.Namespace) -> None:
+    """``--daily-runs`` new days per scale, alternating between the scales."""
+    from bench_daily import PARSE
+
+    roots = [workdir(args.workdir_prefix, s) for s in scales]
+    for root in roots:
+        if "build" not in load_record(root).get("steps", {}):
+            raise SystemExit(f"{root}: no full build recorded; run the build step first")
+        # dbt's saved parse primed as a deployment ships it (bench_daily.py's reason).
+        subprocess.run([sys.executable, "-c", PARSE, str(root)], env=_env(root), check=True,
+                       cwd=PROJECT_ROOT, capture_output=True)
+    for _ in range(args.daily_runs):
+        for root in roots:
+            record = load_record(root)
+            day = (_last_landed(root / "lake") + timedelta(days=1)).isoformat()
+            result = run_step(root, f"daily-{day}", "--pipelines", "daily", "--tags",
+                              "ingest,transform,validate", "--params", f"run_date={day}")
+            result["day"] = day
+            record["steps"].setdefault("daily_runs", []).append(result)
+            save_record(root, record)
+            _say(root, f"daily {day}", result)
+
+
+# --- the table and the plot ----------------------------------------------------------------
+
+def gather(prefix: str) -> list[dict]:
+    records = []
+    for path in sorted(Path(prefix).parent.glob(Path(prefix).name + "*/scale.json")):
+        record = json.loads(path.read_text())
+        if "ingest" in record.get("steps", {}):
+            records.append(record)
+    return sorted(records, key=lambda r: r["scale"])
+
+
+def summarise(record: dict) -> dict:
+    steps = record["steps"]
+    row = {"scale": record["scale"], "days": record["days"],
+           "sale_lines": steps["ingest"]["sale_lines"], "csv_gb": steps["ingest"]["csv_bytes"] / 1e9}
+    for step in STEPS[:-1]:
+        if step in steps:
+            row[step] = steps[step]["seconds"]
+            row[f"{step}_mb"] = steps[step]["peak_tree_mb"]
+    dailies = steps.get("daily_runs", [])
+    if dailies:
+        row["daily"] = statistics.median(d["seconds"] for d in dailies)
+        row["daily_mb"] = max(d["peak_tree_mb"] for d in dailies)
+        row["daily_n"] = len(dailies)
+    row["peak_mb"] = max(v for k, v in row.items() if k.endswith("_mb"))
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    base = next((r for r in rows if r["scale"] == 1 and "daily" in r), None)
+    head = ("| scale | sale lines | CSV | ingest | full build | forecast | publish | report "
+            "| daily run (median) | daily / scale 1 | peak memory (step) |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+
+    def cell(row: dict, step: str) -> str:
+        if step not in row:
+            return "—"
+        return f"{row[step]:,.0f} s / {row[step + '_mb'] / 1024:.1f} GB"
+
+    for row in rows:
+        ratio = f"{row['daily'] / base['daily']:.2f}×" if base and "daily" in row else "—"
+        peak_step = max((k for k in row if k.endswith("_mb") and k != "peak_mb"),
+                        key=lambda k: row[k])
+        daily = (f"{row['daily']:.1f} s / {row['daily_mb'] / 1024:.1f} GB ({row['daily_n']} runs)"
+                 if "daily" in row else "—")
+        lines.append(f"| {row['scale']:g} | {row['sale_lines'] / 1e6:,.1f}M | "
+                     f"{row['csv_gb']:.1f} GB | {cell(row, 'ingest')} | {cell(row, 'build')} | "
+                     f"{cell(row, 'forecast')} | {cell(row, 'publish')} | {cell(row, 'report')} | "
+                     f"{daily} | {ratio} | {row['peak_mb'] / 1024:.1f} GB "
+                     f"({peak_step[:-3]}) |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Two panels, log-log: seconds and peak GB per step against sale lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.hashsalt"] = "retailops"  # stable element ids: the file diffs cleanly
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for step in ("ingest", "build", "forecast", "report", "daily"):
+        have = [r for r in rows if step in r]
+        if not have:
+            continue
+        xs = [r["sale_lines"] for r in have]
+        left.plot(xs, [r[step] for r in have], marker="o", label=step)
+        right.plot(xs, [r[step + "_mb"] / 1024 for r in have], marker="o", label=step)
+    xs = [r["sale_lines"] for r in rows]
+    if len(rows) > 1:  # a line proportional to the data, through the first build
+        first = next((r for r in rows if "build" in r), None)
+        if first:
+            left.plot(xs, [first["build"] * x / first["sale_lines"] for x in xs], "k:",
+                      label="linear (from the smallest build)")
+    left.axhline(TARGETS["build"], color="grey", lw=0.8, ls="--")
+    left.annotate("full-build target 15 min", (xs[0], TARGETS["build"]), fontsize=8,
+                  va="bottom")
+    right.axhline(TARGETS["peak_mb"] / 1024, color="grey", lw=0.8, ls="--")
+    right.annotate("peak target 6 GB", (xs[0], TARGETS["peak_mb"] / 1024), fontsize=8,
+                   va="bottom")
+    for axis, label in ((left, "seconds (new kedro process)"), (right, "peak resident memory, GB")):
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("sale lines in the lake (365 days)")
+        axis.set_ylabel(label)
+        axis.grid(True, which="both", lw=0.3)
+    left.legend(fontsize=8)
+    scales = ", ".join(f"{r['scale']:g}" for r in rows)
+    fig.suptitle(f"RetailOps scale curve: a year at scales {scales}", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="svg", metadata={"Date": None})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", default="1,4,16")
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--workdir-prefix", default="/tmp/F-scale")
+    parser.add_argument("--steps", default=",".join(STEPS))
+    parser.add_argument("--redo", default="", help="steps to run again though recorded")
+    parser.add_argument("--daily-runs", type=int, default=3)
+    parser.add_argument("--forecast-models", default="seasonal_naive,intermittent")
+    parser.add_argument("--questions", type=Path, help=argparse.SUPPRESS)  # the child's file
+    parser.add_argument("--table", action="store_true", help="print the recorded table")
+    parser.add_argument("--plot", type=Path, help="with --table: write the SVG plot here")
+    parser.add_argument("--json", type=Path, help="with --table: write the rows as JSON here")
+    args = parser.parse_args()
+    if args.questions:
+        sys.path.insert(0, str(PROJECT_ROOT / "src"))
+        time_questions(args.questions)
+        return
+    args.steps = set(args.steps.split(","))
+    args.redo = set(filter(None, args.redo.split(",")))
+    args.forecast_models = args.forecast_models.split(",")
+    if args.table:
+        rows = [summarise(r) for r in gather(args.workdir_prefix)]
+        print(table(rows))
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2))
+        if args.plot:
+            plot(rows, args.plot)
+            print(f"plot: {args.plot}")
+        return
+    scales = [float(s) for s in args.scales.split(",")]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f} (shared)",
+          flush=True)
+    for scale in scales:
+        prepare_scale(scale, args)
+    if "daily" in args.steps:
+        daily_runs(scales, args)
+
+
+if __name__ == "__main__":
+    main()
