@@ -21,7 +21,8 @@ import pandas as pd
 from retailops.forecast import frames as F
 from retailops.forecast.censoring import CensoringRule
 from retailops.forecast.features import (CATEGORICAL, FEATURE_NAMES, LOOKBACK_DAYS, build_panel,
-                                         discount_matrix, features)
+                                         discount_matrix, features, history_column_on,
+                                         prediction_features)
 from retailops.forecast.models import (count_interval, dispersion_for, fit_variance,
                                        forecast_frame)
 
@@ -57,7 +58,28 @@ def _level_offset(X: pd.DataFrame) -> np.ndarray:
     learning_rate/2 in log space, so 200 rounds do not undo it (a year at scale 1, 72k series:
     +1261% bias, issue 12). Started at their own level, the trees learn a correction factor.
     """
-    return np.log(np.maximum(X["mean_28"].to_numpy(dtype=np.float64), LEVEL_FLOOR))
+    if isinstance(X, pd.DataFrame):
+        mean_28 = X["mean_28"].to_numpy(dtype=np.float64)
+    else:  # a prediction_features matrix
+        mean_28 = X[:, FEATURE_NAMES.index("mean_28")].astype(np.float64)
+    return np.log(np.maximum(mean_28, LEVEL_FLOOR))
+
+
+def _prediction_discounts(plan: pd.DataFrame | None, history: pd.DataFrame, panel,
+                          context: F.ForecastContext, days: pd.DatetimeIndex) -> np.ndarray:
+    """(products x 1 + len(days)) the discounts a prediction's features read: the origin's (the
+    plan's, or the largest the sales show that day: ``_plan_with_observed`` on the origin
+    alone) and the target days' (the plan's). The features read no other day's discount."""
+    discounts = discount_matrix(plan, context, panel.days[-1:].append(days))
+    if F.DISCOUNT in history:
+        sold = history_column_on(history, F.DISCOUNT, panel.days[-1])
+        seen = (sold > 0) & (panel.product_index >= 0)
+        largest = np.zeros(len(context.products), dtype=sold.dtype)
+        np.maximum.at(largest, panel.product_index[seen], sold[seen])
+        # observed_discounts' rounding, after the largest, in the column's own dtype
+        observed = np.round(largest, 2).astype(np.float64)
+        discounts[:, 0] = np.maximum(discounts[:, 0], observed)
+    return discounts
 
 
 class LightGBMForecaster:
@@ -133,28 +155,20 @@ class LightGBMForecaster:
     def predict(self, history, origin, horizon, plan, context) -> pd.DataFrame:
         if self.booster is None:
             raise ValueError("lightgbm: predict before fit")
-        # The features look back LOOKBACK_DAYS before the origin: only those days are kept,
-        # and only their observed discounts read (the plan covers the target days).
-        panel = build_panel(history, context, self.rule, until=origin).tail(LOOKBACK_DAYS + 1)
-        origin_col = len(panel.days) - 1
+        # The features look back LOOKBACK_DAYS before the origin: only those days are read.
+        panel = build_panel(history, context, self.rule, until=origin,
+                            last_days=LOOKBACK_DAYS + 1)
         days = F.target_days(panel.days[-1].date(), horizon)
-        all_days = panel.days.append(days)
-        dates = history[F.DATE]
-        known = history[(dates >= panel.days[0]) & (dates <= pd.Timestamp(origin))]
-        discounts = discount_matrix(_plan_with_observed(plan, known), context, all_days)
-        n_series = len(panel.series)
-        rows = np.repeat(np.arange(n_series), horizon)
-        h = np.tile(np.arange(1, horizon + 1), n_series)
-        X = features(panel, context, rows, np.full(len(rows), origin_col), h, discounts,
-                     all_days)
-        mean = self._mean(X).reshape(n_series, horizon)
-        closed = np.array([context.holiday(d.date())[1] == 0.0 for d in days])
+        X = prediction_features(panel, context, horizon,
+                                _prediction_discounts(plan, history, panel, context, days))
+        mean = self._mean(X).reshape(len(panel.series), horizon)
+        closed = np.array([context.holiday(d.date())[1] == 0.0 for d in days], dtype=bool)
         mean[:, closed] = 0.0
         a, phi = self.dispersion.get("store_product", (1.0, 0.0))
         low, high = count_interval(mean, dispersion_for(mean, a, phi))
         return forecast_frame(panel.series, days, mean, low, high)
 
-    def _mean(self, X: pd.DataFrame) -> np.ndarray:
+    def _mean(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         raw = self.booster.predict(X, raw_score=True, num_threads=self.num_threads)
         # Models pickled before the level offset was added were trained without it.
         if getattr(self, "level_offset", False):

@@ -85,7 +85,10 @@ class IntermittentForecaster:
 
     def __init__(self, model: str = "ADIDA", window_days: int = 112, n_jobs: int = 1,
                  censoring: dict | None = None):
-        _model(model)  # fail early on an unknown name
+        # Fail early on an unknown name; statsforecast itself (~2 s to import) is imported
+        # only by a model that runs in it (TSB runs in numpy: tsb_level).
+        if model not in STATSFORECAST_MODELS:
+            _model(model)
         self.model, self.window_days, self.n_jobs = model, int(window_days), int(n_jobs)
         self.rule = CensoringRule(**(censoring or {}))
         self.profile = np.ones(7)
@@ -114,7 +117,9 @@ class IntermittentForecaster:
         return level * (self.profile[days.weekday] * effect)[None, :]
 
     def predict(self, history, origin, horizon, plan, context) -> pd.DataFrame:
-        panel = build_panel(history, context, self.rule, until=origin)
+        # Only the window the model reads (and the origin) is taken from the history.
+        panel = build_panel(history, context, self.rule, until=origin,
+                            last_days=self.window_days)
         mean = self._predict_panel(panel, horizon, context)
         a, phi = self.dispersion.get("store_product", (1.0, 0.0))
         low, high = count_interval(mean, dispersion_for(mean, a, phi))

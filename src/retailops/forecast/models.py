@@ -205,7 +205,8 @@ class SeasonalNaive:
         from retailops.forecast.features import build_panel
 
         origin = pd.Timestamp(origin)
-        panel = build_panel(history, context, self.rule, until=origin.date())
+        panel = build_panel(history, context, self.rule, until=origin.date(),
+                            last_days=7 * self.weeks)
         keep = min(7 * self.weeks, len(panel.days))
         past = panel.days[-keep:]
         series = panel.series
