@@ -133,7 +133,11 @@ def stage_table(
     scan = csv_scan(csv_path, spec, rejects_table)
     if rejects_table:
         scan = scan[:-1] + f", rejects_limit = {int(max_rejected_rows) + REJECTS_KEPT_BEYOND_LIMIT})"
+    # The staged Parquet keeps the file's row order (profiling measures it), whatever the
+    # connection's setting.
+    keep_order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
     try:
+        con.execute("SET preserve_insertion_order = true")
         con.execute(
             f"COPY (SELECT * FROM {scan}) TO {sql_string(partial)} (FORMAT parquet, COMPRESSION zstd)"
         ).fetchall()
@@ -143,6 +147,8 @@ def stage_table(
         if str(partial) in str(exc):
             raise FavoritaWriteError(f"cannot write {str(partial)!r} while staging {csv_path.name}: {reason}") from exc
         raise UnreadableFileError(reason) from exc
+    finally:
+        con.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
     rejects = _rejects(con, rejects_table, spec, csv_path)
     staged = StagedTable(target, 0, None, None, rejects)
     if max_rejected_rows is not None and staged.rejected_rows > max_rejected_rows:
