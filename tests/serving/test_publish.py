@@ -18,7 +18,7 @@ from retailops.errors import ValidationError
 from retailops.pipelines.publish.nodes import publish_marts
 from retailops.pipelines.validate.nodes import require_valid_run
 from retailops.warehouse import serving
-from retailops.warehouse.serving import PublishError, publish_serving, serving_dir
+from retailops.warehouse.serving import PublishError, publish_serving, serving_dir, snapshot_file
 
 
 def _publish(copied, **options):
@@ -95,7 +95,10 @@ def test_old_snapshots_are_pruned_and_current_is_the_newest(copied):
     assert len(snapshots) == 2 and snapshots[-1] == publication.snapshot
     assert os.readlink(folder / "current") == f"snapshots/{publication.snapshot}"
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
-    assert sorted(p.name for p in folder.iterdir()) == ["current", "snapshots"]
+    assert sorted(p.name for p in folder.iterdir()) == ["current", "partitions", "snapshots"]
+    # Nothing changed between the publishes: each month folder was made once and is shared.
+    months = [m for mart in (folder / "partitions").iterdir() for m in mart.iterdir()]
+    assert months and all(len(list(m.iterdir())) == 1 for m in months)
 
 
 def test_snapshots_are_hard_links_and_across_file_systems_unchanged_files_are_reused(
@@ -105,7 +108,8 @@ def test_snapshots_are_hard_links_and_across_file_systems_unchanged_files_are_re
     curated_file = next((lake / "curated" / "fct_daily_sales").rglob("*.parquet"))
     relative = curated_file.relative_to(lake / "curated")
     snapshots = serving_dir(path) / "snapshots"
-    assert (snapshots / first.snapshot / relative).stat().st_ino == curated_file.stat().st_ino
+    assert (snapshot_file(snapshots / first.snapshot, relative).stat().st_ino
+            == curated_file.stat().st_ino)
 
     real_link = os.link
 
@@ -118,11 +122,11 @@ def test_snapshots_are_hard_links_and_across_file_systems_unchanged_files_are_re
     elsewhere = path.with_name("elsewhere.duckdb")  # a fresh serving file: no snapshot to reuse
     second = publish_serving(copied[1], elsewhere, lake)
     snapshots = serving_dir(elsewhere) / "snapshots"
-    copy = snapshots / second.snapshot / relative
+    copy = snapshot_file(snapshots / second.snapshot, relative)
     assert copy.stat().st_ino != curated_file.stat().st_ino
     assert copy.read_bytes() == curated_file.read_bytes()
     third = publish_serving(copied[1], elsewhere, lake)  # unchanged: reuses the copy
-    assert (snapshots / third.snapshot / relative).stat().st_ino == copy.stat().st_ino
+    assert snapshot_file(snapshots / third.snapshot, relative).stat().st_ino == copy.stat().st_ino
     assert _rows(elsewhere, "marts.fct_daily_sales") == _rows(path, "marts.fct_daily_sales")
 
 

@@ -6,12 +6,21 @@ can open it for writing ("Could not set lock on file"). Metabase's DuckDB driver
 connection pool open, so a reader on the warehouse file would make the next ``kedro run`` fail.
 Readers therefore never open the warehouse; after each validated run the writer publishes:
 
-1. **A snapshot of the curated Parquet** of every mart, as hard links under
-   ``<serving dir>/snapshots/<id>/<model>/`` (``<serving dir>`` is the serving file's path
-   without its suffix). dbt replaces a curated file by writing a new file and renaming it over
-   the old one, so a link keeps the published bytes while the next run writes: readers see only
-   validated data and never a half-written folder. (Where the lake is on another file system,
-   files are copied; an unchanged file is linked to the previous snapshot's copy.)
+1. **A snapshot of the curated Parquet** of every mart under ``<serving dir>/snapshots/<id>/``
+   (``<serving dir>`` is the serving file's path without its suffix). A whole-table mart is a
+   hard link ``<id>/<model>/<model>.parquet``. A fact's day partitions are grouped by month:
+   ``<id>/<model>/<YYYY-MM>`` is a symbolic link to an immutable folder
+   ``<serving dir>/partitions/<model>/<YYYY-MM>/<version>/<column>=<day>/*.parquet`` of hard
+   links, made once and shared by every later snapshot while that month's curated files stay
+   the same files (same names, sizes and modification times). A daily publish so links only the
+   files of the months that changed (usually the run's month), a few month links, and each
+   whole-table file: its cost does not grow with history. ``<id>/snapshot.json`` records what
+   the snapshot holds (each month's version, files and rows), so the next publish compares
+   the curated zone with it instead of re-linking or re-counting what did not change. dbt
+   replaces a curated file by writing a new file and renaming it over the old one, so a link
+   keeps the published bytes while the next run writes: readers see only validated data and
+   never a half-written folder. (Where the lake is on another file system, files are copied;
+   an unchanged file is linked to the previous copy.)
 2. **``<serving dir>/current``**, a symbolic link swapped atomically (``os.replace``) to the new
    snapshot. The serving file's views read through it, so a connection held open across runs
    (a Metabase pool) sees the new data on its next query.
@@ -30,9 +39,11 @@ own Parquet marts beside these, one schema each (``published_parquet``: ``{schem
 file}}``, e.g. ``favorita.daily_sales_store_family``): each existing file is snapshotted the same
 way and served as a view; a file not written yet is left out.
 
-Snapshots older than the last ``keep_snapshots`` are deleted. Publishing checks that every view
-counts the same rows as its warehouse table before anything is swapped in, so a curated copy out
-of step with the warehouse is refused and the previous publication stays in place.
+Snapshots older than the last ``keep_snapshots`` are deleted, and with them the month folders no
+remaining snapshot refers to. Publishing checks that every view counts the same rows as its
+warehouse table before anything is swapped in (a month's rows are counted when its folder is
+made and recorded; an unchanged month keeps its count), so a curated copy out of step with the
+warehouse is refused and the previous publication stays in place.
 
 On AWS readers use Athena over the curated zone, which never locks anything: nothing is
 published there (the catalog's serving dataset is a no-op with ``engine: athena``).
@@ -40,8 +51,10 @@ published there (the catalog's serving dataset is a no-op with ``engine: athena`
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -74,6 +87,8 @@ class Publication:
     copied: tuple[str, ...]
     rows: dict[str, int] = field(default_factory=dict)
     published_at: str = ""
+    # Curated files linked (or copied) into the snapshot: the changed months and whole tables.
+    files_linked: int = 0
 
 
 def serving_dir(serving_path: str | Path) -> Path:
@@ -121,27 +136,171 @@ def _link_or_copy(source: Path, target: Path, previous: Path | None) -> None:
     shutil.copy2(source, target)
 
 
-def _snapshot_curated(curated: Path, models: Sequence[str], snapshot: Path,
-                      previous: Path | None) -> None:
-    for model in models:
+# What each snapshot records about itself, and where the month folders of facts live.
+SNAPSHOT_RECORD = "snapshot.json"
+PARTITION_STORE = "partitions"
+_MONTH = re.compile(r"\d{4}-\d{2}")
+# A curated file's identity: (size, modification time in ns), the test `_link_or_copy` uses for
+# an unchanged file too. dbt never rewrites a curated file in place: a rebuilt day is a new file
+# with a new modification time. Not the inode: a copy of the lake and serving folders that keeps
+# modification times (cp -a, a restored backup) still reuses every month.
+_Identity = list[int]
+
+
+def _identity(path: str | Path) -> _Identity:
+    found = os.stat(path)
+    return [found.st_size, found.st_mtime_ns]
+
+
+def _month(partition: str) -> str:
+    """The month folder a hive partition belongs to (``sale_date=2024-07-01`` -> ``2024-07``);
+    partitions whose value is not a date share one folder."""
+    value = partition.partition("=")[2]
+    return value[:7] if _MONTH.match(value) else "other"
+
+
+def _curated_months(source: Path) -> dict[str, dict[str, _Identity]]:
+    """A partitioned mart's curated files by month: ``{month: {"<col>=<value>/<file>":
+    identity}}`` (one listing per partition, no file read)."""
+    months: dict[str, dict[str, _Identity]] = {}
+    with os.scandir(source) as partitions:
+        for partition in partitions:
+            if "=" not in partition.name or not partition.is_dir():
+                continue
+            with os.scandir(partition.path) as files:
+                for file in files:
+                    if file.name.endswith(".parquet") and file.is_file():
+                        months.setdefault(_month(partition.name), {})[
+                            f"{partition.name}/{file.name}"] = _identity(file.path)
+    return months
+
+
+def snapshot_file(snapshot: Path, relative: str | Path) -> Path:
+    """Where a snapshot serves a curated file (``relative`` to ``curated/``, e.g.
+    ``fct_daily_sales/sale_date=2024-07-01/data_0.parquet``): under its month's link for a
+    partition, as it is for a whole-table file."""
+    parts = Path(relative).parts
+    if len(parts) == 3 and "=" in parts[1]:
+        return snapshot / parts[0] / _month(parts[1]) / parts[1] / parts[2]
+    return snapshot.joinpath(*parts)
+
+
+def _read_record(snapshot: Path | None) -> dict:
+    """What a snapshot holds (``{}`` for none, or one from before snapshots kept a record)."""
+    if snapshot is None:
+        return {}
+    try:
+        return json.loads((snapshot / SNAPSHOT_RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+class _Snapshotter:
+    """Makes one snapshot from the curated zone, reusing what the previous snapshot holds."""
+
+    def __init__(self, folder: Path, snapshot: Path, previous: Path | None):
+        self.store = folder / PARTITION_STORE
+        self.snapshot, self.previous = snapshot, previous
+        self.version = snapshot.name
+        self.before = _read_record(previous).get("marts", {})
+        self.record: dict[str, dict] = {}
+        self.created: list[Path] = []  # month folders made by this publish (removed on failure)
+        self.linked = 0
+
+    def _link(self, source: Path, target: Path, previous: Path | None) -> None:
+        _link_or_copy(source, target, previous)
+        self.linked += 1
+
+    def mart(self, curated: Path, model: str) -> None:
+        """Snapshot one mart's curated folder (nothing when it has no Parquet)."""
         source = curated / model
         if not source.is_dir():
-            continue
-        for file in sorted(source.rglob("*.parquet")):
-            relative = file.relative_to(curated)
-            target = snapshot / relative
+            return
+        whole = source / f"{model}.parquet"
+        if whole.is_file():
+            target = self.snapshot / model / whole.name
             target.parent.mkdir(parents=True, exist_ok=True)
-            _link_or_copy(file, target, previous / relative if previous else None)
+            self._link(whole, target, self.previous / model / whole.name
+                       if self.previous else None)
+            self.record[model] = {"file": whole.name}
+            return
+        months = _curated_months(source)
+        if not months:
+            return
+        had = self.before.get(model, {}).get("months", {})
+        (self.snapshot / model).mkdir(parents=True, exist_ok=True)
+        recorded = {}
+        for month, files in sorted(months.items()):
+            was = had.get(month)
+            folder = self.store / model / month
+            if was and was.get("files") == files and (folder / was["version"]).is_dir():
+                version, rows = was["version"], was.get("rows")
+            else:
+                version, rows = self.version, None
+                self._make_month(folder / version, source, files,
+                                 folder / was["version"] if was else None)
+            os.symlink(f"../../../{PARTITION_STORE}/{model}/{month}/{version}",
+                       self.snapshot / model / month)
+            recorded[month] = {"version": version, "rows": rows, "files": files}
+        self.record[model] = {"months": recorded}
+
+    def _make_month(self, target: Path, source: Path, files: Mapping[str, _Identity],
+                    previous: Path | None) -> None:
+        self.created.append(target)
+        for relative in sorted(files):
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            self._link(source / relative, target / relative,
+                       previous / relative if previous else None)
+
+    def count_new_months(self, con) -> None:
+        """Count the rows of each month folder made now (the others keep their count)."""
+        for model, entry in self.record.items():
+            for month, held in entry.get("months", {}).items():
+                if held["rows"] is None:
+                    folder = self.snapshot / model / month
+                    files = ", ".join(_literal(str(folder / f)) for f in sorted(held["files"]))
+                    ((count,),) = con.execute(
+                        f"select count(*) from read_parquet([{files}])").fetchall()
+                    held["rows"] = int(count)
+
+    def probe(self, model: str) -> str | None:
+        """A ``read_parquet`` over the files of the months made now (or of the newest month):
+        enough to check the columns and types, without listing every partition of history.
+        None for a whole-table file."""
+        months = self.record.get(model, {}).get("months")
+        if not months:
+            return None
+        made = [m for m, held in months.items() if held["version"] == self.version]
+        folder = self.snapshot / model
+        files = [str(folder / m / f) for m in (made or [max(months)])
+                 for f in sorted(months[m]["files"])]
+        return (f"read_parquet([{', '.join(_literal(f) for f in files)}], "
+                "hive_partitioning = true)")
+
+    def rows(self, model: str) -> int | None:
+        """The rows a partitioned mart's snapshot holds (None for a whole-table file)."""
+        months = self.record.get(model, {}).get("months")
+        return None if months is None else sum(m["rows"] for m in months.values())
+
+    def write_record(self) -> None:
+        body = json.dumps({"marts": self.record}, separators=(",", ":"), sort_keys=True)
+        (self.snapshot / SNAPSHOT_RECORD).write_text(body)
+
+    def discard(self) -> None:
+        """Remove what a failed publish made (the month folders first: nothing refers to them)."""
+        for folder in self.created:
+            shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(self.snapshot, ignore_errors=True)
 
 
 def _parquet_source(snapshot: Path, model: str, root: Path) -> str | None:
     """The ``read_parquet`` call for a mart's files in ``snapshot``, with paths under ``root``
     (the snapshot itself to check it, ``current`` for the readers' views): one file for whole
-    tables, hive partitions for facts."""
+    tables, hive partitions (below the month links) for facts."""
     if (snapshot / model / f"{model}.parquet").is_file():
         return f"read_parquet({_literal(str(root / model / f'{model}.parquet'))})"
-    if any((snapshot / model).glob("*=*/*.parquet")):
-        pattern = str(root / model / "*=*" / "*.parquet")
+    if (snapshot / model).is_dir() and any((snapshot / model).iterdir()):
+        pattern = str(root / model / "*" / "*=*" / "*.parquet")
         return f"read_parquet({_literal(pattern)}, hive_partitioning = true)"
     return None
 
@@ -154,13 +313,31 @@ def _swap_symlink(link: Path, target: str) -> None:
     os.replace(staged, link)
 
 
-def _prune(snapshots: Path, keep: set[str], keep_count: int) -> None:
-    """Delete old snapshots, keeping the newest ``keep_count`` and those named in ``keep``.
-    The previous one stays so a query that listed its files just before the swap can finish."""
+def _prune(folder: Path, keep: set[str], keep_count: int) -> None:
+    """Delete old snapshots, keeping the newest ``keep_count`` and those named in ``keep``, then
+    the month folders no remaining snapshot refers to. The previous snapshot stays so a query
+    that listed its files just before the swap can finish."""
+    snapshots = folder / "snapshots"
     names = sorted((p.name for p in snapshots.iterdir() if p.is_dir()), reverse=True)
     for name in names[max(keep_count, 1):]:
         if name not in keep:
             shutil.rmtree(snapshots / name, ignore_errors=True)
+    referenced = {(model, month, held["version"])
+                  for snapshot in snapshots.iterdir() if snapshot.is_dir()
+                  for model, entry in _read_record(snapshot).get("marts", {}).items()
+                  for month, held in entry.get("months", {}).items()}
+    store = folder / PARTITION_STORE
+    if not store.is_dir():
+        return
+    for model in store.iterdir():
+        for month in model.iterdir():
+            for version in month.iterdir():
+                if (model.name, month.name, version.name) not in referenced:
+                    shutil.rmtree(version, ignore_errors=True)
+            if not any(month.iterdir()):
+                month.rmdir()
+        if not any(model.iterdir()):
+            model.rmdir()
 
 
 def _columns(con, catalog: str, schema: str, table: str) -> list[tuple[str, str]]:
@@ -254,6 +431,7 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
         raise PublishError(f"could not write the serving file {staged}: "
                            f"{str(error).strip().splitlines()[0]}") from error
     swapped = False
+    snap = _Snapshotter(folder, snapshot, previous)
     try:
         con.execute(f"attach {_literal(str(warehouse_path))} as {_quote(alias)} (read_only)")
         models = [name for (name,) in con.execute(
@@ -267,7 +445,9 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
             raise PublishError(f"publish.curated_tables: {', '.join(unknown)} not a known "
                                f"curated mart ({', '.join(sorted(MARTS_BY_NAME))})")
         extra = [name for name in curated_tables if name not in models]
-        _snapshot_curated(curated, [*models, *extra], snapshot, previous)
+        for model in [*models, *extra]:
+            snap.mart(curated, model)
+        snap.count_new_months(con)
         studies = _snapshot_studies(con, published_parquet or {}, snapshot, previous)
         selects, rows = {}, {}
         for model in models:
@@ -277,15 +457,18 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
                                    f"{curated / model}: rebuild it "
                                    "(kedro run --pipelines transform)")
             columns = _columns(con, alias, MARTS_SCHEMA, model)
+            probe = snap.probe(model) or source
             stored = {name: kind for name, kind, *_ in
-                      con.execute(f"describe select * from {source}").fetchall()}
+                      con.execute(f"describe select * from {probe}").fetchall()}
             # Cast only what Parquet stores differently: a cast on the hive partition column
             # would stop DuckDB pruning the files by date (a week's query reading every day).
             selects[model] = ", ".join(
                 _quote(c) if stored.get(c) == t else f"cast({_quote(c)} as {t}) as {_quote(c)}"
                 for c, t in columns)
             # fetchall: DuckDB 2 keeps a partly fetched result open and refuses other work.
-            ((served,),) = con.execute(f"select count(*) from {source}").fetchall()
+            served = snap.rows(model)
+            if served is None:
+                ((served,),) = con.execute(f"select count(*) from {source}").fetchall()
             ((built,),) = con.execute(
                 f"select count(*) from {_quote(alias)}.{MARTS_SCHEMA}.{_quote(model)}").fetchall()
             if served != built:
@@ -293,7 +476,7 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
                     f"mart {MARTS_SCHEMA}.{model}: the curated Parquet under {curated / model} "
                     f"holds {served} rows, the warehouse {built}; not published (rebuild it "
                     "with a full `kedro run --pipelines transform`)")
-            con.execute(f"select {selects[model]} from {source} limit 0").fetchall()
+            con.execute(f"select {selects[model]} from {probe} limit 0").fetchall()
             rows[model] = int(built)
         for name in extra:
             mart = MARTS_BY_NAME[name]
@@ -304,9 +487,12 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
                 continue
             selects[name] = ", ".join(f"cast({_quote(c)} as {t}) as {_quote(c)}"
                                       for c, t in mart.columns)
-            ((served,),) = con.execute(f"select count(*) from {source}").fetchall()
+            served = snap.rows(name)
+            if served is None:
+                ((served,),) = con.execute(f"select count(*) from {source}").fetchall()
             try:
-                con.execute(f"select {selects[name]} from {source} limit 0").fetchall()
+                con.execute(f"select {selects[name]} from {snap.probe(name) or source} "
+                            "limit 0").fetchall()
             except duckdb.Error as error:
                 raise PublishError(f"curated mart {name} under {curated / name} does not have "
                                    f"the columns readers expect: "
@@ -326,6 +512,7 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
             rows[relation] = int(count)
             copied.append(relation)
         con.execute(f"detach {_quote(alias)}")
+        snap.write_record()
         # Everything is checked: point `current` at the new snapshot. DuckDB binds a view when
         # it is created, so the views can only be created once `current` holds their files.
         _swap_symlink(current, f"snapshots/{snapshot_id}")
@@ -360,7 +547,7 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
                 _swap_symlink(current, f"snapshots/{previous.name}")
             else:
                 current.unlink(missing_ok=True)
-        shutil.rmtree(snapshot, ignore_errors=True)
+        snap.discard()
         if isinstance(error, duckdb.Error):  # e.g. another process writing the warehouse
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise PublishError(f"could not publish {warehouse_path} to {serving_path}: "
@@ -368,13 +555,13 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
         raise
     con.close()
     os.replace(staged, serving_path)
-    _prune(snapshots, keep={snapshot_id, previous.name if previous else ""},
+    _prune(folder, keep={snapshot_id, previous.name if previous else ""},
            keep_count=keep_snapshots)
-    log.info("Published %d mart view(s) and %d table(s) to %s (snapshot %s)",
-             len(models), len(copied), serving_path, snapshot_id)
+    log.info("Published %d mart view(s) and %d table(s) to %s (snapshot %s, %d file(s) linked)",
+             len(models), len(copied), serving_path, snapshot_id, snap.linked)
     return Publication(serving_path=str(serving_path), snapshot=snapshot_id,
                        views=tuple(f"{MARTS_SCHEMA}.{m}" for m in [*models, *extra])
                        + tuple(v for v, _ in studies),
                        copied=tuple(copied),
                        rows={k: rows[k] for k in sorted(rows)} | dict(studies),
-                       published_at=now.isoformat())
+                       published_at=now.isoformat(), files_linked=snap.linked)
