@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -30,8 +31,22 @@ def children(monkeypatch) -> list[subprocess.Popen]:
     return started
 
 
+@pytest.fixture
+def staging_root(tmp_path: Path, monkeypatch) -> Path:
+    """The temporary folder the days are staged under, private to the test."""
+    root = tmp_path / "system-tmp"
+    root.mkdir()
+    monkeypatch.setattr(ahead.tempfile, "tempdir", str(root))
+    return root
+
+
+def _staged(root: Path) -> list[Path]:
+    """The staging folders of the processes simulating ahead under ``root``."""
+    return sorted(p for p in root.iterdir() if p.name.startswith("retailops-ahead-"))
+
+
 def test_a_window_landed_with_the_child_is_byte_identical_to_a_serial_one(
-        tmp_path: Path, monkeypatch, children) -> None:
+        tmp_path: Path, monkeypatch, children, staging_root) -> None:
     monkeypatch.setattr(ahead, "MIN_DAYS_IN_CHILD", 10**9)
     ingest(Lake(str(tmp_path / "serial")), "2024-07-01", "2024-07-12", scale=0.05)
     assert children == []
@@ -41,6 +56,62 @@ def test_a_window_landed_with_the_child_is_byte_identical_to_a_serial_one(
     serial, parallel = tree_digest(tmp_path / "serial"), tree_digest(tmp_path / "ahead")
     assert sum("raw/sales/dt=" in p for p in serial) == 12
     assert parallel == serial
+    assert _staged(staging_root) == []  # every staged day taken, the folder removed
+
+
+def test_the_child_stages_at_most_ahead_days_that_wait(staging_root: Path) -> None:
+    world = build_world(SimulationConfig(seed=7, scale=0.02))
+    days = ahead.run_days_ahead(world, initial_state(world), date(2024, 8, 30), min_days=2)
+    assert next(days).day == date(2024, 7, 1)
+    # The consumer lands nothing for a while: the child fills the allowance, and stops there.
+    staged: list[int] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not staged or staged[-1] < ahead.AHEAD_DAYS):
+        staged += [len(list(f.iterdir())) for f in _staged(staging_root)] or [0]
+        time.sleep(0.05)
+    time.sleep(1.0)
+    staged += [len(list(f.iterdir())) for f in _staged(staging_root)]
+    assert max(staged) == ahead.AHEAD_DAYS and staged[-1] == ahead.AHEAD_DAYS
+    # Taking a day lets exactly one more be staged; the days still come in order.
+    taken = [next(days).day for _ in range(2)]
+    assert taken == [date(2024, 7, 2), date(2024, 7, 3)]
+    days.close()
+    assert _staged(staging_root) == []
+
+
+def test_an_error_in_the_child_comes_after_the_days_it_staged_before(staging_root: Path) -> None:
+    # The child's simulation fails on 2024-07-04; the three days before it were staged first.
+    failing_child = (
+        "import sys\n"
+        "from datetime import date\n"
+        "import retailops.simulation.ahead as ahead\n"
+        "real = ahead.run_days\n"
+        "def failing(*args):\n"
+        "    for batch in real(*args):\n"
+        "        if batch.day == date(2024, 7, 4):\n"
+        "            raise ValueError('demand model broke on 2024-07-04')\n"
+        "        yield batch\n"
+        "ahead.run_days = failing\n"
+        "sys.exit(ahead._serve())\n")
+    world = build_world(SimulationConfig(seed=7, scale=0.02))
+    days = ahead.run_days_ahead(world, initial_state(world), date(2024, 7, 20), min_days=2)
+    real_command = ahead._child_command
+    try:
+        ahead._child_command = lambda: [sys.executable, "-c", failing_child]
+        first = next(days)
+    finally:
+        ahead._child_command = real_command
+    assert first.day == date(2024, 7, 1)
+    # Let the child stage the two days and fail before they are taken.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sum(
+            len(list(f.iterdir())) for f in _staged(staging_root)) < 2:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    assert [next(days).day for _ in range(2)] == [date(2024, 7, 2), date(2024, 7, 3)]
+    with pytest.raises(ValueError, match="demand model broke on 2024-07-04"):
+        next(days)
+    assert _staged(staging_root) == []
 
 
 def test_a_resumed_window_landed_with_the_child_matches_the_serial_one(
@@ -56,7 +127,7 @@ def test_a_resumed_window_landed_with_the_child_matches_the_serial_one(
 
 def test_a_child_that_dies_is_named_with_the_day_it_owed(monkeypatch) -> None:
     monkeypatch.setattr(ahead, "_child_command", lambda: [
-        sys.executable, "-c", "import sys; sys.stdin.buffer.read(); sys.exit(3)"])
+        sys.executable, "-c", "import pickle, sys; pickle.load(sys.stdin.buffer); sys.exit(3)"])
     world = build_world(SimulationConfig(seed=7, scale=0.02))
     days = ahead.run_days_ahead(world, initial_state(world), date(2024, 7, 20), min_days=2)
     with pytest.raises(ahead.SimulationProcessError,
@@ -92,7 +163,6 @@ def _processes_with(marker: str) -> list[int]:
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 def test_a_backfill_killed_mid_write_leaves_no_child_and_a_rerun_lands_the_serial_bytes(
         tmp_path: Path) -> None:
-    import time
     import uuid
 
     from tests.conftest import conf_with_lake, run_kedro
@@ -104,7 +174,10 @@ def test_a_backfill_killed_mid_write_leaves_no_child_and_a_rerun_lands_the_seria
     lake = tmp_path / "lake"
     conf = conf_with_lake(tmp_path, str(lake))
     # Killed (SIGKILL) in the middle of writing day 6, with the child simulating ahead.
-    env = {**crash_env(tmp_path / "crash", "raw/sales/dt=2024-07-06"), name: value}
+    staging_root = tmp_path / "system-tmp"
+    staging_root.mkdir()
+    env = {**crash_env(tmp_path / "crash", "raw/sales/dt=2024-07-06"), name: value,
+           "TMPDIR": str(staging_root)}
     killed = run_kedro("run", "--conf-source", str(conf), "--pipelines", "ingest",
                        "--params", params, env=env)
     assert killed.returncode == -9, killed.stderr[-2000:]
@@ -112,6 +185,7 @@ def test_a_backfill_killed_mid_write_leaves_no_child_and_a_rerun_lands_the_seria
     while _processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _processes_with(marker) == [], "the child simulating ahead outlived its parent"
+    assert _staged(staging_root) == [], "the days staged for the killed run were left"
     rerun = run_kedro("run", "--conf-source", str(conf), "--pipelines", "ingest",
                       "--params", params)
     assert rerun.returncode == 0, rerun.stderr[-2000:]

@@ -4,41 +4,56 @@ the caller writes the previous one, so a long backfill uses both cores.
 Only where the work happens changes, never its result: the days are still simulated one after
 the other in one process (each day's state comes from the day before, each day's randomness
 from its own seeded stream), and the caller receives them in order, so the landed bytes are
-those of ``run_days``. Writing stays with the caller, so the lake's commit protocol (and what a
-crash leaves behind) is unchanged; the child writes nothing.
+those of ``run_days``. Writing the lake stays with the caller, so the lake's commit protocol
+(and what a crash leaves behind) is unchanged; the child never touches the lake.
+
+How a day crosses: the child pickles each day into a file of a private staging folder (under
+the system's temporary folder, not the lake) and then sends its name, a few bytes, on its
+stdout; the caller reads the file, deletes it and sends one byte back on the child's stdin for
+each day it took. The child waits for that byte only when AHEAD_DAYS days wait unread. So
+neither side ever waits for the other in the middle of a day: an 8 MB day pushed through a pipe
+instead went across in pipe-sized pieces, each one waking the other side, which on a loaded
+machine means waiting for its time slice every time.
 
 A process rather than a thread: simulating and formatting a day spends much of its time in
-Python code holding the GIL, so a thread would mostly wait for the writer. The child is
-``python -m retailops.simulation.ahead`` reading the world and start state from its stdin and
-streaming pickled days to its stdout; the pipe's small buffer keeps it about one day ahead (it
-blocks writing day N+1 until day N is taken), and when the parent dies (a SIGKILLed run) its
-next write fails and it exits, so no orphan is left simulating. Unlike ``multiprocessing``'s
-spawn it never re-imports the caller's main script. Starting it (a fresh interpreter that
-imports numpy and pyarrow) costs about a second, so short windows (a daily run) are simulated
-in place.
+Python code holding the GIL, so a thread would mostly wait for the writer. The child runs in a
+session of its own: Linux's scheduler (autogroup) gives each session one share of the CPU,
+however many processes it runs, so a child in the caller's session would share the caller's
+single share with it and on a busy machine nothing would overlap. Its own session also keeps a
+terminal's Ctrl-C from reaching it; the caller stops it.
+
+The child is ``python -m retailops.simulation.ahead``; it reads the world and start state from
+its stdin. Unlike ``multiprocessing``'s spawn it never re-imports the caller's main script.
+When the caller dies (a SIGKILLed run) the child's next message fails or its stdin ends: it
+removes the staging folder and exits, so neither an orphan nor staged days are left behind.
+Starting it (a fresh interpreter that imports numpy and pyarrow) costs about a second, so short
+windows (a daily run) are simulated in place.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
-import queue
+import shutil
 import subprocess
 import sys
-import threading
+import tempfile
 from datetime import date, timedelta
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from retailops.errors import RetailOpsError
 from retailops.simulation import DayBatch, SimulationState, World, run_days
 
-# Days that may wait, simulated, for the writer (a scale-16 day is ~0.1 GB of tables).
-AHEAD_DAYS = 2
+# Days that may wait, simulated, for the writer (a scale-1 day is ~8 MB, a scale-16 day
+# ~0.1 GB of staged files). More than one absorbs the two processes' uneven time slices.
+AHEAD_DAYS = 3
 # Below this many days the child's start-up (~1 s) costs more than the overlap saves.
 MIN_DAYS_IN_CHILD = 8
 
+_DAY = "day"
 _DONE = "done"
 _FAILED = "failed"
-_DIED = "died"
+_STAGING_PREFIX = "retailops-ahead-"
 
 
 class SimulationProcessError(RetailOpsError):
@@ -48,8 +63,8 @@ class SimulationProcessError(RetailOpsError):
 def run_days_ahead(world: World, state: SimulationState, last_day: date,
                    min_days: int | None = None) -> Iterator[DayBatch]:
     """The batches of ``run_days(world, state, last_day)``, the same ones in the same order,
-    simulated up to AHEAD_DAYS days ahead of the consumer in a child process when the window holds at least
-    ``min_days`` days (default ``MIN_DAYS_IN_CHILD``; else in place).
+    simulated up to AHEAD_DAYS days ahead of the consumer in a child process when the window
+    holds at least ``min_days`` days (default ``MIN_DAYS_IN_CHILD``; else in place).
 
     An exception in the child is raised here, at the day it happened; a child that dies
     raises ``SimulationProcessError``. Closing the iterator early stops the child.
@@ -58,57 +73,44 @@ def run_days_ahead(world: World, state: SimulationState, last_day: date,
     if days < max(MIN_DAYS_IN_CHILD if min_days is None else min_days, 2):
         yield from run_days(world, state, last_day)
         return
-    child = subprocess.Popen(_child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    _widen_pipe(child.stdout)
-    # A reader thread takes days off the pipe as soon as they come (reading and unpickling
-    # release the GIL or are cheap), so the child blocks only when AHEAD_DAYS days wait here:
-    # neither side waits for the other's time slice on a loaded machine.
-    arrived: queue.Queue = queue.Queue(maxsize=AHEAD_DAYS)
-    stop = threading.Event()
-
-    def read() -> None:
-        while not stop.is_set():
-            try:
-                item = pickle.load(child.stdout)
-            except Exception:  # noqa: BLE001 - EOF or a torn pickle: the child died
-                item = (_DIED, None)
-            while not stop.is_set():
-                try:
-                    arrived.put(item, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
-            if isinstance(item, tuple):
-                return
-
-    reader = threading.Thread(target=read, name="retailops-simulate-ahead", daemon=True)
+    staging = tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{os.getpid()}-")
+    child = subprocess.Popen(_child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             start_new_session=True)
     expected = state.next_day
     finished = False
     try:
-        pickle.dump((world, state, last_day), child.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        child.stdin.close()
-        reader.start()
+        try:
+            pickle.dump((world, state, last_day, staging, AHEAD_DAYS), child.stdin,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+            child.stdin.flush()
+        except BrokenPipeError:
+            pass  # it died at once: reading its first message below says so
         while True:
-            item = arrived.get()
-            if isinstance(item, tuple):
-                kind, payload = item
-                if kind == _DONE:
-                    finished = True
-                    return
-                if kind == _DIED:
-                    raise SimulationProcessError(
-                        f"the process simulating ahead died (exit code {child.wait()}) before "
-                        f"handing over {expected.isoformat()}")
-                raise pickle.loads(payload)
-            if item.day != expected:  # never land a day out of order
+            try:
+                kind, payload = pickle.load(child.stdout)
+            except Exception:  # noqa: BLE001 - EOF or a torn message: the child died
                 raise SimulationProcessError(
-                    f"the process simulating ahead handed over {item.day.isoformat()} "
+                    f"the process simulating ahead died (exit code {child.wait()}) before "
+                    f"handing over {expected.isoformat()}") from None
+            if kind == _DONE:
+                finished = True
+                return
+            if kind == _FAILED:
+                raise pickle.loads(payload)
+            batch = _take(os.path.join(staging, payload), expected)
+            if batch.day != expected:  # never land a day out of order
+                raise SimulationProcessError(
+                    f"the process simulating ahead handed over {batch.day.isoformat()} "
                     f"where {expected.isoformat()} was due")
+            _grant(child.stdin)
             expected += timedelta(days=1)
-            yield item
+            yield batch
     finally:
-        stop.set()
-        if finished:  # it sent everything and exits on its own
+        try:
+            child.stdin.close()  # its end of input: a child done (or waiting) exits
+        except BrokenPipeError:
+            pass
+        if finished:
             try:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -116,36 +118,60 @@ def run_days_ahead(world: World, state: SimulationState, last_day: date,
         if child.poll() is None:
             child.kill()
         child.wait()
-        if reader.is_alive():
-            reader.join()
         child.stdout.close()
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _child_command() -> list[str]:
     return [sys.executable, "-m", "retailops.simulation.ahead"]
 
 
-def _widen_pipe(stream) -> None:
-    """Let the pipe hold 1 MB (Linux; 64 KB by default): a day (~8 MB at scale 1) then crosses
-    in a few large writes instead of ~130 wake-ups of each side, which on a loaded machine
-    each wait for a time slice."""
+def _take(path: str, expected: date) -> DayBatch:
+    """Read a staged day and delete its file."""
     try:
-        import fcntl
+        with open(path, "rb") as handle:
+            batch = pickle.load(handle)
+        os.unlink(path)
+    except (OSError, pickle.UnpicklingError, EOFError) as exc:
+        raise SimulationProcessError(
+            f"the day {expected.isoformat()} the process simulating ahead staged at {path} "
+            f"cannot be read: {exc}") from None
+    return batch
 
-        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
-    except (ImportError, OSError):
-        pass  # another platform, or a lower pipe-max-size: the default pipe still works
+
+def _grant(inbox: BinaryIO) -> None:
+    """Tell the child one more day may be simulated ahead (one byte per day taken)."""
+    try:
+        inbox.write(b"\x01")
+        inbox.flush()
+    except BrokenPipeError:
+        pass  # it died: reading its next message says so
+
+
+def _send(out: BinaryIO, message: tuple) -> None:
+    pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
+    out.flush()
 
 
 def _serve() -> int:
-    """(child process) Read (world, state, last day) from stdin; stream the days to stdout."""
-    out = sys.stdout.buffer
-    world, state, last_day = pickle.load(sys.stdin.buffer)
+    """(child process) Read (world, state, last day, staging folder, days ahead) from stdin;
+    stage each day as a file and send its name on stdout."""
+    inbox, out = sys.stdin.buffer, sys.stdout.buffer
+    world, state, last_day, staging, ahead = pickle.load(inbox)
+    waiting = 0  # days staged that the parent has not taken, as far as we know
+    status = 0
     try:
         try:
             for batch in run_days(world, state, last_day):
-                pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
-                out.flush()
+                if waiting >= ahead:
+                    if not inbox.read(1):  # its end of input: the parent is gone or stopped
+                        return 0
+                    waiting -= 1
+                name = f"{batch.day.isoformat()}.pickle"
+                with open(os.path.join(staging, name), "wb") as handle:
+                    pickle.dump(batch, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                _send(out, (_DAY, name))
+                waiting += 1
         except (BrokenPipeError, ConnectionResetError):
             raise
         except BaseException as exc:  # noqa: BLE001 - handed to the parent, raised there
@@ -153,14 +179,19 @@ def _serve() -> int:
                 error = pickle.dumps(exc)
             except Exception:  # noqa: BLE001 - an exception that cannot cross processes
                 error = pickle.dumps(RuntimeError(repr(exc)))
-            pickle.dump((_FAILED, error), out)
-            out.flush()
-            return 1
-        pickle.dump((_DONE, None), out)
-        out.flush()
+            _send(out, (_FAILED, error))
+            status = 1
+        else:
+            _send(out, (_DONE, None))
+        # The days staged before still wait for the parent: wait for it to close our input
+        # (it took them) or to die (the days it never took are removed below).
+        while inbox.read(1 << 16):
+            pass
     except (BrokenPipeError, ConnectionResetError):
-        return 0  # the parent is gone (killed, or it stopped reading): nothing to do
-    return 0
+        pass  # the parent is gone (killed, or it stopped reading)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return status
 
 
 if __name__ == "__main__":
