@@ -18,7 +18,7 @@ import pytest
 from retailops.favorita.availability import StageOptions, check_and_stage, require_tables
 from retailops.favorita.duck import DuckSettings, connect
 from retailops.favorita.quality import build_checks, run_checks
-from retailops.favorita.synthetic import write_download
+from retailops.favorita.synthetic import plan_download, write_download, write_items, write_stores
 
 STORES, ITEMS = 54, 40
 SELLING_DAYS = 1_684  # 2013-01-01..2017-08-15 is 1,688 days; four Christmases have no sales
@@ -161,3 +161,20 @@ def test_the_study_stages_it_and_its_checks_pass_or_warn_as_they_should(download
     # Oil has empty prices on some weekdays: a warning, as in the release.
     assert quality.loc["oil.dcoilwtico_not_null", "status"] == "warned"
     assert quality.loc["oil.dcoilwtico_not_null", "failing_rows"] == 43
+
+
+@pytest.mark.parametrize("seed", [2017, 11])
+def test_the_full_size_plan_has_the_release_counts(tmp_path, seed):
+    """At 54 stores x 4,100 items x 125,497,040 rows (the plan only: no train.csv is written)."""
+    rng = np.random.default_rng(seed)
+    stores = write_stores(tmp_path, 54, rng)
+    items = write_items(tmp_path, 4_100, rng)
+    plan = plan_download(stores, items, 125_497_040, rng)
+    assert plan.day_rows.sum() == 125_497_040
+    assert plan.counted.sum() == 83_488
+    assert len(plan.test_items) == 3_901  # 3,370,464 test rows / 54 stores / 16 days
+    sells = plan.sells
+    density = plan.day_rows.sum() / (54 * 4_100 * (sells.any(axis=1)).sum())
+    assert 0.32 < density < 0.35  # the release: 125,497,040 / (54 x 4,100 x 1,684) = 0.337
+    first_sale = sells.argmax(axis=0)
+    assert (first_sale > 59).sum() >= 5  # stores opening after 2013-03-01

@@ -333,15 +333,23 @@ def plan_download(
     n_openings = min(len(candidates), max(1, round(n_stores * shape.opening_share)))
     opening_stores = rng.choice(candidates, n_openings, replace=False)
     first_day, last_day = (np.datetime64("2013-03-01") - days[0]).astype(int), (np.datetime64("2017-06-01") - days[0]).astype(int)
-    for store in opening_stores:
-        open_[: rng.integers(first_day, last_day), store] = False
+    offsets = rng.integers(first_day, last_day, n_openings)
 
     # Transactions: T = A - C - G, where A = open store-days, C = store-days closed for a while
     # (neither file), G = store-days with sales and no count. X store-days with a count and no
-    # sales come out of train's store-days. C is chosen so T is the release's 83,488 at full size.
-    open_days = int(open_.sum())
-    missing_count = max(1, round(open_days * shape.missing_transactions_share))
+    # sales come out of train's store-days. C is chosen so T is the release's 83,488 at full size;
+    # openings drawn so late that A is already short of it are pulled earlier until it fits.
     target = round(RELEASE_TRANSACTIONS * n_stores / RELEASE_STORES)
+    while True:
+        opened = open_.copy()
+        for store, offset in zip(opening_stores, offsets):
+            opened[:offset, store] = False
+        open_days = int(opened.sum())
+        missing_count = max(1, round(open_days * shape.missing_transactions_share))
+        if open_days - missing_count >= target or offsets.max() <= first_day:
+            break
+        offsets = np.maximum(first_day, (offsets * 0.9).astype(int))
+    open_ = opened
     closed_days = max(0, open_days - missing_count - target)
     sells = open_.copy()
     while closed_days > 0:
