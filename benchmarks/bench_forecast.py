@@ -16,7 +16,9 @@ and the backtest's accuracy against the issue's targets.
    refit every ``--refit-every`` origins, scored against observed sales and true demand; prints
    its time, peak memory and, against true demand, each model's WAPE ratio to the oracle at
    store x product x day (target <= 1.08) and store x category x day (<= 1.25) and its bias
-   (within +-3%).
+   (within +-3%). The scored cells (every model's forecast beside the observed sales and the
+   true demand, per origin x store x product x day) are left in ``<workdir>/backtest_panel.parquet``
+   for breakdowns.
 
 The machine's 2 cores are shared with other work: times are single measurements unless said.
 """
@@ -237,11 +239,17 @@ def child_backtest(root: Path, models: list[str], origins: int, step_days: int,
                              context.category_of(), config, combinations=pairs,
                              prepare=lambda known: mark_censoring(known, copy=False))
     seconds = time.perf_counter() - started
+    peak, cpu = peak_gb(), cpu_seconds() - cpu
+    # The scored cells (every model's forecast beside observed sales and true demand), for
+    # breakdowns by origin, category or day without re-running: written after the peak is read.
+    panel, _ = result.scored.panel()
+    panel.to_parquet(root / "backtest_panel.parquet", index=False)
     return {"models": models, "origins": [o.isoformat() for o in result.origins],
             "refit_every": refit_every, "load_seconds": load_seconds, "seconds": seconds,
-            "cpu_seconds": cpu_seconds() - cpu,
-            "model_seconds": result.seconds, "missing": result.missing_forecasts,
-            "peak_gb": peak_gb(), "accuracy": result.accuracy.to_dict(orient="records")}
+            "cpu_seconds": cpu, "model_seconds": result.seconds,
+            "missing": result.missing_forecasts, "peak_gb": peak,
+            "panel": str(root / "backtest_panel.parquet"),
+            "accuracy": result.accuracy.to_dict(orient="records")}
 
 
 def run_child(*args: str) -> dict:
@@ -374,6 +382,7 @@ def main() -> None:
             print(f"  {model:16} {t['fits']} fit(s) {t['fit']:.0f} s, predictions {t['predict']:.0f} s")
         if any(r["missing"].values()):
             print(f"  cells left unforecast (scored as 0): {r['missing']}")
+        (root / "backtest_result.json").write_text(json.dumps(r, default=str))
         print_accuracy(r)
 
 

@@ -43,7 +43,7 @@ from retailops.forecast.scores import (
     seasonal_naive_scales,
     wape,
 )
-from retailops.forecast.truth import oracle_forecast
+from retailops.forecast.truth import compound_poisson_quantiles
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +109,25 @@ def backtest_origins(first_day: date, last_day: date, config: BacktestConfig) ->
 class BacktestResult:
     origins: list[date]
     horizon: int
-    forecasts: pd.DataFrame          # origin, model, store_id, product_id, target_date, units, p10, p90
     accuracy: pd.DataFrame           # scores.ACCURACY_COLUMNS
     reconciliation: pd.DataFrame     # model, approach, against, wape, mase, bias (store × category)
     seconds: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> fit/predict
     missing_forecasts: dict[str, int] = field(default_factory=dict)
+    scored: "_ScoredCells | None" = field(default=None, repr=False)
+
+    def forecast_frames(self):
+        """Every scored forecast, one frame per model (``origin, model, store_id, product_id,
+        target_date, units, units_p10, units_p90``; ids categorical): a year's backtest holds
+        ~4M cells per model, so a writer takes them a model at a time."""
+        return self.scored.frames() if self.scored is not None else iter(())
+
+    @property
+    def forecasts(self) -> pd.DataFrame:
+        """Every scored forecast in one frame (the cells of the truth each model forecast)."""
+        frames = list(self.forecast_frames())
+        if not frames:
+            return pd.DataFrame(columns=["origin", "model", *FORECAST_COLUMNS])
+        return pd.concat(frames, ignore_index=True)
 
 
 def run_backtest(history: pd.DataFrame, truth: pd.DataFrame,
@@ -134,11 +148,16 @@ def run_backtest(history: pd.DataFrame, truth: pd.DataFrame,
     products (default: ``context``). ``prepare``: applied to the history known at each origin
     before the models see it (e.g. the stock-out censoring marks, which look at runs of days and
     so must be computed from that history alone, never from the whole history).
+
+    Memory: each forecast is aligned with the scored cells as soon as it is made and its frame
+    dropped, so only one origin's history and one model's forecast frame exist at a time.
     """
     missing = [c for c in ("store_id", "product_id", "date", "units") if c not in history]
     if missing:
         raise ValueError(f"the history has no {missing} column(s)")
-    dates = pd.to_datetime(history["date"])
+    dates = history["date"]
+    if not pd.api.types.is_datetime64_any_dtype(dates):
+        dates = pd.to_datetime(dates)
     first_day, last_seen = dates.min().date(), dates.max().date()
     last_day = config.last_day or last_seen
     if last_day > last_seen:
@@ -150,25 +169,27 @@ def run_backtest(history: pd.DataFrame, truth: pd.DataFrame,
     origins = backtest_origins(first_day, last_day,
                                dataclasses.replace(config, min_history_days=wanted))
     h = config.horizon
+    if combinations:
+        _check_combinations(combinations, list(forecasters))
 
     # Copies: a forecaster's learned state (fitted on other, possibly later, data by an earlier
     # run or by the caller) must not carry into this backtest, nor this backtest's into it.
     given = forecasters
     forecasters = {name: copy.deepcopy(f) for name, f in given.items()}
-    forecasts, seconds = _forecast_at_origins(history, dates, forecasters, plan_for, context,
-                                              origins, config, prepare)
-    combined = combine_forecasts(forecasts, combinations or {})
     truth_window = truth[(truth["date"] > pd.Timestamp(origins[0]))
                          & (truth["date"] <= pd.Timestamp(last_day))]
-    oracle = pd.concat([oracle_forecast(truth_window, o, h).assign(origin=pd.Timestamp(o),
-                                                                   model=ORACLE)
-                        for o in origins], ignore_index=True)
-    forecasts = pd.concat([f for f in (forecasts, combined) if len(f)]
-                          + [oracle[list(forecasts.columns)]], ignore_index=True)
+    scored = _ScoredCells(truth_window, origins, h)
+    del truth_window
+    scored.observe(history, dates)
+    seconds = _forecast_at_origins(history, dates, forecasters, plan_for, context, origins,
+                                   config, prepare, consume=scored.add)
+    for name, members in (combinations or {}).items():
+        scored.combine(name, list(members))
+    scored.add_oracle()
 
-    panel, missing = _panel(history, dates, truth_window, forecasts, origins, h)
-    names = [*forecasters, *dict.fromkeys(combined["model"]), ORACLE]
-    dense = DenseHistory.from_history(history[dates <= pd.Timestamp(origins[-1])])
+    panel, missing = scored.panel()
+    names = list(scored.models)
+    dense = DenseHistory.from_history(history, last_day=origins[-1])
     accuracy = score_panel(panel, names, dense, category_of, h)
 
     reconciliation = pd.DataFrame(columns=["model", "approach", "against", "wape", "mase", "bias"])
@@ -178,26 +199,29 @@ def run_backtest(history: pd.DataFrame, truth: pd.DataFrame,
         reconciliation = _reconciliation(history, dates, panel, dense, given, direct_models,
                                          plan_for, direct_context, category_of, origins, config,
                                          prepare)
-    return BacktestResult(origins=origins, horizon=h, forecasts=forecasts, accuracy=accuracy,
+    return BacktestResult(origins=origins, horizon=h, accuracy=accuracy,
                           reconciliation=reconciliation, seconds=seconds,
-                          missing_forecasts=missing)
+                          missing_forecasts=missing, scored=scored)
 
 
 def _forecast_at_origins(history: pd.DataFrame, dates: pd.Series,
                          forecasters: Mapping[str, Any], plan_for: Callable[[date], pd.DataFrame],
                          context: Any, origins: list[date], config: BacktestConfig,
-                         prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None
-                         ) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
-    frames = []
+                         prepare: Callable[[pd.DataFrame], pd.DataFrame] | None,
+                         consume: Callable[[int, date, str, pd.DataFrame], None]
+                         ) -> dict[str, dict[str, float]]:
+    """Fit and predict every model at every origin, handing each forecast frame to
+    ``consume(origin_index, origin, model, frame)`` as soon as it is made."""
     seconds = {name: {"fit": 0.0, "predict": 0.0, "fits": 0} for name in forecasters}
     fitted: dict[str, Any] = {}
     for index, origin in enumerate(origins):
-        known = history[dates <= pd.Timestamp(origin)]
+        known = history[(dates <= pd.Timestamp(origin)).to_numpy()]
         if prepare is not None:
             known = prepare(known)
         plan = plan_for(origin)
         for name, forecaster in forecasters.items():
             if index % config.refit_every == 0 or name not in fitted:
+                fitted.pop(name, None)  # the old fit is freed before the new one is built
                 started = time.perf_counter()
                 fitted[name] = forecaster.fit(known, plan, context)
                 seconds[name]["fit"] += time.perf_counter() - started
@@ -205,13 +229,196 @@ def _forecast_at_origins(history: pd.DataFrame, dates: pd.Series,
             started = time.perf_counter()
             predicted = fitted[name].predict(known, origin, config.horizon, plan, context)
             seconds[name]["predict"] += time.perf_counter() - started
-            frames.append(_checked(predicted, name, origin, config.horizon)
-                          .assign(origin=pd.Timestamp(origin), model=name))
             log.info("backtest: %s forecast %d rows at origin %s", name, len(predicted), origin)
-    columns = ["origin", "model", *FORECAST_COLUMNS]
-    if not frames:
-        return pd.DataFrame(columns=columns), seconds
-    return pd.concat(frames, ignore_index=True)[columns], seconds
+            consume(index, origin, name, predicted)
+            del predicted
+        # this origin's slice goes before the next one is cut (two years' worth otherwise)
+        del known, plan
+    return seconds
+
+
+def _check_combinations(combinations: Mapping[str, Any], models: list[str]) -> None:
+    for name, members in combinations.items():
+        members = list(members)
+        unknown = [m for m in members if m not in models]
+        if len(members) < 2 or unknown:
+            raise InvalidParameterError(
+                f"backtest.combinations.{name}: needs two or more backtested models "
+                f"(unknown: {unknown})" if unknown else
+                f"backtest.combinations.{name}: needs two or more models")
+
+
+def _codes(values: pd.Series | np.ndarray, index: pd.Index) -> np.ndarray:
+    """Positions of ``values`` (ids, as text or categorical) in ``index`` (-1: not in it),
+    without turning a categorical column of millions of rows into text."""
+    values = pd.Series(values, copy=False)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        lookup = index.get_indexer(values.cat.categories.astype(str))
+        codes = values.cat.codes.to_numpy()
+        return np.where(codes >= 0, lookup[np.maximum(codes, 0)], -1)
+    return index.get_indexer(values.astype(str))
+
+
+def _day_numbers(values: pd.Series | np.ndarray) -> np.ndarray:
+    return pd.to_datetime(pd.Series(values, copy=False)).to_numpy(
+        dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
+
+
+class _ScoredCells:
+    """The scored cells (every origin × store × product × target day of the truth, in the
+    truth's order) with the observed units, the true demand, and each model's forecast
+    aligned to them as float arrays (NaN where the model made none)."""
+
+    def __init__(self, truth: pd.DataFrame, origins: list[date], horizon: int):
+        self.origins, self.horizon = origins, horizon
+        self.stores = pd.Index(np.sort(truth["store_id"].astype(str).unique()))
+        self.products = pd.Index(np.sort(truth["product_id"].astype(str).unique()))
+        n_cells = len(self.stores) * len(self.products)
+        store = _codes(truth["store_id"], self.stores)
+        product = _codes(truth["product_id"], self.products)
+        day = _day_numbers(truth["date"])
+        self.first_day = int(_day_numbers(pd.Series([pd.Timestamp(origins[0])]))[0]) + 1
+        self.n_days = (pd.Timestamp(origins[-1]) - pd.Timestamp(origins[0])).days + horizon
+        blocks, starts = [], [0]
+        for origin in origins:
+            first = int(_day_numbers(pd.Series([pd.Timestamp(origin)]))[0]) + 1
+            blocks.append(np.flatnonzero((day >= first) & (day < first + horizon)))
+            starts.append(starts[-1] + len(blocks[-1]))
+        rows = np.concatenate(blocks)
+        self.starts = starts
+        self.store = store[rows].astype(np.int32)
+        self.product = product[rows].astype(np.int32)
+        self.day = day[rows]
+        self.cell = self.store.astype(np.int64) * len(self.products) + self.product
+        self.demanded = truth["demanded_units"].to_numpy(dtype=float)[rows]
+        self.expected = truth["expected_units"].to_numpy(dtype=float)[rows]
+        self.observed = np.zeros(len(rows))
+        self.n_cells = n_cells
+        # per origin: (cell, day) -> row of that origin's block
+        self.models: dict[str, dict[str, np.ndarray]] = {}
+
+    def _rows_of(self, index: int, store: np.ndarray, product: np.ndarray,
+                 day: np.ndarray) -> np.ndarray:
+        """Rows of origin ``index``'s block holding these cells (-1: not scored)."""
+        start, stop = self.starts[index], self.starts[index + 1]
+        first = self.first_day + (pd.Timestamp(self.origins[index])
+                                  - pd.Timestamp(self.origins[0])).days
+        lookup = np.full(self.n_cells * self.horizon, -1, dtype=np.int64)
+        lookup[self.cell[start:stop] * self.horizon + (self.day[start:stop] - first)] = \
+            np.arange(start, stop)
+        ok = (store >= 0) & (product >= 0) & (day >= first) & (day < first + self.horizon)
+        cell = store.astype(np.int64) * len(self.products) + product
+        out = np.full(len(store), -1, dtype=np.int64)
+        out[ok] = lookup[cell[ok] * self.horizon + (day[ok] - first)]
+        return out
+
+    def observe(self, history: pd.DataFrame, dates: pd.Series) -> None:
+        """The observed units of every scored cell (0 where nothing was sold)."""
+        after = (dates > pd.Timestamp(self.origins[0])).to_numpy()
+        store = _codes(history["store_id"][after], self.stores)
+        product = _codes(history["product_id"][after], self.products)
+        day = _day_numbers(dates[after])
+        units = history["units"].to_numpy(dtype=float)[after]
+        ok = (store >= 0) & (product >= 0) & (day >= self.first_day) & (
+            day < self.first_day + self.n_days)
+        cell = store[ok].astype(np.int64) * len(self.products) + product[ok]
+        summed = np.bincount(cell * self.n_days + (day[ok] - self.first_day), weights=units[ok],
+                             minlength=self.n_cells * self.n_days)
+        self.observed = summed[self.cell * self.n_days + (self.day - self.first_day)]
+
+    def add(self, index: int, origin: date, name: str, predicted: pd.DataFrame) -> None:
+        """One model's forecast at one origin, checked and aligned to the origin's cells."""
+        missing = [c for c in ("store_id", "product_id", "target_date", "units")
+                   if c not in predicted.columns]
+        if missing:
+            raise ValueError(f"forecaster {name} returned no {missing} column(s)")
+        day = _day_numbers(predicted["target_date"])
+        first = int(_day_numbers(pd.Series([pd.Timestamp(origin)]))[0]) + 1
+        outside = (day < first) | (day >= first + self.horizon)
+        if outside.any():
+            bad = np.datetime64(int(day[outside][0]), "D")
+            raise ValueError(f"forecaster {name} at origin {origin} forecast {bad}, outside "
+                             f"{np.datetime64(first, 'D')}..{np.datetime64(first + self.horizon - 1, 'D')}")
+        store = _codes(predicted["store_id"], self.stores)
+        product = _codes(predicted["product_id"], self.products)
+        rows = self._rows_of(index, store, product, day)
+        scored = rows >= 0
+        if (np.bincount(rows[scored] - self.starts[index],
+                        minlength=self.starts[index + 1] - self.starts[index]) > 1).any() or (
+                (~scored).any() and predicted.loc[~scored, ["store_id", "product_id",
+                                                            "target_date"]].astype(str)
+                .duplicated().any()):
+            raise ValueError(f"forecaster {name} at origin {origin} forecast a cell twice")
+        columns = self.models.setdefault(name, {c: np.full(len(self.day), np.nan)
+                                                for c in ("units", "units_p10", "units_p90")})
+        for column in columns:
+            if column in predicted.columns:
+                columns[column][rows[scored]] = predicted[column].to_numpy(dtype=float)[scored]
+
+    def combine(self, name: str, members: list[str]) -> None:
+        """The equal-weight mean of the members' forecasts (of those that forecast the cell)."""
+        out = {}
+        for column in ("units", "units_p10", "units_p90"):
+            stacked = np.vstack([self.models[m][column] for m in members])
+            present = ~np.isnan(stacked)
+            count = present.sum(axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[column] = np.where(count > 0, np.where(present, stacked, 0.0).sum(axis=0)
+                                       / np.maximum(count, 1), np.nan)
+        self.models[name] = out
+
+    def add_oracle(self) -> None:
+        """The expected demand as a forecast, with its 80% interval (``truth.oracle_forecast``)."""
+        p10, p90 = np.empty(len(self.expected)), np.empty(len(self.expected))
+        for start, stop in zip(self.starts[:-1], self.starts[1:]):
+            p10[start:stop], p90[start:stop] = compound_poisson_quantiles(
+                self.expected[start:stop], (0.1, 0.9))
+        self.models[ORACLE] = {"units": self.expected, "units_p10": p10, "units_p90": p90}
+
+    def _origin_column(self) -> np.ndarray:
+        out = np.empty(len(self.day), dtype="datetime64[ns]")
+        for index, origin in enumerate(self.origins):
+            out[self.starts[index]:self.starts[index + 1]] = np.datetime64(pd.Timestamp(origin))
+        return out
+
+    def _keys(self) -> dict[str, Any]:
+        return {
+            "origin": self._origin_column(),
+            "store_id": pd.Categorical.from_codes(self.store, self.stores.astype(object)),
+            "product_id": pd.Categorical.from_codes(self.product, self.products.astype(object)),
+            "target_date": self.day.astype("datetime64[D]").astype("datetime64[ns]"),
+        }
+
+    def panel(self) -> tuple[pd.DataFrame, dict[str, int]]:
+        """One row per scored cell: keys, ``observed_units``, ``demanded_units`` and a column per
+        model (0 where it made no forecast); and the count of such cells per model."""
+        panel = pd.DataFrame({**self._keys(), "observed_units": self.observed,
+                              "demanded_units": self.demanded})
+        missing = {}
+        for name, columns in self.models.items():
+            units = columns["units"]
+            absent = np.isnan(units)
+            missing[name] = int(absent.sum())
+            panel[name] = np.where(absent, 0.0, units)
+            if missing[name]:
+                log.warning("backtest: %s left %d store × product × day cell(s) unforecast "
+                            "(scored as 0)", name, missing[name])
+        return panel, missing
+
+    def frames(self):
+        """Each model's forecasts as ``origin, model, store_id, product_id, target_date, units,
+        units_p10, units_p90`` (ids categorical), one frame per model."""
+        keys = self._keys()
+        names = list(self.models)
+        for name, columns in self.models.items():
+            made = ~np.isnan(columns["units"])
+            frame = pd.DataFrame({k: v[made]
+                                  for k, v in keys.items()})
+            frame.insert(1, "model", pd.Categorical.from_codes(
+                np.full(int(made.sum()), names.index(name), dtype=np.int8), names))
+            for column, values in columns.items():
+                frame[column] = values[made]
+            yield frame
 
 
 def combine_forecasts(forecasts: pd.DataFrame, combinations: Mapping[str, Any]) -> pd.DataFrame:
@@ -260,62 +467,6 @@ def _checked(predicted: pd.DataFrame, name: str, origin: date, horizon: int) -> 
     return out[list(FORECAST_COLUMNS)]
 
 
-class _CellIndex:
-    """Integer keys for store × product × day, so frames align by hashing one int64."""
-
-    def __init__(self, truth: pd.DataFrame):
-        self.stores = pd.Index(np.sort(truth["store_id"].astype(str).unique()))
-        self.products = pd.Index(np.sort(truth["product_id"].astype(str).unique()))
-
-    def keys(self, store_id: pd.Series, product_id: pd.Series, day: pd.Series) -> np.ndarray:
-        s = self.stores.get_indexer(store_id.astype(str))
-        p = self.products.get_indexer(product_id.astype(str))
-        d = pd.to_datetime(day).to_numpy(dtype="datetime64[D]").astype(np.int64)
-        cell = s.astype(np.int64) * len(self.products) + p
-        return np.where((s < 0) | (p < 0), -1, cell * 1_000_000 + d)
-
-
-def _panel(history: pd.DataFrame, dates: pd.Series, truth: pd.DataFrame, forecasts: pd.DataFrame,
-           origins: list[date], horizon: int) -> tuple[pd.DataFrame, dict[str, int]]:
-    """One row per origin × store × product × target day of the truth, with the observed units,
-    the true demand and every model's forecast as columns."""
-    cells = _CellIndex(truth)
-    after = history[dates > pd.Timestamp(origins[0])]
-    observed = pd.Series(after["units"].to_numpy(dtype=float),
-                         index=cells.keys(after["store_id"], after["product_id"], after["date"]))
-    observed = observed[observed.index >= 0].groupby(level=0).sum()
-    parts = []
-    missing: dict[str, int] = {}
-    models = list(dict.fromkeys(forecasts["model"]))
-    for origin in origins:
-        first = pd.Timestamp(origin) + pd.Timedelta(days=1)
-        last = pd.Timestamp(origin) + pd.Timedelta(days=horizon)
-        rows = truth[(truth["date"] >= first) & (truth["date"] <= last)]
-        keys = cells.keys(rows["store_id"], rows["product_id"], rows["date"])
-        part = pd.DataFrame({
-            "origin": pd.Timestamp(origin),
-            "store_id": rows["store_id"].to_numpy(), "product_id": rows["product_id"].to_numpy(),
-            "target_date": rows["date"].to_numpy(),
-            "observed_units": observed.reindex(keys).fillna(0.0).to_numpy(),
-            "demanded_units": rows["demanded_units"].to_numpy(dtype=float),
-        })
-        at_origin = forecasts[forecasts["origin"] == pd.Timestamp(origin)]
-        for model in models:
-            mine = at_origin[at_origin["model"] == model]
-            units = pd.Series(mine["units"].to_numpy(dtype=float),
-                              index=cells.keys(mine["store_id"], mine["product_id"],
-                                               mine["target_date"]))
-            aligned = units.reindex(keys)
-            missing[model] = missing.get(model, 0) + int(aligned.isna().sum())
-            part[model] = aligned.fillna(0.0).to_numpy()
-        parts.append(part)
-    for model, count in missing.items():
-        if count:
-            log.warning("backtest: %s left %d store × product × day cell(s) unforecast "
-                        "(scored as 0)", model, count)
-    return pd.concat(parts, ignore_index=True), missing
-
-
 def store_category_history(history: pd.DataFrame, category_of: pd.Series) -> pd.DataFrame:
     """The history summed to store × category, each category passed as a pseudo product_id
     (``store_id``, ``product_id`` = category, ``date``, ``units``)."""
@@ -359,9 +510,16 @@ def _reconciliation(history: pd.DataFrame, dates: pd.Series, panel: pd.DataFrame
     agg_dates = pd.to_datetime(aggregated["date"])
     # A fresh instance per model: the bottom-level fit must not be overwritten. The plan is
     # per product, so the pseudo products (categories) see none.
-    direct, _ = _forecast_at_origins(aggregated, agg_dates,
-                                     {m: copy.deepcopy(forecasters[m]) for m in direct_models},
-                                     lambda origin: None, context, origins, config, prepare)
+    frames = []
+
+    def collect(index: int, origin: date, name: str, predicted: pd.DataFrame) -> None:
+        frames.append(_checked(predicted, name, origin, config.horizon)
+                      .assign(origin=pd.Timestamp(origin), model=name))
+
+    _forecast_at_origins(aggregated, agg_dates,
+                         {m: copy.deepcopy(forecasters[m]) for m in direct_models},
+                         lambda origin: None, context, origins, config, prepare, collect)
+    direct = pd.concat(frames, ignore_index=True)
     direct = direct.assign(level_key=direct["store_id"].astype(str) + "|"
                            + direct["product_id"].astype(str))
     rows = []
@@ -417,18 +575,29 @@ def write_backtest(lake: Any, result: BacktestResult, backtest_date: date,
                                  ("mase", pa.float64()), ("bias", pa.float64()),
                                  ("oracle_wape", pa.float64()),
                                  ("wape_ratio_to_oracle", pa.float64())])
-    forecasts = result.forecasts.assign(
-        origin=result.forecasts["origin"].dt.date,
-        target_date=result.forecasts["target_date"].dt.date,
-        model=result.forecasts["model"].astype("category"),
-        store_id=result.forecasts["store_id"].astype("category"),
-        product_id=result.forecasts["product_id"].astype("category"))
+
+    def forecasts_parquet() -> bytes:
+        # One row group per model: the whole table is never built (~28M rows at a year's scale).
+        buffer, writer = io.BytesIO(), None
+        for frame in result.forecast_frames():
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            for column in ("origin", "target_date"):
+                at = table.schema.get_field_index(column)
+                table = table.set_column(at, column, table.column(column).cast(pa.date32()))
+            if writer is None:
+                writer = pq.ParquetWriter(buffer, table.schema, compression="zstd")
+            writer.write_table(table)
+        if writer is None:
+            return parquet(pd.DataFrame(columns=["origin", "model", *FORECAST_COLUMNS]))
+        writer.close()
+        return buffer.getvalue()
+
     paths = {"accuracy": accuracy_file(backtest_date),
              "forecasts": f"{details_folder(backtest_date)}/forecasts.parquet",
              "reconciliation": f"{details_folder(backtest_date)}/reconciliation.parquet",
              "summary": f"{details_folder(backtest_date)}/summary.json"}
     # details first, the accuracy table last: a reader that finds the table finds the rest
-    lake.write_bytes(paths["forecasts"], parquet(forecasts))
+    lake.write_bytes(paths["forecasts"], forecasts_parquet())
     lake.write_bytes(paths["reconciliation"], parquet(result.reconciliation))
     lake.write_bytes(paths["summary"], json.dumps(dict(summary), indent=1, default=str).encode())
     lake.write_bytes(paths["accuracy"],

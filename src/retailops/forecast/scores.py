@@ -56,24 +56,44 @@ def mase(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> float:
 
 def level_keys(store_id: pd.Series, product_id: pd.Series, level: str,
                category_of: Mapping[str, str] | pd.Series) -> np.ndarray:
-    """The level key of each bottom row (store_id, product_id) at ``level``."""
+    """The level key of each bottom row (store_id, product_id) at ``level``.
+
+    Keys are built once per distinct store, product or pair and taken per row (millions of rows
+    share a few thousand keys; categorical ids are never turned into text row by row)."""
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; known: {LEVELS}")
-    store = pd.Series(store_id, copy=False).astype(str).to_numpy(dtype=object)
+    store_code, stores = _factorized(store_id)
     if level == "chain":
-        return np.full(len(store), "chain", dtype=object)
+        return np.full(len(store_code), "chain", dtype=object)
     if level == "store":
-        return store
-    product = pd.Series(product_id, copy=False).astype(str)
+        return stores[store_code]
+    product_code, products = _factorized(product_id)
     if level == "store_product":
-        return (store + "|" + product.to_numpy(dtype=object)).astype(object)
+        pair_code, pairs = pd.factorize(store_code.astype(np.int64) * len(products)
+                                        + product_code)
+        keys = stores[pairs // len(products)] + "|" + products[pairs % len(products)]
+        return keys.astype(object)[pair_code]
     categories = pd.Series(category_of) if not isinstance(category_of, pd.Series) else category_of
-    category = product.map(categories)
+    category = pd.Series(products).map(categories)
     if category.isna().any():
-        unknown = product[category.isna()].iloc[0]
+        unknown = products[category.isna().to_numpy()][0]
         raise ValueError(f"product {unknown} has no category in the product dimension")
     category = category.to_numpy(dtype=object)
-    return category if level == "category" else (store + "|" + category).astype(object)
+    if level == "category":
+        return category[product_code]
+    pair_code, pairs = pd.factorize(store_code.astype(np.int64) * len(products) + product_code)
+    keys = stores[pairs // len(products)] + "|" + category[pairs % len(products)]
+    return keys.astype(object)[pair_code]
+
+
+def _factorized(ids: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of each row and the distinct ids as text (categoricals through their codes)."""
+    ids = pd.Series(ids, copy=False)
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        return (ids.cat.codes.to_numpy(),
+                np.asarray(ids.cat.categories.astype(str), dtype=object))
+    codes, uniques = pd.factorize(ids.astype(str))
+    return codes, np.asarray(uniques, dtype=object)
 
 
 # --- the seasonal-naive scale -----------------------------------------------------------------
@@ -88,23 +108,42 @@ class DenseHistory:
     units: np.ndarray        # float64, cells × days
 
     @classmethod
-    def from_history(cls, history: pd.DataFrame) -> "DenseHistory":
-        stores = pd.Categorical(history["store_id"].astype(str))
-        products = pd.Categorical(history["product_id"].astype(str))
+    def from_history(cls, history: pd.DataFrame, last_day=None) -> "DenseHistory":
+        """The history's days up to ``last_day`` (all when None), read column by column: a
+        year's history is never copied whole, and categorical ids stay codes."""
         dates = pd.to_datetime(history["date"]).to_numpy(dtype="datetime64[D]")
+        keep = None if last_day is None else dates <= np.datetime64(pd.Timestamp(last_day), "D")
+
+        def column(name: str):
+            values = history[name]
+            return values if keep is None else values[keep]
+
+        store_code, stores = _sorted_codes(column("store_id"))
+        product_code, products = _sorted_codes(column("product_id"))
+        if keep is not None:
+            dates = dates[keep]
         first = dates.min()
         day = (dates - first).astype(np.int64)
         n_days = int(day.max()) + 1
-        n_products = len(products.categories)
-        cell = stores.codes.astype(np.int64) * n_products + products.codes
-        n_cells = len(stores.categories) * n_products
+        n_products = len(products)
+        cell = store_code.astype(np.int64) * n_products + product_code
+        n_cells = len(stores) * n_products
         units = np.bincount(cell * n_days + day,
-                            weights=history["units"].to_numpy(dtype=float),
+                            weights=column("units").to_numpy(dtype=float),
                             minlength=n_cells * n_days).reshape(n_cells, n_days)
-        store_of_cell = np.repeat(np.asarray(stores.categories, dtype=object), n_products)
-        product_of_cell = np.tile(np.asarray(products.categories, dtype=object),
-                                  len(stores.categories))
+        store_of_cell = np.repeat(stores, n_products)
+        product_of_cell = np.tile(products, len(stores))
         return cls(store_of_cell, product_of_cell, pd.Timestamp(first), units)
+
+
+def _sorted_codes(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes into the ids present, sorted as text (as ``pd.Categorical`` of the text sorts them)."""
+    codes, uniques = _factorized(ids)
+    present = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(uniques)) > 0)
+    order = present[np.argsort(uniques[present], kind="stable")]
+    remap = np.full(len(uniques), -1, dtype=np.int64)
+    remap[order] = np.arange(len(order))
+    return remap[codes], uniques[order]
 
 
 def seasonal_naive_scales(dense: DenseHistory, origins: Iterable, level: str,
@@ -115,24 +154,31 @@ def seasonal_naive_scales(dense: DenseHistory, origins: Iterable, level: str,
     keys = level_keys(pd.Series(dense.store_id), pd.Series(dense.product_id), level, category_of)
     codes, unique_keys = pd.factorize(keys)
     if len(unique_keys) == len(keys):
-        summed = dense.units[np.argsort(codes)]
+        # one series per cell: factorize numbered them in order, so no reordering copy
+        summed = dense.units
     else:
         # keys × cells indicator times cells × days: the level's daily totals in one product
         from scipy import sparse
         indicator = sparse.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))),
                                       shape=(len(unique_keys), len(codes)))
         summed = np.asarray(indicator @ dense.units)
-    absolute_change = np.abs(summed[:, season:] - summed[:, :-season])
-    running = np.cumsum(absolute_change, axis=1)
     frames = []
-    for origin in origins:
+    # Sums of |change| up to each origin, a block of days at a time (no running-sum matrix:
+    # units are whole numbers, so these sums are exact in any order).
+    done, running = 0, np.zeros(summed.shape[0])
+    for origin in sorted(origins, key=pd.Timestamp):
         last = (pd.Timestamp(origin) - dense.first_day).days   # index of the origin's day
         changes = last - season + 1
         if changes < 1 or last >= dense.units.shape[1]:
             raise ValueError(f"origin {origin} needs more than {season} days of history "
                              f"within the history given")
+        for start in range(done, changes, 32):
+            stop = min(start + 32, changes)
+            running += np.abs(summed[:, start + season:stop + season]
+                              - summed[:, start:stop]).sum(axis=1)
+        done = max(done, changes)
         frames.append(pd.DataFrame({"origin": pd.Timestamp(origin), "level_key": unique_keys,
-                                    "scale": running[:, last - season] / changes}))
+                                    "scale": running / changes}))
     return pd.concat(frames, ignore_index=True)
 
 
