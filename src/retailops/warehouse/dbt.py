@@ -46,16 +46,43 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 _IMPORTING: list[threading.Thread] = []
 
+# The classes dbt checks against a JSON schema on every invocation that finds its parse saved
+# (the project, its flags and selectors, the profile and its DuckDB credentials, the on-run-start
+# hook). dbt builds each schema on first use (mashumaro, pure Python: 1-3 s for these on a
+# loaded machine) and caches it for the process (``functools.lru_cache``).
+_VALIDATED_CLASSES = (
+    ("dbt.contracts.project", ("Project", "ProjectFlags", "PackageConfig", "ProfileConfig")),
+    ("dbt.contracts.selection", ("SelectorFile",)),
+    ("dbt.artifacts.resources", ("Hook",)),
+    ("dbt.adapters.duckdb.credentials", ("DuckDBCredentials",)),
+)
+
 
 def _import_dbt() -> None:
+    """Import dbt and do the process-wide work of its first invocation: the modules a build
+    loads, the JSON schemas of the classes it validates, and ``inspect``'s table of modules
+    (dbt-core's adapter asks ``inspect.stack()`` for the module creating each behaviour flag;
+    the first call maps every loaded module to its file). Each result is what dbt would compute
+    itself, cached the same way; nothing here touches the project or the warehouse."""
     try:
+        import importlib
+        import inspect
+
         import dbt.cli.main  # noqa: F401
+        import dbt.task.build  # noqa: F401
+
+        for module_name, class_names in _VALIDATED_CLASSES:
+            module = importlib.import_module(module_name)
+            for name in class_names:
+                getattr(module, name).json_schema()
+        inspect.stack()
     except Exception:  # pragma: no cover - invoke() imports again and reports it
         pass
 
 
 def import_in_background() -> None:
-    """Start importing dbt (1-3 s) on a daemon thread, for a run that will build.
+    """Start importing dbt (1-3 s) and warming its first invocation on a daemon thread, for a
+    run that will build.
 
     The import then overlaps the nodes before the build (landing the day, planning, verifying
     its files), which spend much of their time in file I/O and C code. ``invoke`` waits for
