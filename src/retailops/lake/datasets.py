@@ -39,7 +39,7 @@ from kedro.io.core import get_protocol_and_path
 from kedro_datasets.partitions import PartitionedDataset
 
 from retailops.errors import LakeUnavailableError
-from retailops.lake import layout
+from retailops.lake import layout, manifest_index
 from retailops.lake.landing import (
     PROMOTIONS,
     DayLanding,
@@ -147,7 +147,9 @@ class RawDaysDataset(_LakeBacked[DayLanding, dict[str, list[date]]]):
                  f"; re-landed over an existing manifest: {'+'.join(repaired)}" if repaired else "")
 
     def load(self) -> dict[str, list[date]]:
-        return {t: sorted(complete_days(self.lake, t)) for t in PARTITIONED_TABLES}
+        # Through the manifest index: only the manifests that changed since the last look are
+        # read (a daily run loads this after ingest; reading all of history took seconds).
+        return {t: manifest_index.complete_days(self.lake, t) for t in PARTITIONED_TABLES}
 
     def _describe(self) -> dict[str, Any]:
         manifests = f"{self._path}/{layout.manifest_folder('<table>')}/dt=*/manifest.json"
@@ -176,7 +178,7 @@ class RawPromotionsDataset(_LakeBacked[PlanLanding, list[date]]):
                  ", ".join(f"{n} {o}" for o, n in counts.items() if n))
 
     def load(self) -> list[date]:
-        return sorted(complete_days(self.lake, PROMOTIONS))
+        return manifest_index.complete_days(self.lake, PROMOTIONS)
 
     def _describe(self) -> dict[str, Any]:
         return {**super()._describe(), "table": PROMOTIONS}
