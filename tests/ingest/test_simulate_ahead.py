@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from retailops.lake.storage import Lake
-from retailops.simulation import SimulationConfig, ahead, build_world, initial_state
+from retailops.simulation import (
+    SimulationConfig,
+    ahead,
+    build_world,
+    initial_state,
+    run_days,
+)
 from tests.ingest.helpers import ingest, tree_digest
 
 
@@ -40,11 +46,18 @@ def staging_root(tmp_path: Path, monkeypatch) -> Path:
     return root
 
 
+@pytest.fixture
+def child_from_the_first_day(monkeypatch) -> None:
+    """The caller waits for the child instead of simulating the first days while it starts."""
+    monkeypatch.setattr(ahead, "_has_message", lambda stream: True)
+
+
 def _staged(root: Path) -> list[Path]:
     """The staging folders of the processes simulating ahead under ``root``."""
     return sorted(p for p in root.iterdir() if p.name.startswith("retailops-ahead-"))
 
 
+@pytest.mark.usefixtures("child_from_the_first_day")
 def test_a_window_landed_with_the_child_is_byte_identical_to_a_serial_one(
         tmp_path: Path, monkeypatch, children, staging_root) -> None:
     monkeypatch.setattr(ahead, "MIN_DAYS_IN_CHILD", 10**9)
@@ -59,6 +72,7 @@ def test_a_window_landed_with_the_child_is_byte_identical_to_a_serial_one(
     assert _staged(staging_root) == []  # every staged day taken, the folder removed
 
 
+@pytest.mark.usefixtures("child_from_the_first_day")
 def test_the_child_stages_at_most_ahead_days_that_wait(staging_root: Path) -> None:
     world = build_world(SimulationConfig(seed=7, scale=0.02))
     days = ahead.run_days_ahead(world, initial_state(world), date(2024, 8, 30), min_days=2)
@@ -79,6 +93,7 @@ def test_the_child_stages_at_most_ahead_days_that_wait(staging_root: Path) -> No
     assert _staged(staging_root) == []
 
 
+@pytest.mark.usefixtures("child_from_the_first_day")
 def test_an_error_in_the_child_comes_after_the_days_it_staged_before(staging_root: Path) -> None:
     # The child's simulation fails on 2024-07-04; the three days before it were staged first.
     failing_child = (
@@ -92,7 +107,7 @@ def test_an_error_in_the_child_comes_after_the_days_it_staged_before(staging_roo
         "            raise ValueError('demand model broke on 2024-07-04')\n"
         "        yield batch\n"
         "ahead.run_days = failing\n"
-        "sys.exit(ahead._serve())\n")
+        "sys.exit(ahead._serve(sys.argv[1]))\n")
     world = build_world(SimulationConfig(seed=7, scale=0.02))
     days = ahead.run_days_ahead(world, initial_state(world), date(2024, 7, 20), min_days=2)
     real_command = ahead._child_command
@@ -114,6 +129,7 @@ def test_an_error_in_the_child_comes_after_the_days_it_staged_before(staging_roo
     assert _staged(staging_root) == []
 
 
+@pytest.mark.usefixtures("child_from_the_first_day")
 def test_a_resumed_window_landed_with_the_child_matches_the_serial_one(
         tmp_path: Path, monkeypatch) -> None:
     # The child starts from a checkpoint's state, not only from the first day.
@@ -127,12 +143,58 @@ def test_a_resumed_window_landed_with_the_child_matches_the_serial_one(
 
 def test_a_child_that_dies_is_named_with_the_day_it_owed(monkeypatch) -> None:
     monkeypatch.setattr(ahead, "_child_command", lambda: [
-        sys.executable, "-c", "import pickle, sys; pickle.load(sys.stdin.buffer); sys.exit(3)"])
+        sys.executable, "-c", "import sys; sys.exit(3)"])
     world = build_world(SimulationConfig(seed=7, scale=0.02))
     days = ahead.run_days_ahead(world, initial_state(world), date(2024, 7, 20), min_days=2)
+    received = []
     with pytest.raises(ahead.SimulationProcessError,
-                       match=r"died \(exit code 3\) before handing over 2024-07-01"):
-        next(days)
+                       match=r"died \(exit code 3\) before handing over 2024-07-\d\d") as error:
+        for batch in days:  # the first days may come from the caller while the child starts
+            received.append(batch.day)
+    owed = date(2024, 7, 1 + len(received))
+    assert f"before handing over {owed.isoformat()}" in str(error.value)
+
+
+def test_days_before_the_child_is_ready_are_simulated_in_place(monkeypatch,
+                                                              staging_root: Path) -> None:
+    # A child that takes 3 s to start: the caller simulates the first days itself, the child
+    # the rest from the state they reached; together exactly the days of run_days.
+    slow_child = ("import sys, time; time.sleep(3); import retailops.simulation.ahead as a; "
+                  "sys.exit(a._serve(sys.argv[1]))")
+    monkeypatch.setattr(ahead, "_child_command", lambda: [sys.executable, "-c", slow_child])
+    world = build_world(SimulationConfig(seed=7, scale=0.02))
+    last = date(2024, 9, 30)
+    started = time.monotonic()
+    in_place = 0
+    got = []
+    for batch in ahead.run_days_ahead(world, initial_state(world), last, min_days=2):
+        if time.monotonic() - started < 2.5:
+            in_place += 1
+        got.append(batch)
+    want = list(run_days(world, initial_state(world), last))
+    assert in_place >= 1 and len(got) == len(want) == 92
+    for a, b in zip(got, want):
+        assert a.day == b.day and a.state.next_day == b.state.next_day
+        assert all(a.tables[t].equals(b.tables[t]) for t in b.tables)
+        assert a.truth.equals(b.truth) and a.defects.equals(b.defects)
+        assert (a.state.on_hand == b.state.on_hand).all()
+    assert _staged(staging_root) == []
+
+
+def test_a_window_over_before_the_child_is_ready_never_waits_for_it(
+        monkeypatch, children, staging_root: Path) -> None:
+    monkeypatch.setattr(ahead, "_child_command", lambda: [
+        sys.executable, "-c",
+        "import sys, time; time.sleep(30); import retailops.simulation.ahead as a; "
+        "sys.exit(a._serve(sys.argv[1]))"])
+    world = build_world(SimulationConfig(seed=7, scale=0.02))
+    started = time.monotonic()
+    got = [b.day for b in ahead.run_days_ahead(world, initial_state(world), date(2024, 7, 10),
+                                               min_days=2)]
+    assert got == [date(2024, 7, d) for d in range(1, 11)]
+    assert time.monotonic() - started < 25  # the sleeping child was stopped, not awaited
+    assert len(children) == 1 and children[0].poll() is not None
+    assert _staged(staging_root) == []
 
 
 def test_a_consumer_that_stops_early_stops_the_child(children) -> None:

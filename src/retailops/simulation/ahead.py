@@ -22,18 +22,20 @@ however many processes it runs, so a child in the caller's session would share t
 single share with it and on a busy machine nothing would overlap. Its own session also keeps a
 terminal's Ctrl-C from reaching it; the caller stops it.
 
-The child is ``python -m retailops.simulation.ahead``; it reads the world and start state from
-its stdin. Unlike ``multiprocessing``'s spawn it never re-imports the caller's main script.
+The child is ``python -m retailops.simulation.ahead <staging folder>``; once started it says
+so, and reads the world and the state to start from on its stdin. Unlike ``multiprocessing``'s
+spawn it never re-imports the caller's main script. Starting it (a fresh interpreter that
+imports numpy and pyarrow) takes about a second, longer on a busy machine: until it is ready
+the caller simulates days itself, and short windows (a daily run) are simulated in place.
 When the caller dies (a SIGKILLed run) the child's next message fails or its stdin ends: it
 removes the staging folder and exits, so neither an orphan nor staged days are left behind.
-Starting it (a fresh interpreter that imports numpy and pyarrow) costs about a second, so short
-windows (a daily run) are simulated in place.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import select
 import shutil
 import subprocess
 import sys
@@ -50,6 +52,7 @@ AHEAD_DAYS = 3
 # Below this many days the child's start-up (~1 s) costs more than the overlap saves.
 MIN_DAYS_IN_CHILD = 8
 
+_READY = "ready"
 _DAY = "day"
 _DONE = "done"
 _FAILED = "failed"
@@ -64,7 +67,8 @@ def run_days_ahead(world: World, state: SimulationState, last_day: date,
                    min_days: int | None = None) -> Iterator[DayBatch]:
     """The batches of ``run_days(world, state, last_day)``, the same ones in the same order,
     simulated up to AHEAD_DAYS days ahead of the consumer in a child process when the window
-    holds at least ``min_days`` days (default ``MIN_DAYS_IN_CHILD``; else in place).
+    holds at least ``min_days`` days (default ``MIN_DAYS_IN_CHILD``; else in place, as are the
+    days before the child has started).
 
     An exception in the child is raised here, at the day it happened; a child that dies
     raises ``SimulationProcessError``. Closing the iterator early stops the child.
@@ -74,24 +78,30 @@ def run_days_ahead(world: World, state: SimulationState, last_day: date,
         yield from run_days(world, state, last_day)
         return
     staging = tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{os.getpid()}-")
-    child = subprocess.Popen(_child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             start_new_session=True)
+    child = subprocess.Popen([*_child_command(), staging], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, start_new_session=True)
     expected = state.next_day
     finished = False
     try:
+        # The child takes about a second to start (a new interpreter importing numpy and
+        # pyarrow; longer on a busy machine): until it says it is ready, days are simulated
+        # here, and it starts from the state they reached.
+        while expected <= last_day and not _has_message(child.stdout):
+            batch = next(run_days(world, state, expected))
+            state, expected = batch.state, expected + timedelta(days=1)
+            yield batch
+        if expected > last_day:
+            finished = True  # it never got work: its input ends, and it exits
+            return
+        _receive(child, expected)  # ready (or raises: it died)
         try:
-            pickle.dump((world, state, last_day, staging, AHEAD_DAYS), child.stdin,
+            pickle.dump((world, state, last_day, AHEAD_DAYS), child.stdin,
                         protocol=pickle.HIGHEST_PROTOCOL)
             child.stdin.flush()
         except BrokenPipeError:
-            pass  # it died at once: reading its first message below says so
+            pass  # it died: reading its next message below says so
         while True:
-            try:
-                kind, payload = pickle.load(child.stdout)
-            except Exception:  # noqa: BLE001 - EOF or a torn message: the child died
-                raise SimulationProcessError(
-                    f"the process simulating ahead died (exit code {child.wait()}) before "
-                    f"handing over {expected.isoformat()}") from None
+            kind, payload = _receive(child, expected)
             if kind == _DONE:
                 finished = True
                 return
@@ -126,6 +136,23 @@ def _child_command() -> list[str]:
     return [sys.executable, "-m", "retailops.simulation.ahead"]
 
 
+def _has_message(stream: BinaryIO) -> bool:
+    """Whether the child has written something (or ended) that a read would not wait for."""
+    try:
+        return bool(select.select([stream], [], [], 0)[0])
+    except (OSError, ValueError):  # no select() on pipes here: wait for the child
+        return True
+
+
+def _receive(child: subprocess.Popen, expected: date) -> tuple:
+    try:
+        return pickle.load(child.stdout)
+    except Exception:  # noqa: BLE001 - EOF or a torn message: the child died
+        raise SimulationProcessError(
+            f"the process simulating ahead died (exit code {child.wait()}) before "
+            f"handing over {expected.isoformat()}") from None
+
+
 def _take(path: str, expected: date) -> DayBatch:
     """Read a staged day and delete its file."""
     try:
@@ -153,14 +180,18 @@ def _send(out: BinaryIO, message: tuple) -> None:
     out.flush()
 
 
-def _serve() -> int:
-    """(child process) Read (world, state, last day, staging folder, days ahead) from stdin;
-    stage each day as a file and send its name on stdout."""
+def _serve(staging: str) -> int:
+    """(child process) Say it is ready; read (world, state, last day, days ahead) from stdin;
+    stage each day as a file in ``staging`` and send its name on stdout."""
     inbox, out = sys.stdin.buffer, sys.stdout.buffer
-    world, state, last_day, staging, ahead = pickle.load(inbox)
-    waiting = 0  # days staged that the parent has not taken, as far as we know
     status = 0
     try:
+        _send(out, (_READY, None))
+        try:
+            world, state, last_day, ahead = pickle.load(inbox)
+        except EOFError:
+            return 0  # the parent simulated the whole window itself, or is gone
+        waiting = 0  # days staged that the parent has not taken, as far as we know
         try:
             for batch in run_days(world, state, last_day):
                 if waiting >= ahead:
@@ -195,4 +226,4 @@ def _serve() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_serve())
+    sys.exit(_serve(sys.argv[1]))
