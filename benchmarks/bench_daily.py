@@ -18,7 +18,7 @@ history, beside the same day's essential work done by bare DuckDB statements.
      ranges, relationships, row counts against the manifests): the work the daily run cannot
      avoid, without Kedro or dbt.
    Prints both, their ratio, and where the daily run's seconds go (from its log with
-   millisecond stamps and dbt's own log).
+   millisecond stamps and dbt's own log); each run's log is kept in ``<workdir>/runs/``.
 Targets (issue 13): daily <= 8 s and <= 15x the floor; medians of ``--runs``.
 
 dbt's saved parse lives in ``<workdir>/dbt-target`` (``DBT_TARGET_PATH``), so other dbt runs on
@@ -98,9 +98,8 @@ def prepare(root: Path, days: int, scale: float, env: dict[str, str]) -> Path:
     sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
     from bench_transform import write_conf
 
-    conf = root / "conf"
-    if not conf.is_dir():
-        conf = write_conf(root, scale)
+    # Rewritten on every invocation: the runs time today's project and its conf.
+    conf = write_conf(root, scale)
     if _last_landed(root / "lake") is None:
         last = FIRST_DAY + timedelta(days=days - 1)
         seconds, _ = _kedro(conf, env, "--pipelines", "ingest", "--params",
@@ -337,6 +336,8 @@ def main() -> None:
         with dbt_log.open(encoding="utf-8", errors="replace") as handle:
             handle.seek(before)
             this_build = handle.read()
+        (root / "runs").mkdir(exist_ok=True)
+        (root / "runs" / f"{day}.log").write_text(log)
         floor_wall, result = _floor_run(root / "lake", day)
         if result["failed"]:
             raise SystemExit(f"floor checks failed for {day}: {result['failed']}")
