@@ -41,6 +41,12 @@ def lake(tmp_path) -> Lake:
     return lake
 
 
+def _as_a_new_process(lake: Lake) -> dict[date, object]:
+    """``complete_manifests`` as the next run's process calls it: from the index file alone."""
+    manifest_index._KNOWN.clear()
+    return complete_manifests(lake, TABLE)
+
+
 @pytest.fixture
 def reads(monkeypatch) -> list[date]:
     """The manifests the index reads (every day it asks ``read_manifests`` for)."""
@@ -56,10 +62,10 @@ def reads(monkeypatch) -> list[date]:
 
 
 def test_the_index_answers_as_reading_every_manifest_and_reads_only_what_changed(lake, reads):
-    assert complete_manifests(lake, TABLE) == read_manifests(lake, TABLE)
+    assert _as_a_new_process(lake) == read_manifests(lake, TABLE)
     assert len(reads) == 40  # no index yet: every manifest read once
     reads.clear()
-    assert complete_manifests(lake, TABLE) == read_manifests(lake, TABLE)
+    assert _as_a_new_process(lake) == read_manifests(lake, TABLE)
     assert reads == []  # nothing changed: nothing read
 
     new, relanded, removed = FIRST + timedelta(days=40), FIRST + timedelta(days=3), FIRST
@@ -70,7 +76,7 @@ def test_the_index_answers_as_reading_every_manifest_and_reads_only_what_changed
     damaged = lake.url(layout.manifest_file(TABLE, FIRST + timedelta(days=20)))
     with open(damaged, "ab") as handle:
         handle.write(b"}")
-    got = complete_manifests(lake, TABLE)
+    got = _as_a_new_process(lake)
     assert got == read_manifests(lake, TABLE)
     assert sorted(reads) == [relanded, FIRST + timedelta(days=20), new]
     assert got[relanded].rows == 2 and removed not in got and new in got
@@ -83,7 +89,7 @@ def test_a_manifest_rewritten_within_the_timestamp_granularity_is_read_again(lak
     day = FIRST + timedelta(days=40)
     _land(lake, day, rows=3)  # just now
     path = lake.url(layout.manifest_file(TABLE, day))
-    first = complete_manifests(lake, TABLE)[day]
+    first = _as_a_new_process(lake)[day]
     indexed = os.stat(path)
     # Re-landed at once with other bytes of the same size, within the same clock tick.
     lake.remove(layout.manifest_file(TABLE, day))
@@ -92,16 +98,16 @@ def test_a_manifest_rewritten_within_the_timestamp_granularity_is_read_again(lak
     os.utime(path, ns=(indexed.st_mtime_ns, indexed.st_mtime_ns))
     assert os.stat(path).st_size == indexed.st_size
     reads.clear()
-    got = complete_manifests(lake, TABLE)
+    got = _as_a_new_process(lake)
     assert reads == [day] and got[day].sha256 != first.sha256
     assert got == read_manifests(lake, TABLE)
 
 
 def test_a_damaged_or_unwritable_index_only_costs_reads(lake, reads, monkeypatch):
-    complete_manifests(lake, TABLE)
+    _as_a_new_process(lake)
     lake.write_bytes(index_file(TABLE), b"{not json")
     reads.clear()
-    assert complete_manifests(lake, TABLE) == read_manifests(lake, TABLE)
+    assert _as_a_new_process(lake) == read_manifests(lake, TABLE)
     assert len(reads) == 40
 
     def refused(*args, **kwargs):
@@ -110,19 +116,33 @@ def test_a_damaged_or_unwritable_index_only_costs_reads(lake, reads, monkeypatch
 
     monkeypatch.setattr(lake, "write_bytes", refused)
     lake.remove(index_file(TABLE))
-    assert complete_manifests(lake, TABLE) == read_manifests(lake, TABLE)
+    assert _as_a_new_process(lake) == read_manifests(lake, TABLE)
 
 
 def test_a_copied_lake_keeps_its_index(lake, tmp_path, reads):
     """A copy that keeps modification times (cp -a, copy2) reuses the index."""
     import shutil
 
-    complete_manifests(lake, TABLE)
+    _as_a_new_process(lake)
     copy = Lake(str(tmp_path / "copy"))
     shutil.copytree(lake.root, copy.root)
     reads.clear()
     assert complete_manifests(copy, TABLE) == read_manifests(lake, TABLE)
     assert reads == []
+
+
+def test_the_same_process_asks_again_without_reading_the_index(lake, reads, monkeypatch):
+    """A daily run asks twice (the raw_days load, then the plan): the second time is the
+    listing alone, and still sees a manifest re-landed in between."""
+    _as_a_new_process(lake)
+    loaded = []
+    monkeypatch.setattr(manifest_index, "_load", lambda *args: loaded.append(args) or ({}, 0))
+    reads.clear()
+    assert complete_manifests(lake, TABLE) == read_manifests(lake, TABLE)
+    assert loaded == [] and reads == []
+    _land(lake, FIRST + timedelta(days=5), rows=2, overwrite=True)
+    assert complete_manifests(lake, TABLE) == read_manifests(lake, TABLE)
+    assert loaded == [] and reads == [FIRST + timedelta(days=5)]
 
 
 def test_on_s3_the_stamp_is_the_etag(aws_env, reads):
@@ -132,13 +152,13 @@ def test_on_s3_the_stamp_is_the_etag(aws_env, reads):
     lake = Lake("s3://retailops-manifest-index")
     for offset in range(3):
         _land(lake, FIRST + timedelta(days=offset), rows=3)
-    assert complete_manifests(lake, TABLE) == read_manifests(lake, TABLE)
+    assert _as_a_new_process(lake) == read_manifests(lake, TABLE)
     reads.clear()
-    assert complete_manifests(lake, TABLE) == read_manifests(lake, TABLE)
+    assert _as_a_new_process(lake) == read_manifests(lake, TABLE)
     assert reads == []
     _land(lake, FIRST + timedelta(days=1), rows=2, overwrite=True)
     lake.remove(layout.manifest_file(TABLE, FIRST))
-    got = complete_manifests(lake, TABLE)
+    got = _as_a_new_process(lake)
     assert got == read_manifests(lake, TABLE) and sorted(got) == [FIRST + timedelta(days=1),
                                                                  FIRST + timedelta(days=2)]
     assert reads == [FIRST + timedelta(days=1)] and got[FIRST + timedelta(days=1)].rows == 2

@@ -108,30 +108,48 @@ def _save(lake: Lake, table: str, entries: dict[str, list], listed_at_ns: int) -
         log.debug("Manifest index of %s not written: %s", table, exc)
 
 
+# What this process last knew per (lake root, table): a daily run asks twice (loading raw_days,
+# then planning the rebuild), and the second time needs neither the index file nor its parse.
+_KNOWN: dict[tuple[str, str], tuple[dict[date, tuple[str, Manifest]], int]] = {}
+
+
+def _recorded(lake: Lake, table: str) -> tuple[dict[date, tuple[str, Manifest]], int]:
+    """What the index file records: ``{day: (stamp, manifest)}`` and when it was listed."""
+    entries, listed_at_ns = _load(lake, table)
+    known = {}
+    for day, entry in entries.items():
+        try:
+            fields = dict(entry[1])
+            known[date.fromisoformat(day)] = (str(entry[0]), Manifest(
+                **{**fields, "columns": tuple(fields["columns"])}))
+        except (KeyError, TypeError, ValueError, IndexError):
+            continue  # a damaged entry: its manifest is read instead
+    return known, listed_at_ns
+
+
 def complete_manifests(lake: Lake, table: str) -> dict[date, Manifest]:
     """The manifests of ``table``'s complete partitions, reading only those that changed since
     the index was written (see the module docstring)."""
     listed_at_ns = time.time_ns()
     stamps = manifest_stamps(lake, table)
-    entries, indexed_at_ns = _load(lake, table)
-    trusted_before = indexed_at_ns - RACY_SECONDS * 1_000_000_000
+    known, known_at_ns = _KNOWN.get((lake.root, table)) or _recorded(lake, table)
+    trusted_before = known_at_ns - RACY_SECONDS * 1_000_000_000
     manifests: dict[date, Manifest] = {}
     unread: list[date] = []
     for day, (stamp, modified_ns) in stamps.items():
-        entry = entries.get(day.isoformat())
-        if stamp and entry and entry[0] == stamp and modified_ns < trusted_before:
-            try:
-                fields = dict(entry[1])
-                manifests[day] = Manifest(**{**fields, "columns": tuple(fields["columns"])})
-                continue
-            except (KeyError, TypeError, ValueError, IndexError):
-                pass  # a damaged entry: read the manifest itself
-        unread.append(day)
-    read = read_manifests(lake, table, unread) if unread else {}
-    manifests.update(read)
-    if unread or len(entries) != len(manifests):
-        _save(lake, table, {day.isoformat(): [stamps[day][0], dataclasses.asdict(manifest)]
-                            for day, manifest in sorted(manifests.items())}, listed_at_ns)
+        hit = known.get(day)
+        if stamp and hit and hit[0] == stamp and modified_ns < trusted_before:
+            manifests[day] = hit[1]
+        else:
+            unread.append(day)
+    if unread:
+        manifests.update(read_manifests(lake, table, unread))
+    now = {day: (stamps[day][0], manifest) for day, manifest in sorted(manifests.items())}
+    if now != known:
+        _save(lake, table, {day.isoformat(): [stamp, dataclasses.asdict(manifest)]
+                            for day, (stamp, manifest) in now.items()}, listed_at_ns)
+    # Re-read now, unchanged: still as recent as the index says, so trusted from the same time.
+    _KNOWN[(lake.root, table)] = (now, listed_at_ns if now != known else known_at_ns)
     return dict(sorted(manifests.items()))
 
 
