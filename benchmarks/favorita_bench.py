@@ -8,7 +8,8 @@ with the release's shapes and counts; outside the timing, reused when ``--workdi
 holds it), then runs ``kedro run --pipelines favorita`` K times, each as a fresh process, and
 prints per run and as the median: wall time, the peak resident memory of the whole process tree
 (sampled every 0.1 s, and never below the largest single process's ``getrusage`` peak), the
-peak size of DuckDB's spill folder, and the seconds from one node's start to the next.
+peak size of DuckDB's spill folder, and the seconds from one node's start to the next. The
+Kaggle task node is switched off unless ``--kaggle`` (it has its own benchmark and target).
 
 At the release's size every file has the release's row count, so the run checks the download
 as ``expect_release=full``; smaller downloads run as ``sample``.
@@ -107,7 +108,9 @@ def node_seconds(log: Path, total: float) -> list[tuple[str, float]]:
     return [(name, end - at) for (name, at), end in zip(starts, ends)]
 
 
-def run_once(data_dir: Path, out_dir: Path, log: Path, mode: str, memory_limit: str, threads: int) -> dict:
+def run_once(
+    data_dir: Path, out_dir: Path, log: Path, mode: str, memory_limit: str, threads: int, kaggle: bool = False
+) -> dict:
     """One ``kedro run --pipelines favorita`` in a fresh process, measured by the wrapper."""
     shutil.rmtree(out_dir, ignore_errors=True)
     spill_dir = out_dir / ".duckdb_tmp"  # DuckDB's spill folder: favorita.duckdb.temp_directory's default
@@ -116,7 +119,7 @@ def run_once(data_dir: Path, out_dir: Path, log: Path, mode: str, memory_limit: 
     params = (
         f"favorita.data_dir={data_dir},favorita.out_dir={out_dir},favorita.reports_dir={out_dir / 'reports'},"
         f"favorita.expect_release={mode},favorita.duckdb.memory_limit={memory_limit},"
-        f"favorita.duckdb.threads={threads}"
+        f"favorita.duckdb.threads={threads},favorita.kaggle_task.enabled={str(kaggle).lower()}"
     )
     command = [
         sys.executable, "-c", _WRAPPER, str(log), str(spill_dir),
@@ -137,6 +140,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="keep files here (default: a temp folder)")
     parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory_limit (favorita.duckdb.memory_limit)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--kaggle", action="store_true",
+        help="also run the Kaggle task node (off by default: benchmarks/favorita_kaggle_bench.py measures it)",
+    )
     arguments = parser.parse_args()
     sys.path.insert(0, str(PROJECT / "src"))
     from retailops.favorita.synthetic import write_download
@@ -157,12 +164,13 @@ def main() -> None:
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}")
     print(f"download: {data_dir} (train.csv {arguments.rows:,} rows, {train_bytes / 1e9:.2f} GB, {origin}); "
-          f"expect_release={mode}; DuckDB memory_limit={arguments.memory_limit}, threads={arguments.threads}")
+          f"expect_release={mode}; DuckDB memory_limit={arguments.memory_limit}, threads={arguments.threads}; "
+          f"Kaggle task {'on' if arguments.kaggle else 'off'}")
     runs = []
     for index in range(arguments.runs):
         log = workdir / f"run-{index + 1}.log"
         before = os.getloadavg()[0]
-        result = run_once(data_dir, out_dir, log, mode, arguments.memory_limit, arguments.threads)
+        result = run_once(data_dir, out_dir, log, mode, arguments.memory_limit, arguments.threads, arguments.kaggle)
         result["load"] = (before, os.getloadavg()[0])
         runs.append(result)
         print(
