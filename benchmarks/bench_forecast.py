@@ -12,6 +12,11 @@ and the backtest's accuracy against the issue's targets.
    marts the way the forecast stage does (timed apart), fits on it (target <= 5 min, <= 4 GB;
    the model chooses its training rows from the history it is given), then predicts the 14 days
    after the last day ``--runs`` times (target <= 15 s; median reported).
+2b. The predict-only day from the models the training children stored: the stage's lookback
+   read, then each model's prediction (medians of ``--runs``, CPU beside wall); then the whole
+   forecast step as the daily run runs it (``kedro run --pipelines forecast`` for the last day:
+   a first run trains and stores whatever model is not stored and fresh, then ``--runs``
+   predict-only runs, each timed, with where its time went); ``--skip-step`` leaves it out.
 3. The backtest, in a fresh process: ``--origins`` origins ``--step-days`` apart, each model
    refit every ``--refit-every`` origins, scored against observed sales and true demand; prints
    its time, peak memory and, against true demand, each model's WAPE ratio to the oracle at
@@ -213,6 +218,89 @@ def child_predict(root: Path, days: int, runs: int) -> dict:
     return out
 
 
+def kedro_step(conf: Path, last: date) -> dict:
+    """One ``kedro run --pipelines forecast`` for ``last``: its wall and CPU seconds (the kedro
+    process and what it waited for: the dbt tests), and the stage's own summary."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds, _ = kedro(conf, "--pipelines", "forecast", "--params",
+                       f"forecast.last_day={last.isoformat()}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    lake_root = Path(yaml_globals(conf)["lake_root"])
+    summary = json.loads((lake_root / "metadata" / "runs" / "forecast" / "latest.json")
+                         .read_text())
+    return {"seconds": seconds, "cpu_seconds": cpu, "summary": summary}
+
+
+def yaml_globals(conf: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load((conf / "base" / "globals.yml").read_text())
+
+
+def store_trained_models(root: Path, last: date) -> list[str]:
+    """Store the training children's models (``<workdir>/models``) in the benchmark lake as the
+    stage stores a trained model, for ``last``, unless a version for that day is there: the
+    stage then only predicts, as on a day whose models are stored and fresh (its own training
+    run, with the calibration fortnight, is not what this measures). Returns those stored."""
+    import pickle
+
+    from retailops.forecast import artifacts
+    from retailops.lake.storage import Lake
+
+    lake = Lake(str(root / "lake"))
+    stored = []
+    for name in model_params()["models"]:
+        newest = artifacts.latest(lake, name)
+        if newest is not None and newest.last_training_day == last:
+            continue
+        model = pickle.loads((root / "models" / f"{name}.pkl").read_bytes())
+        artifacts.save(lake, name, model, {
+            "window": {"first_day": (last - timedelta(days=363)).isoformat(),
+                       "last_day": last.isoformat(), "days": 364},
+            "reason": "bench_forecast: the training child's model", "metrics": {}})
+        stored.append(name)
+    return stored
+
+
+def measure_step(conf: Path, root: Path, last: date, runs: int) -> None:
+    """The forecast step of a predict-only day (every model stored and fresh), ``runs`` times."""
+    seeded = store_trained_models(root, last)
+    if seeded:
+        print(f"\n(stored the training children's {', '.join(seeded)} in the lake as "
+              f"trained on {last})")
+    first = kedro_step(conf, last)
+    trained = [n for n, m in first["summary"]["models"].items() if m["trained"]]
+    if trained:
+        print(f"\nthe forecast step, training day ({', '.join(trained)} trained and stored): "
+              f"{first['seconds']:.0f} s ({first['cpu_seconds']:.0f} s CPU)")
+    done = [first] if not trained else []
+    while len(done) < runs:
+        done.append(kedro_step(conf, last))
+        again = [n for n, m in done[-1]["summary"]["models"].items() if m["trained"]]
+        if again:
+            raise SystemExit(f"the predict-only run trained {again}: not a predict-only day")
+    wall = statistics.median(r["seconds"] for r in done)
+    cpu = statistics.median(r["cpu_seconds"] for r in done)
+    history = done[-1]["summary"]["history"]
+    each = ", ".join(f"{r['seconds']:.1f}" for r in done)
+    print(f"\nthe forecast step of a predict-only day (kedro run --pipelines forecast, "
+          f"{history['days_asked']} days read; medians of {len(done)}): {wall:.1f} s wall, "
+          f"{cpu:.1f} s CPU (runs: {each} s)")
+    parts = {}
+    for r in done:
+        for part, value in r["summary"].get("seconds", {}).items():
+            parts.setdefault(part, []).append(value)
+        for name, m in r["summary"]["models"].items():
+            parts.setdefault(f"predict {name}", []).append(m["metrics"].get("predict_seconds", 0))
+    node = 0.0
+    for part, values in parts.items():
+        print(f"  {part:28} {statistics.median(values):6.1f} s")
+        node += statistics.median(values) if not part.startswith("predict ") else 0.0
+    print(f"  {'the rest':28} {wall - node:6.1f} s (kedro start and wiring, the dbt tests of "
+          f"the forecast marts, tracking)")
+
+
 def child_backtest(root: Path, models: list[str], origins: int, step_days: int,
                    refit_every: int, days: int) -> dict:
     from retailops.forecast import backtest as bt
@@ -306,6 +394,9 @@ def main() -> None:
     parser.add_argument("--skip-predict", action="store_true",
                         help="skip the predict-only day (it reads the models the training "
                              "children stored under the workdir)")
+    parser.add_argument("--skip-step", action="store_true",
+                        help="skip the whole forecast step (kedro run --pipelines forecast) "
+                             "of a predict-only day")
     parser.add_argument("--child", nargs="*")
     args = parser.parse_args()
     root = Path(args.workdir).resolve()
@@ -324,6 +415,11 @@ def main() -> None:
         return
 
     conf = write_conf(root, args.scale)
+    # MLflow tracking of the step's trainings into the workdir, not the project's data/.
+    for name in ("parameters_forecast.yml", "mlflow.yml"):
+        path = conf / "base" / name
+        path.write_text(path.read_text().replace("sqlite:///data/mlflow/mlflow.db",
+                                                 f"sqlite:///{root / 'mlflow.db'}"))
     last = FIRST_DAY + timedelta(days=args.days - 1)
     window = f"start_date={FIRST_DAY.isoformat()},end_date={last.isoformat()}"
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores (shared), "
@@ -371,6 +467,8 @@ def main() -> None:
                   f"(max |diff| {m['max_abs_difference']:.2g})")
         print(f"  the predict-only day: {total:.1f} s for the read and all models; peak memory "
               f"{r['peak_gb_lookback']:.2f} GB ({r['peak_gb']:.2f} GB with the full-history check)")
+    if not args.skip_step:
+        measure_step(conf, root, last, args.runs)
     if not args.skip_backtest:
         r = run_child("backtest", "--workdir", str(root), "--days", str(args.days),
                       "--models", ",".join(models), "--origins", str(args.origins),

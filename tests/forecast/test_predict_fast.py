@@ -253,3 +253,75 @@ def test_the_days_of_a_history_not_in_the_dense_order_are_its_distinct_days():
     assert history_days(history).equals(pd.date_range(FIRST, periods=DAYS, freq="D"))
     one_series = history[(history[F.STORE] == "S1") & (history[F.PRODUCT] == "P00")]
     assert history_days(one_series).equals(pd.date_range(FIRST, periods=DAYS, freq="D"))
+
+
+def reference_table(rows: pd.DataFrame, columns: list[tuple[str, str]]):
+    """A mart file's table the straightforward way: Python dates, text, pyarrow from pandas."""
+    import pyarrow as pa
+
+    types = {"DATE": pa.date32(), "VARCHAR": pa.string(), "DOUBLE": pa.float64()}
+    frame = rows[[name for name, _ in columns]].copy()
+    for name, kind in columns:
+        if kind == "DATE":
+            frame[name] = pd.to_datetime(frame[name]).dt.date
+        elif kind == "VARCHAR":
+            frame[name] = frame[name].astype(str)
+    return pa.Table.from_pandas(frame, schema=pa.schema([(n, types[k]) for n, k in columns]),
+                                preserve_index=False)
+
+
+def test_the_forecast_marts_files_hold_every_models_rows_as_pyarrow_writes_them(tmp_path):
+    """The stacked rows of the models (categorical text, no per-row copies) and the files
+    written from them: the values the plain pandas way gives, row for row."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from retailops.forecast.run import bottom_mart_rows, write_mart
+    from retailops.lake.storage import Lake
+    from retailops.warehouse.forecast_marts import MARTS_BY_NAME
+
+    rng = np.random.default_rng(2)
+    series = pd.MultiIndex.from_product([["S2", "S1"], ["P01", "P00", "P10"]])
+    days = pd.date_range("2025-06-30", periods=3)
+    mean = rng.gamma(1.0, 2.0, (len(series), len(days)))
+    naive = forecast_frame(series, days, mean, mean * 0.5, mean * 2)
+    gbm = forecast_frame(series, days, mean * 1.1, mean, mean * 3)
+    gbm[F.STORE] = gbm[F.STORE].astype("category")          # a model may give categoricals
+    gbm.loc[4, F.UNITS] = np.nan                             # a missing value is a null
+    bottoms = {"seasonal_naive": naive, "lightgbm": gbm}
+    versions = {"seasonal_naive": "2025-06-29_20250630T010203Z",
+                "lightgbm": "2025-06-29_20250630T010203Z"}  # the same second: one version
+    day = pd.Timestamp("2025-06-29")
+    rows = bottom_mart_rows(bottoms, versions, day)
+    expected = pd.concat([b.assign(model=n, model_version=versions[n])
+                          for n, b in bottoms.items()], ignore_index=True)
+    assert list(rows.columns) == [*F.FORECAST_MART_COLUMNS, "forecast_date"]
+    assert len(rows) == 2 * len(series) * len(days)
+    assert (rows["forecast_date"] == day).all()
+    for column in F.FORECAST_MART_COLUMNS:
+        assert rows[column].astype(str).tolist() == expected[column].astype(str).tolist(), \
+            column
+
+    lake = Lake(str(tmp_path))
+    (path,) = write_mart(lake, "fct_demand_forecast", rows)
+    assert path == "curated/fct_demand_forecast/forecast_date=2025-06-29/forecast.parquet"
+    written = pq.read_table(io.BytesIO(lake.read_bytes(path)))
+    mart = MARTS_BY_NAME["fct_demand_forecast"]
+    reference = reference_table(expected.assign(forecast_date=day), mart.file_columns())
+    assert written.equals(reference), (written.schema, reference.schema)
+    assert written.column("units").null_count == 1
+
+    levels = pd.DataFrame({"forecast_date": [day, day, day + pd.Timedelta(days=1)],
+                           "target_date": [day + pd.Timedelta(days=d) for d in (1, 2, 2)],
+                           "level": ["chain", "store", "chain"],
+                           "level_key": ["chain", "S1", "chain"], "model": ["lightgbm"] * 3,
+                           "units": [10.0, 4.0, 9.0], "units_p10": [8.0, 2.0, 7.0],
+                           "units_p90": [12.0, 6.0, 11.0]})
+    paths = write_mart(lake, "fct_demand_forecast_levels", levels)
+    assert [p.split("/")[2] for p in paths] == ["forecast_date=2025-06-29",
+                                                "forecast_date=2025-06-30"]
+    level_mart = MARTS_BY_NAME["fct_demand_forecast_levels"]
+    for p, part in zip(paths, (levels.iloc[:2], levels.iloc[2:])):
+        assert pq.read_table(io.BytesIO(lake.read_bytes(p))).equals(
+            reference_table(part, level_mart.file_columns()))

@@ -100,7 +100,10 @@ def gather_inputs(reader: MartReader, read_plan: Callable[[date], pd.DataFrame] 
     first, last = history_window(reader, days, last=last, needed=needed_days(params))
     context = load_context(reader)
     history = load_history(reader, first, last, context)
-    history = mark_censoring(history, CensoringRule(**dict(params.get("censoring") or {})))
+    # The history was just loaded and is this run's own: marked in place, not copied (175
+    # days at scale 1 are 12.6M rows).
+    history = mark_censoring(history, CensoringRule(**dict(params.get("censoring") or {})),
+                             copy=False)
     plan = read_plan(last) if read_plan is not None else None
     log.info("forecast: history %s..%s, %d store x product series, %.1f%% of days censored",
              first, last, len(history) // ((last - first).days + 1),
@@ -174,7 +177,7 @@ def predict(inputs: ForecastInputs, runs: Mapping[str, ModelRun], params: Mappin
     production = params.get("production_model", "lightgbm")
     combinations = {name: list(members)
                     for name, members in dict(params.get("combinations") or {}).items()}
-    bottom_frames, level_frames = [], []
+    level_frames = []
     bottoms, dispersions, versions = {}, {}, {}
     for name, run in runs.items():
         started = time.perf_counter()
@@ -191,7 +194,6 @@ def predict(inputs: ForecastInputs, runs: Mapping[str, ModelRun], params: Mappin
         bottoms[name], dispersions[name] = combine(bottoms, dispersions, members)
         versions[name] = "+".join(versions[m] for m in members)
     for name, bottom in bottoms.items():
-        bottom_frames.append(bottom.assign(model=name, model_version=versions[name]))
         if name == production:
             level_frames.append(levels.level_forecast(bottom, inputs.context, name,
                                                       dispersions[name]))
@@ -199,15 +201,54 @@ def predict(inputs: ForecastInputs, runs: Mapping[str, ModelRun], params: Mappin
         raise ValueError(f"forecast.production_model {production!r} is not one of the "
                          f"forecast.models or forecast.combinations ({', '.join(bottoms)})")
     forecast_date = pd.Timestamp(inputs.last)
-    bottom = pd.concat(bottom_frames, ignore_index=True)
-    bottom[F.STORE] = bottom[F.STORE].astype(str)
-    bottom[F.PRODUCT] = bottom[F.PRODUCT].astype(str)
-    bottom = bottom[list(F.FORECAST_MART_COLUMNS)].assign(forecast_date=forecast_date)
+    bottom = bottom_mart_rows(bottoms, versions, forecast_date)
     level_rows = pd.concat(level_frames, ignore_index=True).assign(forecast_date=forecast_date)
-    for frame in (bottom, level_rows):
-        for column in (F.UNITS, F.P10, F.P90):
-            frame[column] = frame[column].astype(np.float64)
+    for column in (F.UNITS, F.P10, F.P90):
+        level_rows[column] = level_rows[column].astype(np.float64)
     return bottom, level_rows
+
+
+def _text_categorical(values: pd.Series) -> pd.Categorical:
+    """A text column as a categorical of its values as text."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cat = values.array
+    else:
+        cat = pd.Categorical(values.to_numpy(dtype=object))
+    return cat.rename_categories(cat.categories.astype(str))
+
+
+def bottom_mart_rows(bottoms: Mapping[str, pd.DataFrame], versions: Mapping[str, str],
+                     forecast_date: pd.Timestamp) -> pd.DataFrame:
+    """The bottom mart's rows (``frames.FORECAST_MART_COLUMNS`` and ``forecast_date``): every
+    model's forecast in turn, in its own row order. A daily forecast is ~1M rows a model at
+    scale 1: the text columns are categoricals (one object per distinct value, not per row;
+    ``write_mart`` writes them as plain text), so stacking the models costs no per-row copy."""
+    from pandas.api.types import union_categoricals
+
+    names = list(bottoms)
+    lengths = [len(bottoms[n]) for n in names]
+
+    def constant(values: list[str]) -> pd.Categorical:
+        distinct = sorted(set(values))
+        codes = np.repeat([distinct.index(v) for v in values], lengths).astype(np.int32)
+        return pd.Categorical.from_codes(codes, categories=distinct)
+
+    def stacked(column: str) -> np.ndarray:
+        return np.concatenate([bottoms[n][column].to_numpy() for n in names])
+
+    return pd.DataFrame({
+        "target_date": stacked(F.TARGET_DATE).astype("datetime64[ns]"),
+        F.STORE: union_categoricals([_text_categorical(bottoms[n][F.STORE]) for n in names],
+                                    sort_categories=True),
+        F.PRODUCT: union_categoricals([_text_categorical(bottoms[n][F.PRODUCT])
+                                       for n in names], sort_categories=True),
+        "model": constant(names),
+        "model_version": constant([versions[n] for n in names]),
+        F.UNITS: stacked(F.UNITS).astype(np.float64),
+        F.P10: stacked(F.P10).astype(np.float64),
+        F.P90: stacked(F.P90).astype(np.float64),
+        "forecast_date": forecast_date,
+    })[[*F.FORECAST_MART_COLUMNS, "forecast_date"]]
 
 
 
@@ -243,6 +284,21 @@ def combine(bottoms: Mapping[str, pd.DataFrame], dispersions: Mapping[str, dict]
 _ARROW_TYPES = {"DATE": "date32", "VARCHAR": "string", "DOUBLE": "float64", "INTEGER": "int32"}
 
 
+def _arrow_column(values: pd.Series, kind: str):
+    """One mart column as an Arrow array of the mart's type, without a Python object per row
+    (a daily forecast is ~3M rows: ``.dt.date`` and per-row strings took seconds)."""
+    import pyarrow as pa
+
+    arrow_type = getattr(pa, _ARROW_TYPES[kind])()
+    if kind == "DATE":
+        days = pd.to_datetime(values).to_numpy().astype("datetime64[D]")
+        return pa.array(days, type=arrow_type, from_pandas=True)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return pa.array(values.array, from_pandas=True).cast(arrow_type)
+    # from_pandas: NaN is a null, as pa.Table.from_pandas writes it
+    return pa.array(values.to_numpy(), type=arrow_type, from_pandas=True)
+
+
 def write_mart(lake: Lake, mart_name: str, rows: pd.DataFrame) -> list[str]:
     """One Parquet file per forecast date under ``curated/<mart>/forecast_date=D/`` (the
     layout of ``warehouse.forecast_marts``; the partition column is in the path only), with the
@@ -257,13 +313,13 @@ def write_mart(lake: Lake, mart_name: str, rows: pd.DataFrame) -> list[str]:
     mart = MARTS_BY_NAME[mart_name]
     schema = pa.schema([(name, getattr(pa, _ARROW_TYPES[kind])())
                         for name, kind in mart.file_columns()])
+    partition = pd.to_datetime(rows[mart.partition]).to_numpy()
     written = []
-    for day, part in rows.groupby(mart.partition):
-        frame = part[[name for name, _ in mart.file_columns()]].copy()
-        for name, kind in mart.file_columns():
-            if kind == "DATE":
-                frame[name] = pd.to_datetime(frame[name]).dt.date
-        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    for day in np.sort(pd.unique(partition)):
+        # A forecast run writes one date: its rows are written as they are, not copied.
+        part = rows if (partition == day).all() else rows[partition == day]
+        table = pa.Table.from_arrays([_arrow_column(part[name], kind)
+                                      for name, kind in mart.file_columns()], schema=schema)
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
         path = mart.path(pd.Timestamp(day).date().isoformat())
