@@ -259,6 +259,15 @@ def _codes(values: pd.Series | np.ndarray, index: pd.Index) -> np.ndarray:
     return index.get_indexer(values.astype(str))
 
 
+def _distinct_text(values: pd.Series) -> np.ndarray:
+    """The distinct ids of a column as sorted text (a categorical's used categories)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        used = np.unique(codes[codes >= 0])
+        return np.sort(np.asarray(values.cat.categories[used].astype(str), dtype=object))
+    return np.sort(values.astype(str).unique())
+
+
 def _day_numbers(values: pd.Series | np.ndarray) -> np.ndarray:
     return pd.to_datetime(pd.Series(values, copy=False)).to_numpy(
         dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
@@ -271,8 +280,8 @@ class _ScoredCells:
 
     def __init__(self, truth: pd.DataFrame, origins: list[date], horizon: int):
         self.origins, self.horizon = origins, horizon
-        self.stores = pd.Index(np.sort(truth["store_id"].astype(str).unique()))
-        self.products = pd.Index(np.sort(truth["product_id"].astype(str).unique()))
+        self.stores = pd.Index(_distinct_text(truth["store_id"]))
+        self.products = pd.Index(_distinct_text(truth["product_id"]))
         n_cells = len(self.stores) * len(self.products)
         store = _codes(truth["store_id"], self.stores)
         product = _codes(truth["product_id"], self.products)
