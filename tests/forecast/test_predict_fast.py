@@ -325,3 +325,57 @@ def test_the_forecast_marts_files_hold_every_models_rows_as_pyarrow_writes_them(
     for p, part in zip(paths, (levels.iloc[:2], levels.iloc[2:])):
         assert pq.read_table(io.BytesIO(lake.read_bytes(p))).equals(
             reference_table(part, level_mart.file_columns()))
+
+
+def test_the_loaded_history_is_every_cell_summed_from_the_sale_rows():
+    """``data.load_history`` (ids matched on their distinct values, days by arithmetic, the
+    frame's columns left unconsolidated) against a plain pandas densification of the rows."""
+    from retailops.forecast.data import load_history
+
+    first, last = date(2025, 3, 1), date(2025, 3, 6)
+    stores = pd.DataFrame({"store_id": ["S2", "S1"], "store_type": ["a", "b"],
+                           "region": ["n", "s"], "size_sqft": [1.0, 2.0]})
+    products = pd.DataFrame({"product_id": ["P1", "P2", "P3"], "category": ["a", "b", "a"],
+                             "list_price": [2.0, 3.5, 1.25]})
+    context = F.ForecastContext(products=products, stores=stores)
+    sales = pd.DataFrame({
+        "store_id": ["S1", "S1", "S2", "S9", "S2", "S1", None],
+        "product_id": ["P2", "P2", "P1", "P1", "P3", "P1", "P1"],
+        "quantity": [2.0, 3.0, 1.0, 7.0, 4.0, 5.0, 6.0],
+        "gross_revenue": [7.0, 10.5, 2.0, 14.0, 5.0, 10.0, 12.0],
+        "discount_amount": [0.7, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0],
+        # the second S1 x P2 row is the same cell; 03-09 is outside the window
+        "sale_date": pd.to_datetime(["2025-03-02", "2025-03-02", "2025-03-06", "2025-03-03",
+                                     "2025-03-01", "2025-03-09", "2025-03-04"])})
+    counts = pd.DataFrame({"store_id": ["S2", "S1"], "product_id": ["P3", "P2"],
+                           "quantity_on_hand": [0.0, 12.0],
+                           "snapshot_date": pd.to_datetime(["2025-03-05", "2025-03-02"])})
+
+    class Reader:
+        def read(self, mart, columns, date_column=None, first=None, last=None):
+            frame = {"fct_daily_sales": sales, "fct_inventory_snapshots": counts}[mart]
+            return frame[list(columns)]
+
+    history = load_history(Reader(), first, last, context)
+
+    cells = pd.MultiIndex.from_product(
+        [stores["store_id"], products["product_id"], pd.date_range(first, last)],
+        names=[F.STORE, F.PRODUCT, F.DATE]).to_frame(index=False)
+    summed = sales.rename(columns={"sale_date": F.DATE}).groupby(
+        [F.STORE, F.PRODUCT, F.DATE])[["quantity", "gross_revenue", "discount_amount"]].sum()
+    expected = cells.merge(summed.reset_index(), how="left").fillna(
+        {"quantity": 0.0, "gross_revenue": 0.0, "discount_amount": 0.0})
+    expected = expected.merge(counts.rename(columns={"snapshot_date": F.DATE}), how="left")
+    assert history[F.STORE].astype(str).tolist() == expected[F.STORE].tolist()
+    assert history[F.PRODUCT].astype(str).tolist() == expected[F.PRODUCT].tolist()
+    assert (history[F.DATE].to_numpy() == expected[F.DATE].to_numpy()).all()
+    np.testing.assert_array_equal(history[F.UNITS], expected["quantity"].astype(np.float32))
+    np.testing.assert_array_equal(history[F.ON_HAND],
+                                  expected["quantity_on_hand"].astype(np.float32))
+    share = np.where(expected["gross_revenue"] > 0,
+                     expected["discount_amount"] / expected["gross_revenue"].where(
+                         expected["gross_revenue"] > 0, 1.0), 0.0)
+    np.testing.assert_allclose(history[F.DISCOUNT], share, rtol=1e-6)
+    assert history[F.UNITS].sum() == 2 + 3 + 1 + 4           # S9, None and 03-09 left out
+    assert history[F.UNIT_PRICE].tolist() == \
+        products.set_index("product_id").loc[expected[F.PRODUCT], "list_price"].tolist()

@@ -159,9 +159,9 @@ def load_history(reader: MartReader, first: date, last: date,
     n_s, n_p, n_d = len(stores), len(products), len(days)
 
     def cell_index(frame: pd.DataFrame, day_column: str) -> tuple[np.ndarray, np.ndarray]:
-        s = pd.Index(stores).get_indexer(frame["store_id"].astype(str))
-        p = pd.Index(products).get_indexer(frame["product_id"].astype(str))
-        d = days.get_indexer(pd.to_datetime(frame[day_column]))
+        s = _positions(frame["store_id"], stores)
+        p = _positions(frame["product_id"], products)
+        d = _day_positions(frame[day_column], days)
         ok = (s >= 0) & (p >= 0) & (d >= 0)
         return ((s * n_p + p) * n_d + d)[ok], ok
 
@@ -187,6 +187,8 @@ def load_history(reader: MartReader, first: date, last: date,
         discount_pct = np.where(gross > 0, discount / gross, 0.0).astype(np.float32)
     list_price = context.products["list_price"].to_numpy(dtype=np.float32)
     closed = np.array([context.holiday(d.date())[1] == 0.0 for d in days])
+    # copy=False: the columns stay separate arrays (pandas would otherwise copy the float32
+    # ones into one block: 12.6M rows of a predict-only day at scale 1, a year's 26M).
     history = pd.DataFrame({
         F.STORE: pd.Categorical.from_codes(np.repeat(np.arange(n_s), n_p * n_d), stores),
         F.PRODUCT: pd.Categorical.from_codes(np.tile(np.repeat(np.arange(n_p), n_d), n_s),
@@ -197,8 +199,28 @@ def load_history(reader: MartReader, first: date, last: date,
         F.UNIT_PRICE: np.tile(np.repeat(list_price, n_d), n_s),
         F.DISCOUNT: discount_pct,
         F.CLOSED: np.tile(closed, n_s * n_p),
-    })
+    }, copy=False)
     return history
+
+
+def _positions(values: pd.Series, keys: np.ndarray) -> np.ndarray:
+    """Each value's position among ``keys`` by its text (-1 when absent): one hash pass over
+    the values (millions of sale rows), the text comparison on their distinct values only."""
+    codes, distinct = pd.factorize(values)
+    found = pd.Index(keys).get_indexer(pd.Index(distinct).astype(str))
+    return np.where(codes >= 0, found[np.maximum(codes, 0)], -1)
+
+
+def _day_positions(values: pd.Series, days: pd.DatetimeIndex) -> np.ndarray:
+    """Each value's position among consecutive ``days`` (-1 when not one of them), by
+    arithmetic instead of a hash lookup per row."""
+    stamps = pd.to_datetime(values).to_numpy(dtype="datetime64[ns]")
+    known = ~np.isnat(stamps)
+    offset = np.where(known, stamps - days[0].to_datetime64(), np.timedelta64(0, "ns"))
+    one_day = np.timedelta64(1, "D")
+    position = offset // one_day
+    exact = known & (offset % one_day == np.timedelta64(0, "ns"))
+    return np.where(exact & (position >= 0) & (position < len(days)), position, -1)
 
 
 def observed_discounts(history: pd.DataFrame) -> pd.DataFrame:
