@@ -62,3 +62,32 @@ def test_passes_pass_a_clean_table(tmp_path, monkeypatch):
         parts = quality._parts(con, check, n)
     # ceil(3000 / 500) = 6 id ranges covering 0..2999, and the NULL pass.
     assert len(parts) == 7 and parts[0] == '"id" >= 0 AND "id" < 500' and parts[-1] == '"id" IS NULL'
+
+
+class _Recording:
+    """A DuckDB connection that remembers the SQL it ran."""
+
+    def __init__(self, con):
+        self.con, self.sql = con, []
+
+    def execute(self, sql, *args):
+        self.sql.append(sql)
+        return self.con.execute(sql, *args)
+
+
+def test_the_header_is_read_in_file_order_on_an_unordered_connection(tmp_path):
+    # Found on the 4.85 GB train.csv: with preserve_insertion_order = false, "LIMIT 1" of a
+    # parallel scan returned a line from the middle of the file as the header.
+    from retailops.favorita.loading import check_header
+    from retailops.favorita.tables import TABLES
+
+    path = tmp_path / "stores.csv"
+    path.write_text("store_nbr,city,state,type,cluster\n1,Quito,Pichincha,D,13\n")
+    settings = DuckSettings(temp_directory=str(tmp_path / "tmp"), preserve_insertion_order=False)
+    with connect(settings) as con:
+        recording = _Recording(con)
+        check_header(recording, path, TABLES["stores"])
+        setting = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    header_query = next(i for i, sql in enumerate(recording.sql) if "LIMIT 1" in sql)
+    assert "SET preserve_insertion_order = true" in recording.sql[:header_query]
+    assert setting is False  # put back afterwards

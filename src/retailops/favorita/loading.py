@@ -15,9 +15,11 @@ extracts it, since DuckDB cannot read 7-Zip.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Iterator
 
 import duckdb
 import pandas as pd
@@ -90,10 +92,26 @@ def extract_hint(archive: Path) -> str:
     )
 
 
+@contextmanager
+def in_file_order(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Results in the file's order while inside, whatever ``preserve_insertion_order`` says.
+
+    Without it a parallel scan of a big file may hand back any line as the "first", and a COPY
+    may write rows out of file order.
+    """
+    before = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        yield
+    finally:
+        con.execute(f"SET preserve_insertion_order = {'true' if before else 'false'}")
+
+
 def check_header(con: duckdb.DuckDBPyConnection, csv_path: Path, spec: TableSpec) -> None:
     """Raise :class:`WrongColumnsError` unless the header names the release's columns, in order."""
     try:
-        first = con.execute(f"SELECT line FROM {header_scan(csv_path)} LIMIT 1").fetchall()
+        with in_file_order(con):
+            first = con.execute(f"SELECT line FROM {header_scan(csv_path)} LIMIT 1").fetchall()
     except duckdb.Error as exc:
         raise UnreadableFileError(whole_reason(exc)) from exc
     if not first or first[0][0] is None:
@@ -133,22 +151,18 @@ def stage_table(
     scan = csv_scan(csv_path, spec, rejects_table)
     if rejects_table:
         scan = scan[:-1] + f", rejects_limit = {int(max_rejected_rows) + REJECTS_KEPT_BEYOND_LIMIT})"
-    # The staged Parquet keeps the file's row order (profiling measures it), whatever the
-    # connection's setting.
-    keep_order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
     try:
-        con.execute("SET preserve_insertion_order = true")
-        con.execute(
-            f"COPY (SELECT * FROM {scan}) TO {sql_string(partial)} (FORMAT parquet, COMPRESSION zstd)"
-        ).fetchall()
+        # The staged Parquet keeps the file's row order (profiling measures it).
+        with in_file_order(con):
+            con.execute(
+                f"COPY (SELECT * FROM {scan}) TO {sql_string(partial)} (FORMAT parquet, COMPRESSION zstd)"
+            ).fetchall()
     except duckdb.Error as exc:
         partial.unlink(missing_ok=True)
         reason = whole_reason(exc)
         if str(partial) in str(exc):
             raise FavoritaWriteError(f"cannot write {str(partial)!r} while staging {csv_path.name}: {reason}") from exc
         raise UnreadableFileError(reason) from exc
-    finally:
-        con.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
     rejects = _rejects(con, rejects_table, spec, csv_path)
     staged = StagedTable(target, 0, None, None, rejects)
     if max_rejected_rows is not None and staged.rejected_rows > max_rejected_rows:
