@@ -8,6 +8,9 @@ resident memory (ru_maxrss, the larger of the run and the process simulating ahe
 own. The backfill runs the way ``kedro run --pipelines ingest`` lands days (``simulate_window``
 then ``land_day`` per day), with the next days simulated in a second process
 (``simulation.ahead``); for comparison the same backfill also runs serially (``--serial``).
+On a shared machine the backfill's two processes get two shares of the CPU where the floor's
+one process gets one (Linux's autogroup: one share per session, and the simulating process
+starts a session of its own): that is what "using both cores" means when others use them too.
 
 The floor is a bare numpy + pyarrow run of what any generator of this lake must do: for each
 day it draws a demand count per (store, product) cell, as many rows of each fact table as the
@@ -289,7 +292,7 @@ def main() -> None:
           f"ahead {cpu['backfill']:.1f} = writer {writer:.1f} + simulating process "
           f"{simulator:.1f}: on two free cores its wall time is about the larger of the two, "
           f"{max(writer, simulator) / cpu['floor']:.2f}x the floor's CPU; on a loaded machine "
-          f"(CFS gives a session one share however many processes it runs) the wall times "
+          f"(one CPU share per session: the floor has one, the backfill two) the wall times "
           f"above are what the load left")
     print(f"peak memory of the backfill: median {peak:,.0f} MB (target <= 1,536 MB); "
           f"lake size {runs['backfill'][0]['lake_mb']:,.0f} MB")

@@ -267,6 +267,47 @@ def test_checkpoints_are_pruned_to_recent_days_plus_a_sparse_history(tmp_path, c
     assert kept == ["dt=2024-07-30"] + [f"dt=2024-08-{d:02d}" for d in range(7, 21)]
 
 
+def test_a_backfill_writes_only_the_checkpoints_it_keeps(tmp_path, monkeypatch):
+    from retailops.lake import landing
+
+    saved = []
+    real = landing.save_state
+    monkeypatch.setattr(landing, "save_state", lambda lake, state, fingerprint: (
+        saved.append(str(state.next_day - __import__("datetime").timedelta(days=1))),
+        real(lake, state, fingerprint))[1])
+    root = tmp_path / "lake"
+    ingest(Lake(str(root)), "2024-07-01", "2024-09-13", scale=0.01)  # 75 days
+    # Kept once the run is over: the last 14 days (08-31..09-13) and the newest of each 30-day
+    # block of history (07-30, 08-29); none other is written only to be pruned.
+    kept = ["2024-07-30", "2024-08-29", "2024-08-31"] + [f"2024-09-{d:02d}" for d in range(1, 14)]
+    assert saved == kept
+    assert sorted(p.name for p in (root / "metadata/state").iterdir()) == [f"dt={d}" for d in kept]
+
+
+def test_a_backfill_stopped_midway_resumes_from_a_kept_checkpoint(tmp_path, caplog):
+    from retailops.lake.landing import land_day
+    from retailops.pipelines.ingest import nodes
+
+    reference = tmp_path / "reference"
+    ingest(Lake(str(reference)), "2024-07-01", "2024-09-13", scale=0.01)
+    root = tmp_path / "lake"
+    lake = Lake(str(root))
+    ingest(lake, "2024-07-01", "2024-07-01", scale=0.01)  # configuration, dimensions, a day
+    window = nodes.resolve_window("2024-07-01", "2024-09-13", None)
+    for landing in nodes.simulate_window(lake, window, SEED, 0.01, SMALL, False):
+        if landing.batch.day == day("2024-08-15"):
+            break  # the run dies here: 08-14 landed, no checkpoint after 07-30
+        land_day(lake, landing)
+    # (07-01's, from the first run, was pruned: 07-30 is the newest of its block)
+    assert sorted(p.name for p in (root / "metadata/state").iterdir()) == ["dt=2024-07-30"]
+    with caplog.at_level(logging.INFO):
+        ingest(lake, "2024-07-01", "2024-09-13", scale=0.01)
+    assert "resumed from the checkpoint of 2024-07-30, replayed 15 days" in caplog.text
+    assert tree_digest(root, include_metadata=False) == tree_digest(
+        reference, include_metadata=False)
+    assert tree_digest(root / "metadata/state") == tree_digest(reference / "metadata/state")
+
+
 # --- 6. file modes follow the umask ----------------------------------------------------------
 
 def test_lake_files_follow_the_umask(tmp_path):

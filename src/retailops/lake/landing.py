@@ -5,7 +5,9 @@ fact table's data followed by its manifest (which carries the lake configuration
 fingerprint). Each Monday's promotion plan lands the same way (``land_promotions``). The
 manifests are the commit points, so a crash at any moment leaves either
 complete partitions or partitions the next run re-lands. Old checkpoints are pruned after each
-landed day (see ``state_store``).
+landed day (see ``state_store``); a backfill does not even write the ones it would prune, so a
+crash in the middle of a long one resumes from the newest kept checkpoint before it (at most a
+month of days replayed, never different bytes).
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ class DayLanding:
     # When the day's work began: set before the day is simulated, so the day's time (and its
     # rows/s) includes the simulation, not only the writes.
     started: float = field(default_factory=time.perf_counter)
+    # Whether to checkpoint the day's end state: a backfill skips the checkpoints its own later
+    # days would prune (``checkpoints_to_keep``), so only those a finished run keeps are written.
+    checkpoint: bool = True
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,8 @@ def land_day(lake: Lake, landing: DayLanding) -> DayReport:
         pq.write_table(batch.truth, truth, compression="zstd", compression_level=1,
                        write_statistics=False, use_dictionary=["store_id", "product_id"])
         lake.write_bytes(layout.truth_file(day), truth.getvalue())
-    save_state(lake, batch.state, landing.fingerprint)
+    if landing.checkpoint:
+        save_state(lake, batch.state, landing.fingerprint)
     for table in FACT_TABLES:
         if done[table] and not landing.overwrite:
             outcomes[table] = "skipped"

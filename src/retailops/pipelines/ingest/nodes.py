@@ -11,6 +11,7 @@ from typing import Any, Iterator
 from retailops.errors import InvalidParameterError
 from retailops.lake.lake_config import ensure_lake_configuration
 from retailops.lake.landing import DayLanding, PlanLanding, plan_window
+from retailops.lake.state_store import checkpoint_days, checkpoints_to_keep
 from retailops.lake.storage import Lake
 from retailops.simulation import (
     FIRST_DAY,
@@ -119,8 +120,11 @@ def simulate_window(lake: Lake, window: dict[str, str], seed: int, scale: float,
     # under the commit protocol before the next); shorter ones in place. Each day's clock
     # starts when the previous day was saved, so the per-day time and rows/s the dataset logs
     # are the wall time per day, simulation included.
+    # The checkpoints the run keeps once it is over (the last days, one a month of history):
+    # the others would be pruned a few days after being written, so they are not written.
+    kept = checkpoints_to_keep(set(checkpoint_days(lake)) | set(plan.days_to_land))
     started = time.perf_counter()
     for batch in run_days_ahead(world, plan.start_state, last):
         yield DayLanding(batch=batch, fingerprint=config.fingerprint(), overwrite=bool(overwrite),
-                         started=started)
+                         started=started, checkpoint=batch.day in kept)
         started = time.perf_counter()
