@@ -180,7 +180,9 @@ def lake_volume(lake: Path, last: date) -> dict:
         if date.fromisoformat(manifest.parent.name[3:]) <= last:
             lines += json.loads(manifest.read_text())["rows"]
             days += 1
-    csv_bytes = sum(p.stat().st_size for p in (lake / "raw").rglob("*.csv"))
+    csv_bytes = sum(p.stat().st_size for p in (lake / "raw").rglob("*.csv")
+                    if not p.parent.name.startswith("dt=")
+                    or date.fromisoformat(p.parent.name[3:]) <= last)
     return {"sale_lines": lines, "days": days, "csv_bytes": csv_bytes}
 
 
@@ -250,10 +252,12 @@ def prepare_scale(scale: float, args: argparse.Namespace) -> None:
 
 
 def daily_runs(scales: list[float], args: argparse.Namespace) -> None:
-    """``--daily-runs`` new days per scale, alternating between the scales."""
+    """``--daily-runs`` new days per scale, alternating between the scales (or between the
+    workdirs ``--daily-workdirs`` names)."""
     from bench_daily import PARSE
 
-    roots = [workdir(args.workdir_prefix, s) for s in scales]
+    roots = ([Path(p).resolve() for p in args.daily_workdirs.split(",")] if args.daily_workdirs
+             else [workdir(args.workdir_prefix, s) for s in scales])
     for root in roots:
         if "build" not in load_record(root).get("steps", {}):
             raise SystemExit(f"{root}: no full build recorded; run the build step first")
@@ -275,18 +279,27 @@ def daily_runs(scales: list[float], args: argparse.Namespace) -> None:
 # --- the table and the plot ----------------------------------------------------------------
 
 def gather(prefix: str) -> list[dict]:
+    """Every workdir's record, with the lake's volume (a workdir whose lake was landed
+    elsewhere, without an ingest step, is measured now)."""
     records = []
     for path in sorted(Path(prefix).parent.glob(Path(prefix).name + "*/scale.json")):
         record = json.loads(path.read_text())
-        if "ingest" in record.get("steps", {}):
-            records.append(record)
-    return sorted(records, key=lambda r: r["scale"])
+        if not record.get("steps"):
+            continue
+        if "ingest" in record["steps"]:
+            record["volume"] = record["steps"]["ingest"]
+        else:
+            record["volume"] = lake_volume(path.parent / "lake",
+                                           FIRST_DAY + timedelta(days=record["days"] - 1))
+        records.append(record)
+    return sorted(records, key=lambda r: (r["volume"]["sale_lines"]))
 
 
 def summarise(record: dict) -> dict:
     steps = record["steps"]
     row = {"scale": record["scale"], "days": record["days"],
-           "sale_lines": steps["ingest"]["sale_lines"], "csv_gb": steps["ingest"]["csv_bytes"] / 1e9}
+           "sale_lines": record["volume"]["sale_lines"],
+           "csv_gb": record["volume"]["csv_bytes"] / 1e9}
     for step in STEPS[:-1]:
         if step in steps:
             row[step] = steps[step]["seconds"]
@@ -303,8 +316,8 @@ def summarise(record: dict) -> dict:
 def table(rows: list[dict]) -> str:
     base = next((r for r in rows if r["scale"] == 1 and "daily" in r), None)
     head = ("| scale | sale lines | CSV | ingest | full build | forecast | publish | report "
-            "| daily run (median) | daily / scale 1 | peak memory (step) |")
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+            "| Metabase questions | daily run (median) | daily / scale 1 | peak memory (step) |")
+    lines = [head.replace("| scale |", "| scale × days |"), "|" + "---|" * (head.count("|") - 1)]
 
     def cell(row: dict, step: str) -> str:
         if step not in row:
@@ -317,9 +330,10 @@ def table(rows: list[dict]) -> str:
                         key=lambda k: row[k])
         daily = (f"{row['daily']:.1f} s / {row['daily_mb'] / 1024:.1f} GB ({row['daily_n']} runs)"
                  if "daily" in row else "—")
-        lines.append(f"| {row['scale']:g} | {row['sale_lines'] / 1e6:,.1f}M | "
+        lines.append(f"| {row['scale']:g} × {row['days']} | {row['sale_lines'] / 1e6:,.1f}M | "
                      f"{row['csv_gb']:.1f} GB | {cell(row, 'ingest')} | {cell(row, 'build')} | "
                      f"{cell(row, 'forecast')} | {cell(row, 'publish')} | {cell(row, 'report')} | "
+                     f"{cell(row, 'questions')} | "
                      f"{daily} | {ratio} | {row['peak_mb'] / 1024:.1f} GB "
                      f"({peak_step[:-3]}) |")
     return "\n".join(lines)
@@ -331,6 +345,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     plt.rcParams["svg.hashsalt"] = "retailops"  # stable element ids: the file diffs cleanly
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -342,6 +357,10 @@ def plot(rows: list[dict], path: Path) -> None:
         left.plot(xs, [r[step] for r in have], marker="o", label=step)
         right.plot(xs, [r[step + "_mb"] / 1024 for r in have], marker="o", label=step)
     xs = [r["sale_lines"] for r in rows]
+    for row in rows:  # which scale and history each point is
+        right.annotate(f"scale {row['scale']:g}, {row['days']} d", (row["sale_lines"],
+                       row["peak_mb"] / 1024), xytext=(0, 8), textcoords="offset points",
+                       fontsize=7, ha="center", color="dimgrey")
     if len(rows) > 1:  # a line proportional to the data, through the first build
         first = next((r for r in rows if "build" in r), None)
         if first:
@@ -356,15 +375,18 @@ def plot(rows: list[dict], path: Path) -> None:
     for axis, label in ((left, "seconds (new kedro process)"), (right, "peak resident memory, GB")):
         axis.set_xscale("log")
         axis.set_yscale("log")
-        axis.set_xlabel("sale lines in the lake (365 days)")
+        axis.set_xlabel("sale lines in the lake (scale × days of history)")
         axis.set_ylabel(label)
         axis.grid(True, which="both", lw=0.3)
+        axis.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     left.legend(fontsize=8)
     scales = ", ".join(f"{r['scale']:g}" for r in rows)
-    fig.suptitle(f"RetailOps scale curve: a year at scales {scales}", fontsize=10)
+    fig.suptitle(f"RetailOps scale curve (scales {scales}; new kedro process per step, "
+                 "shared 2-core machine)", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="svg", metadata={"Date": None})
+    fig.savefig(path.with_suffix(".png"), dpi=80) if os.environ.get("BENCH_SCALE_PNG") else None
 
 
 def main() -> None:
@@ -375,6 +397,8 @@ def main() -> None:
     parser.add_argument("--steps", default=",".join(STEPS))
     parser.add_argument("--redo", default="", help="steps to run again though recorded")
     parser.add_argument("--daily-runs", type=int, default=3)
+    parser.add_argument("--daily-workdirs", default="",
+                        help="comma list of built workdirs to alternate the daily runs between")
     parser.add_argument("--forecast-models", default="seasonal_naive,intermittent")
     parser.add_argument("--questions", type=Path, help=argparse.SUPPRESS)  # the child's file
     parser.add_argument("--table", action="store_true", help="print the recorded table")
@@ -401,7 +425,7 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f} (shared)",
           flush=True)
-    for scale in scales:
+    for scale in scales if not args.daily_workdirs else []:
         prepare_scale(scale, args)
     if "daily" in args.steps:
         daily_runs(scales, args)
