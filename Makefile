@@ -13,9 +13,10 @@ PIP_QUIET := -q --disable-pip-version-check
 PIP_NOISE := grep -v "^WARNING: Location" >&2 || true
 export KEDRO_DISABLE_TELEMETRY := 1
 # The set-up targets are independent of one another (three venvs and Debian's chromium) and
-# mostly wait on downloads and unpacking: make builds them side by side, each target's output
-# kept together. `make -j1 ...` builds one at a time.
-MAKEFLAGS += --jobs=4 --output-sync=target
+# mostly wait on downloads and unpacking: make builds them side by side (pip runs quiet, so
+# little interleaves; output is not synchronised, so `make run` and `make test` stream as they
+# go). `make -j1 ...` builds one at a time.
+MAKEFLAGS += --jobs=4
 export DO_NOT_TRACK := 1
 
 .PHONY: run test setup setup-test bench viz lock
