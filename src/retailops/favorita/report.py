@@ -125,7 +125,8 @@ def _kaggle_section(scores: pd.DataFrame | None) -> list[str]:
         "forecast per store × item from the days before, and scored with NWRMSLE (perishable items "
         "weighted 1.25, negative sales counted as 0) on every store × item of train, a missing row "
         "being 0 sales. Baselines: a zero forecast and moving averages of ln(1 + sales). On the real "
-        "download, the competition's leaders scored about 0.51 on Kaggle's own 16 days; on a "
+        "download, the figures found put the competition's leading entries near 0.51 on Kaggle's own "
+        "16 days (other days, with their promotions known); on a "
         "synthetic download the score says nothing about Kaggle (see docs/favorita.md).</p>",
         _table(shown, status_column="status"),
     ]
