@@ -282,7 +282,9 @@ def gather(prefix: str) -> list[dict]:
     """Every workdir's record, with the lake's volume (a workdir whose lake was landed
     elsewhere, without an ingest step, is measured now)."""
     records = []
-    for path in sorted(Path(prefix).parent.glob(Path(prefix).name + "*/scale.json")):
+    paths = [path for one in prefix.split(",")
+             for path in sorted(Path(one).parent.glob(Path(one).name + "*/scale.json"))]
+    for path in paths:
         record = json.loads(path.read_text())
         if not record.get("steps"):
             continue
@@ -297,7 +299,7 @@ def gather(prefix: str) -> list[dict]:
 
 def summarise(record: dict) -> dict:
     steps = record["steps"]
-    row = {"scale": record["scale"], "days": record["days"],
+    row = {"scale": record["scale"], "days": record["days"], "variant": record.get("variant", ""),
            "sale_lines": record["volume"]["sale_lines"],
            "csv_gb": record["volume"]["csv_bytes"] / 1e9}
     for step in STEPS[:-1]:
@@ -322,19 +324,20 @@ def table(rows: list[dict]) -> str:
     def cell(row: dict, step: str) -> str:
         if step not in row:
             return "—"
-        return f"{row[step]:,.0f} s / {row[step + '_mb'] / 1024:.1f} GB"
+        return f"{row[step]:,.0f} s / {row[step + '_mb'] / 1024:.1f} GiB"
 
     for row in rows:
         ratio = f"{row['daily'] / base['daily']:.2f}×" if base and "daily" in row else "—"
         peak_step = max((k for k in row if k.endswith("_mb") and k != "peak_mb"),
                         key=lambda k: row[k])
-        daily = (f"{row['daily']:.1f} s / {row['daily_mb'] / 1024:.1f} GB ({row['daily_n']} runs)"
+        daily = (f"{row['daily']:.1f} s / {row['daily_mb'] / 1024:.1f} GiB ({row['daily_n']} runs)"
                  if "daily" in row else "—")
-        lines.append(f"| {row['scale']:g} × {row['days']} | {row['sale_lines'] / 1e6:,.1f}M | "
+        variant = f" ({row['variant']})" if row["variant"] else ""
+        lines.append(f"| {row['scale']:g} × {row['days']}{variant} | {row['sale_lines'] / 1e6:,.1f}M | "
                      f"{row['csv_gb']:.1f} GB | {cell(row, 'ingest')} | {cell(row, 'build')} | "
                      f"{cell(row, 'forecast')} | {cell(row, 'publish')} | {cell(row, 'report')} | "
                      f"{cell(row, 'questions')} | "
-                     f"{daily} | {ratio} | {row['peak_mb'] / 1024:.1f} GB "
+                     f"{daily} | {ratio} | {row['peak_mb'] / 1024:.1f} GiB "
                      f"({peak_step[:-3]}) |")
     return "\n".join(lines)
 
@@ -349,13 +352,20 @@ def plot(rows: list[dict], path: Path) -> None:
 
     plt.rcParams["svg.hashsalt"] = "retailops"  # stable element ids: the file diffs cleanly
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    # A row measured before a fix (its "variant" says "before") is drawn as a lone cross.
+    before = [r for r in rows if "before" in r["variant"]]
+    for row in before:
+        left.plot([row["sale_lines"]], [row["build"]], "rx", label="build, " + row["variant"])
+        right.plot([row["sale_lines"]], [row["build_mb"] / 1024], "rx",
+                   label="build, " + row["variant"])
     for step in ("ingest", "build", "forecast", "report", "daily"):
-        have = [r for r in rows if step in r]
+        have = [r for r in rows if step in r and not (step == "build" and r in before)]
         if not have:
             continue
         xs = [r["sale_lines"] for r in have]
         left.plot(xs, [r[step] for r in have], marker="o", label=step)
         right.plot(xs, [r[step + "_mb"] / 1024 for r in have], marker="o", label=step)
+    rows = [r for r in rows if r not in before]
     xs = [r["sale_lines"] for r in rows]
     for row in rows:  # which scale and history each point is
         right.annotate(f"scale {row['scale']:g}, {row['days']} d", (row["sale_lines"],
@@ -372,14 +382,17 @@ def plot(rows: list[dict], path: Path) -> None:
     right.axhline(TARGETS["peak_mb"] / 1024, color="grey", lw=0.8, ls="--")
     right.annotate("peak target 6 GB", (xs[0], TARGETS["peak_mb"] / 1024), fontsize=8,
                    va="bottom")
-    for axis, label in ((left, "seconds (new kedro process)"), (right, "peak resident memory, GB")):
+    for axis, label in ((left, "seconds (new kedro process)"), (right, "peak resident memory, GiB")):
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_xlabel("sale lines in the lake (scale × days of history)")
         axis.set_ylabel(label)
         axis.grid(True, which="both", lw=0.3)
         axis.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-    left.legend(fontsize=8)
+        axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    left.legend(fontsize=7)
+    if before:
+        right.legend(handles=right.get_lines()[:len(before)], fontsize=7, loc="lower right")
     scales = ", ".join(f"{r['scale']:g}" for r in rows)
     fig.suptitle(f"RetailOps scale curve (scales {scales}; new kedro process per step, "
                  "shared 2-core machine)", fontsize=10)
@@ -393,7 +406,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", default="1,4,16")
     parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--workdir-prefix", default="/tmp/F-scale")
+    parser.add_argument("--workdir-prefix", default="/tmp/F-scale",
+                        help="with --table, a comma list of prefixes may be given")
     parser.add_argument("--steps", default=",".join(STEPS))
     parser.add_argument("--redo", default="", help="steps to run again though recorded")
     parser.add_argument("--daily-runs", type=int, default=3)
