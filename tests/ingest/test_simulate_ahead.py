@@ -100,13 +100,12 @@ def test_an_error_in_the_child_comes_after_the_days_it_staged_before(staging_roo
         "import sys\n"
         "from datetime import date\n"
         "import retailops.simulation.ahead as ahead\n"
-        "real = ahead.run_days\n"
-        "def failing(*args):\n"
-        "    for batch in real(*args):\n"
-        "        if batch.day == date(2024, 7, 4):\n"
-        "            raise ValueError('demand model broke on 2024-07-04')\n"
-        "        yield batch\n"
-        "ahead.run_days = failing\n"
+        "real = ahead.simulate_day\n"
+        "def failing(world, state):\n"
+        "    if state.next_day == date(2024, 7, 4):\n"
+        "        raise ValueError('demand model broke on 2024-07-04')\n"
+        "    return real(world, state)\n"
+        "ahead.simulate_day = failing\n"
         "sys.exit(ahead._serve(sys.argv[1]))\n")
     world = build_world(SimulationConfig(seed=7, scale=0.02))
     days = ahead.run_days_ahead(world, initial_state(world), date(2024, 7, 20), min_days=2)
