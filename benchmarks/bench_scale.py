@@ -55,46 +55,9 @@ FIRST_DAY = date(2024, 7, 1)
 STEPS = ("ingest", "build", "forecast", "publish", "report", "questions", "daily")
 TARGETS = {"build": 15 * 60, "peak_mb": 6 * 1024, "daily_ratio": 1.5}
 
-# Runs one step as a child; prints its wall seconds, the sampled peak of the whole process
-# tree's resident memory, and getrusage's largest single descendant.
-_WRAPPER = r"""
-import json, os, resource, subprocess, sys, time
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-def tree_rss(root):
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(entry))
-        except (OSError, IndexError):
-            continue
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        try:
-            with open(f"/proc/{pid}/statm") as handle:
-                total += int(handle.read().split()[1]) * PAGE
-        except OSError:
-            pass
-        todo.extend(children.get(pid, []))
-    return total
-
-log = open(sys.argv[1], "w")
-start = time.perf_counter()
-child = subprocess.Popen(sys.argv[2:], stdout=log, stderr=subprocess.STDOUT)
-peak = 0
-while child.poll() is None:
-    peak = max(peak, tree_rss(child.pid))
-    time.sleep(0.1)
-elapsed = time.perf_counter() - start
-single = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-print(json.dumps({"seconds": elapsed, "peak_tree_mb": max(peak, single) / 2**20,
-                  "peak_single_mb": single / 2**20, "rc": child.returncode}))
-"""
+# Each step runs under measure_run.py: wall seconds, the peak of the whole process tree's
+# resident memory and getrusage's largest single descendant.
+MEASURE = str(Path(__file__).with_name("measure_run.py"))
 
 
 def workdir(prefix: str, scale: float) -> Path:
@@ -134,7 +97,7 @@ def run_step(root: Path, name: str, *args: str, command: list[str] | None = None
     output) kept in the workdir."""
     (root / "logs").mkdir(exist_ok=True)
     log = root / "logs" / f"{name}.log"
-    command = [sys.executable, "-c", _WRAPPER, str(log),
+    command = [sys.executable, MEASURE, str(log), "--",
                *(command or [KEDRO, "run", "--conf-source", str(root / "conf"), *args])]
     done = subprocess.run(command, cwd=PROJECT_ROOT, env=_env(root), capture_output=True,
                           text=True, check=True)

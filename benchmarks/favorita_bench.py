@@ -34,68 +34,9 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 RELEASE_TRAIN_ROWS = 125_497_040
 
-# Runs one pipeline run as a child: wall time, peak RSS of the child's whole process tree, the
-# peak size of a folder (DuckDB's spill files), and the child's log lines with their times.
-_WRAPPER = r"""
-import json, os, resource, subprocess, sys, threading, time
-PAGE = os.sysconf("SC_PAGE_SIZE")
-log_path, spill_dir, command = sys.argv[1], sys.argv[2], sys.argv[3:]
-
-def tree_rss(root):
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
-                children.setdefault(int(fields[1]), []).append(int(entry))
-            except (OSError, IndexError):
-                pass
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        try:
-            with open(f"/proc/{pid}/statm") as handle:
-                total += int(handle.read().split()[1]) * PAGE
-        except OSError:
-            pass
-        todo.extend(children.get(pid, []))
-    return total
-
-def folder_size(path):
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.path.getsize(os.path.join(root, name))
-            except OSError:
-                pass
-    return total
-
-start = time.perf_counter()
-child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-lines = []
-def read():
-    for line in child.stdout:
-        lines.append(f"{time.perf_counter() - start:9.1f} {line.rstrip()}")
-reader = threading.Thread(target=read, daemon=True)
-reader.start()
-peak = spill = 0
-while child.poll() is None:
-    peak = max(peak, tree_rss(child.pid))
-    spill = max(spill, folder_size(spill_dir))
-    time.sleep(0.1)
-reader.join(5)
-elapsed = time.perf_counter() - start
-usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-single = usage.ru_maxrss * 1024
-with open(log_path, "w") as handle:
-    handle.write("\n".join(lines) + "\n")
-print(json.dumps({"seconds": elapsed, "peak_rss_mb": max(peak, single) / 2**20,
-                  "peak_single_mb": single / 2**20, "peak_spill_mb": spill / 2**20,
-                  "cpu_seconds": usage.ru_utime + usage.ru_stime,
-                  "rc": child.returncode, "stderr_tail": "\n".join(lines[-30:])}))
-"""
+# Each run goes under measure_run.py: wall and CPU time, peak RSS of the child's whole process
+# tree, the peak size of DuckDB's spill folder, and the child's log lines with their times.
+MEASURE = str(Path(__file__).with_name("measure_run.py"))
 
 _NODE_LINE = re.compile(r"^\s*([\d.]+) .*Running node: (\w+)")
 
@@ -125,14 +66,15 @@ def run_once(
         f"favorita.duckdb.threads={threads},favorita.kaggle_task.enabled={str(kaggle).lower()}"
     )
     command = [
-        sys.executable, "-c", _WRAPPER, str(log), str(spill_dir),
+        sys.executable, MEASURE, str(log), "--spill", str(spill_dir), "--stamp", "--",
         kedro, "run", "--pipelines", "favorita", "--params", params,
     ]
     env = dict(os.environ, KEDRO_DISABLE_TELEMETRY="1")
     done = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=True)
     result = json.loads(done.stdout)
     if result["rc"] != 0:
-        raise SystemExit(f"pipeline failed (log: {log}):\n{result['stderr_tail']}")
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise SystemExit(f"pipeline failed (log: {log}):\n{tail}")
     return result
 
 
@@ -177,7 +119,7 @@ def main() -> None:
         result["load"] = (before, os.getloadavg()[0])
         runs.append(result)
         print(
-            f"run {index + 1}: {result['seconds']:.1f} s wall, {result['cpu_seconds']:.0f} s CPU, peak RSS (process tree) {result['peak_rss_mb']:,.0f} MB, "
+            f"run {index + 1}: {result['seconds']:.1f} s wall, {result['cpu_seconds']:.0f} s CPU, peak RSS (process tree) {result['peak_tree_mb']:,.0f} MB, "
             f"largest process {result['peak_single_mb']:,.0f} MB, DuckDB spill peak {result['peak_spill_mb']:,.0f} MB; "
             f"load average {result['load'][0]:.1f} before, {result['load'][1]:.1f} after"
         )
@@ -186,8 +128,8 @@ def main() -> None:
     summary = json.loads((out_dir / "clean" / "train_summary.json").read_text())
     print(
         f"median of {len(runs)} run(s): {statistics.median(r['seconds'] for r in runs):.1f} s, "
-        f"peak RSS {statistics.median(r['peak_rss_mb'] for r in runs):,.0f} MB "
-        f"(max {max(r['peak_rss_mb'] for r in runs):,.0f} MB); train rows {summary['rows']:,}; "
+        f"peak RSS {statistics.median(r['peak_tree_mb'] for r in runs):,.0f} MB "
+        f"(max {max(r['peak_tree_mb'] for r in runs):,.0f} MB); train rows {summary['rows']:,}; "
         f"load average at start {load[0]:.1f}"
     )
     if arguments.workdir is None:
