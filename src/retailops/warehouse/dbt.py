@@ -8,6 +8,7 @@ name) is what the validate stage and the run report read.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -47,34 +48,91 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 _IMPORTING: list[threading.Thread] = []
 
 # The classes dbt checks against a JSON schema on every invocation that finds its parse saved
-# (the project, its flags and selectors, the profile and its DuckDB credentials, the on-run-start
-# hook). dbt builds each schema on first use (mashumaro, pure Python: 1-3 s for these on a
-# loaded machine) and caches it for the process (``functools.lru_cache``).
+# (the project and the whole configuration, its flags and selectors, the profile and its DuckDB
+# credentials, the on-run-start hook). dbt builds each schema on first use (mashumaro, pure
+# Python: ~0.6 s of CPU for these, ~0.35 s of it ``Configuration``'s) and caches it for the
+# process only (``functools.lru_cache``); ``_import_dbt`` keeps them in a file between
+# processes instead (``_schema_cache_file``).
 _VALIDATED_CLASSES = (
-    ("dbt.contracts.project", ("Project", "ProjectFlags", "PackageConfig", "ProfileConfig")),
+    ("dbt.contracts.project", ("Project", "Configuration", "ProjectFlags", "PackageConfig",
+                               "ProfileConfig")),
     ("dbt.contracts.selection", ("SelectorFile",)),
     ("dbt.artifacts.resources", ("Hook",)),
     ("dbt.adapters.duckdb.credentials", ("DuckDBCredentials",)),
 )
 
+# The distributions a class's JSON schema is a function of (its fields, and the builder).
+_SCHEMA_SOURCES = ("dbt-core", "dbt-common", "dbt-adapters", "dbt-duckdb", "mashumaro")
+
+
+def _schema_cache_file() -> Path:
+    """Where the JSON schemas of ``_VALIDATED_CLASSES`` are kept: dbt's target folder (as dbt
+    resolves ``DBT_TARGET_PATH``), one file per set of installed versions, so an upgrade of dbt
+    or mashumaro reads none of the old schemas."""
+    from importlib.metadata import version
+
+    versions = ";".join(f"{name}={version(name)}" for name in _SCHEMA_SOURCES)
+    digest = hashlib.sha256(f"{versions};{sys.version}".encode()).hexdigest()[:16]
+    target = Path(os.environ.get("DBT_TARGET_PATH") or "target")
+    if not target.is_absolute():
+        target = project_dir() / target
+    return target / f"json_schemas.{digest}.json"
+
+
+def _serve_schema(cls: type, schema: dict[str, Any]) -> None:
+    """Make ``cls.json_schema()`` return ``schema``; a subclass still gets its own, built by dbt
+    as before (the next class in its MRO answers for it)."""
+
+    def json_schema(klass: type) -> dict[str, Any]:
+        if klass is cls:
+            return schema
+        return super(cls, klass).json_schema()  # type: ignore[misc]
+
+    cls.json_schema = classmethod(json_schema)  # type: ignore[attr-defined]
+
+
+def warm_json_schemas(cache_file: Path | None = None) -> dict[str, str]:
+    """The JSON schemas dbt validates an invocation's project and profile against: read from
+    ``cache_file`` when it holds them all, else built by dbt (and written there for the next
+    process). Returns how each class's schema was obtained (``cached`` or ``built``)."""
+    import importlib
+
+    classes = {f"{module}.{name}": getattr(importlib.import_module(module), name)
+               for module, names in _VALIDATED_CLASSES for name in names}
+    cache_file = cache_file or _schema_cache_file()
+    try:
+        cached = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cached = {}
+    if isinstance(cached, dict) and set(classes) <= set(cached):
+        for name, cls in classes.items():
+            _serve_schema(cls, cached[name])
+        return {name: "cached" for name in classes}
+    built = {name: cls.json_schema() for name, cls in classes.items()}
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        staged = cache_file.with_name(f".{cache_file.name}.{os.getpid()}")
+        staged.write_text(json.dumps(built))
+        os.replace(staged, cache_file)  # another process never reads half a file
+    except OSError:  # a read-only image: dbt builds them in each process, as it would anyway
+        pass
+    return {name: "built" for name in classes}
+
 
 def _import_dbt() -> None:
     """Import dbt and do the process-wide work of its first invocation: the modules a build
-    loads, the JSON schemas of the classes it validates, and ``inspect``'s table of modules
-    (dbt-core's adapter asks ``inspect.stack()`` for the module creating each behaviour flag;
-    the first call maps every loaded module to its file). Each result is what dbt would compute
-    itself, cached the same way; nothing here touches the project or the warehouse."""
+    loads, the JSON schemas of the classes it validates (kept between processes), and
+    ``inspect``'s table of modules (dbt-core's adapter asks ``inspect.stack()`` for the module
+    creating each behaviour flag; the first call maps every loaded module to its file). Each
+    result is what dbt would compute itself; nothing here touches the project or the
+    warehouse."""
     try:
-        import importlib
         import inspect
 
         import dbt.cli.main  # noqa: F401
         import dbt.task.build  # noqa: F401
 
-        for module_name, class_names in _VALIDATED_CLASSES:
-            module = importlib.import_module(module_name)
-            for name in class_names:
-                getattr(module, name).json_schema()
+        warm_json_schemas()
         inspect.stack()
     except Exception:  # pragma: no cover - invoke() imports again and reports it
         pass
