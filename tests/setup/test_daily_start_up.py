@@ -119,3 +119,55 @@ def test_memory_datasets_copy_as_kedro_would():
         assert _copy_mode(value) == kedro_own(value), type(value)
     assert [_copy_mode(v) for v in (pd.DataFrame(), np.arange(2), DataFrame(), {})] == [
         "copy", "copy", "assign", "deepcopy"]
+
+
+FLAGS = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import dbt.cli.main
+from dbt_common.behavior_flags import BehaviorFlagRendered
+import flag_maker
+from retailops.warehouse import dbt
+own = flag_maker.make()
+BehaviorFlagRendered._default_source = staticmethod(dbt._flag_source)
+ours = flag_maker.make()
+print(json.dumps({"own": own, "ours": ours}))
+"""
+
+
+def test_behaviour_flags_name_the_module_that_declared_them_as_dbt_does(tmp_path):
+    (tmp_path / "flag_maker.py").write_text(
+        "from dbt_common.behavior_flags import Behavior\n"
+        "def make():\n"
+        "    flags = Behavior([{'name': 'some_flag', 'default': False, 'description': 'd'}], {})\n"
+        "    return flags.some_flag._behavior_change_event.flag_source\n")
+    found = _python(FLAGS, str(tmp_path))
+    assert found == {"own": "flag_maker", "ours": "flag_maker"}
+
+
+TEMPLATES = """
+import json, sys
+from pathlib import Path
+from dbt_common.clients.jinja import get_template, render_template
+from retailops.warehouse import dbt
+dbt._keep_compiled_templates(Path(sys.argv[1]))
+source = "{% set doubled = n * 2 %}{% for i in range(1) %}{{ doubled }}{% endfor %}"
+kept_before = len(dbt._TEMPLATE_CODE)
+rendered = [render_template(get_template(source, {}), {"n": 21}),
+            str(get_template(source, {}, native=True).render({"n": 4}))]
+compiled = len(dbt._TEMPLATES_COMPILED)
+dbt.save_compiled_templates()
+print(json.dumps({"rendered": rendered, "kept_before": kept_before, "compiled": compiled}))
+"""
+
+
+def test_dbts_compiled_templates_are_kept_between_processes(tmp_path):
+    cache = tmp_path / "jinja_code.test.marshal"
+    first = _python(TEMPLATES, str(cache))
+    # The plain and the native environment compile differently: two templates, both kept.
+    assert first == {"rendered": ["42", "8"], "kept_before": 0, "compiled": 2}
+    assert cache.is_file()
+    second = _python(TEMPLATES, str(cache))
+    assert second == {"rendered": ["42", "8"], "kept_before": 2, "compiled": 0}
+    cache.write_bytes(b"not marshal")  # unreadable: compiled again, as dbt would
+    assert _python(TEMPLATES, str(cache))["compiled"] == 2
