@@ -6,6 +6,9 @@
   unless ``RETAILOPS_KEDRO_VIZ_STATS=1``.
 - Kedro's ``MemoryDataset`` (one per parameter) no longer imports pandas to infer its copy mode,
   and infers the same mode as Kedro does.
+- dbt's compiled Jinja templates: kept between processes like its JSON schemas.
+- dbt's behaviour flags: their source found without ``inspect.stack()``, with the same answer.
+- ``kedro run``: the cyclic garbage collector runs less often (never off), in that process only.
 """
 
 from __future__ import annotations
@@ -171,3 +174,20 @@ def test_dbts_compiled_templates_are_kept_between_processes(tmp_path):
     assert second == {"rendered": ["42", "8"], "kept_before": 2, "compiled": 0}
     cache.write_bytes(b"not marshal")  # unreadable: compiled again, as dbt would
     assert _python(TEMPLATES, str(cache))["compiled"] == 2
+
+
+def test_kedro_run_collects_cycles_less_often_and_only_in_its_own_process(monkeypatch):
+    import gc
+
+    from retailops import cli
+
+    seen = []
+    monkeypatch.setattr(cli.kedro_run, "callback", lambda **kwargs: seen.append(
+        gc.get_threshold()))
+    before = gc.get_threshold()
+    try:
+        cli._run()
+        assert seen == [cli.RUN_GC_THRESHOLDS] and cli.RUN_GC_THRESHOLDS[0] > before[0]
+    finally:
+        gc.set_threshold(*before)
+    assert gc.isenabled()  # collected less often, never switched off
