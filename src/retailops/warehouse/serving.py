@@ -261,12 +261,14 @@ class _Snapshotter:
     def monthly(self, con, alias: str, relation: str, by: str, sources: Path,
                 suffix: str) -> int:
         """Snapshot a relation that has no curated Parquet and grows with history (the defect
-        ledger: a view over one CSV per day) as one Parquet file per month of ``by``, the hive
-        partition value of the lake files it reads (``sources``: folders ``<col>=<day>/``). A
-        month is exported again only when its files (names, sizes, modification times) or the
-        relation's definition changed since the previous snapshot; the export reads that
-        month's files only (``by`` prunes them). Rows whose ``by`` is null (the dimension
-        ledger, a few rows) are exported every time. Returns the rows the snapshot holds."""
+        ledger, read from one CSV per day) as one Parquet file per month of ``by``, the hive
+        partition value of the lake files it is built from (``sources``: folders
+        ``<col>=<day>/``). A month is exported again only when its files (names, sizes,
+        modification times) or the relation's columns (and a view's SQL) changed since the
+        previous snapshot; the export's filter on ``by`` reads only that month. Rows whose
+        ``by`` is null (the dimension ledger, a few rows) are exported every time. Returns the
+        rows the snapshot holds. Not seen: a change of a table's model that keeps its columns
+        and its source files (delete ``<serving dir>/partitions/<relation>`` to re-export)."""
         import hashlib
 
         schema, name = _split(relation)
