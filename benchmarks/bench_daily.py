@@ -157,10 +157,10 @@ def _stamp(log: str, pattern: str) -> int:
 
 
 def _build_invocation(dbt_log: str) -> str:
-    """The part of dbt's log written by the run's ``dbt build`` (a run may also parse)."""
-    parts = re.split(r"(?m)^(?=\S+ \[debug\] \[MainThread\]: running dbt with arguments)",
-                     dbt_log)
-    builds = [part for part in parts if "Command `cli build`" in part]
+    """The part of dbt's log written by the run's ``dbt build`` (a run may also parse). The
+    build logs at info (``dbt.build``), so only info lines mark it."""
+    parts = re.split(r"(?m)^(?=\S+ \[info \] \[MainThread\]: Running with dbt=)", dbt_log)
+    builds = [part for part in parts if "Concurrency:" in part]
     if len(builds) != 1:
         raise ValueError(f"expected one dbt build in the run's dbt log, found {len(builds)}")
     return builds[0]
@@ -175,9 +175,11 @@ def _dbt_phases(dbt_log: str) -> dict[str, float]:
             raise ValueError(f"not in dbt's log: {pattern}")
         return datetime.strptime(match.group(1), "%H:%M:%S.%f").timestamp()
 
-    begin, found = at("running dbt with arguments"), at(r"Found \d+ ")
+    begin, found = at("Running with dbt="), at(r"Found \d+ ")
     running, finished = at("Concurrency:"), at(r"Finished running \d+ ")
-    end = at("Command end result")
+    end = at(r"Done\. ")
+    # At info dbt names a whole re-parse; a partial one (a changed file) shows at debug only
+    # (DBT_LOG_LEVEL_FILE=debug), and otherwise as a longer "start-up and parse".
     reparsed = bool(re.search("Unable to do partial parsing|Partial parsing: updated file",
                               dbt_log))
     return {"start and parse": found - begin, "nodes": finished - running,

@@ -191,3 +191,25 @@ def test_kedro_run_collects_cycles_less_often_and_only_in_its_own_process(monkey
     finally:
         gc.set_threshold(*before)
     assert gc.isenabled()  # collected less often, never switched off
+
+
+def test_a_builds_dbt_log_file_is_at_info_unless_asked_for(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from retailops.warehouse import dbt
+
+    calls = []
+
+    def fake_invoke(args, target, env=None):
+        calls.append(args)
+        return SimpleNamespace(result=SimpleNamespace(results=[]), success=True,
+                               exception=None)
+
+    monkeypatch.setattr(dbt, "invoke", fake_invoke)
+    monkeypatch.delenv("DBT_LOG_LEVEL_FILE", raising=False)
+    summary = dbt.build(str(tmp_path), "duckdb", selector="daily")
+    assert calls[-1][-2:] == ["--log-level-file", "info"]
+    assert "log-level" not in summary["command"]
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")  # dbt reads its own variable
+    dbt.build(str(tmp_path), "duckdb", selector="daily")
+    assert "--log-level-file" not in calls[-1]

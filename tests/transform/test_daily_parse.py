@@ -33,8 +33,9 @@ def _parse_lines(text: str) -> list[str]:
 def test_a_new_days_daily_run_does_not_reparse(tmp_path):
     conf, _ = make_project(tmp_path / "project")
     dbt_log = tmp_path / "dbt-logs" / "dbt.log"
+    # dbt says what it parsed at debug level; a build's log file is at info unless asked.
     env = {"DBT_TARGET_PATH": str(tmp_path / "dbt-target"),
-           "DBT_LOG_PATH": str(dbt_log.parent)}
+           "DBT_LOG_PATH": str(dbt_log.parent), "DBT_LOG_LEVEL_FILE": "debug"}
     # The first daily run on an empty warehouse is a full build (and this lake's first parse).
     _daily(conf, env, "2024-07-02")
     before = dbt_log.stat().st_size
