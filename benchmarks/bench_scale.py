@@ -401,6 +401,9 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="print the recorded table")
     parser.add_argument("--plot", type=Path, help="with --table: write the SVG plot here")
     parser.add_argument("--json", type=Path, help="with --table: write the rows as JSON here")
+    parser.add_argument("--rows", type=Path, help="with --table: rows an earlier --json wrote "
+                        "(docs/img/scale_curve.json), kept for the work folders no longer on "
+                        "disk; a row measured again (same scale, days, variant) is replaced")
     args = parser.parse_args()
     if args.trend:
         print(json.dumps(landing_trend(args.trend)))
@@ -414,6 +417,11 @@ def main() -> None:
     args.forecast_models = args.forecast_models.split(",")
     if args.table:
         rows = [summarise(r) for r in gather(args.workdir_prefix)]
+        if args.rows and args.rows.exists():
+            seen = {(r["scale"], r["days"], r["variant"]) for r in rows}
+            rows += [r for r in json.loads(args.rows.read_text())
+                     if (r["scale"], r["days"], r["variant"]) not in seen]
+            rows.sort(key=lambda r: r["sale_lines"])
         print(table(rows))
         if args.json:
             args.json.write_text(json.dumps(rows, indent=2))
