@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from retailops.forecast.censoring import (PROFILE_DAYS, CensoringRule, censored_matrix,
@@ -55,7 +56,10 @@ def test_the_rate_of_whole_counts_by_running_sums_is_the_windows_sum():
     np.testing.assert_array_equal(got, expected)
 
 
-def test_censored_days_are_imputed_as_their_definition_says():
+@pytest.mark.parametrize("cells_per_chunk", [250_000, 97])
+def test_censored_days_are_imputed_as_their_definition_says(monkeypatch, cells_per_chunk):
+    # 97: the censored cells' windows gathered over many chunks, the last one partial.
+    monkeypatch.setattr("retailops.forecast.censoring._CELLS_PER_CHUNK", cells_per_chunk)
     units, on_hand, closed, days = series()
     rule = CensoringRule()
     censored = censored_matrix(units, on_hand, closed, rule)
