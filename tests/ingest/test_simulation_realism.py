@@ -60,6 +60,26 @@ def test_product_popularity_is_skewed(four_weeks):
     assert top_decile / units.sum() > 0.35, "the top 10% of products should sell over a third"
 
 
+def _units_by_product(world, days) -> np.ndarray:
+    """Units sold per product over ``days``, read from the sales tables (not the parameters)."""
+    index = {p: i for i, p in enumerate(world.product_id)}
+    units = np.zeros(world.n_products)
+    for d in days:
+        per_product = d.tables["sales"].to_pandas().groupby("product_id")["quantity"].sum()
+        units[[index[p] for p in per_product.index]] += per_product.to_numpy()
+    return np.sort(units)[::-1]
+
+
+def test_popularity_has_a_grocery_head_and_tail(four_weeks):
+    """Favorita (store x item x day): the top 1% of items sell ~10% of units, the top 20% ~60%."""
+    world, days = four_weeks
+    units = _units_by_product(world, days)
+    top_1 = units[: max(1, world.n_products // 100)].sum() / units.sum()
+    top_20 = units[: world.n_products // 5].sum() / units.sum()
+    assert 0.07 <= top_1 <= 0.13, f"top 1% of products sell {top_1:.3f} of units"
+    assert 0.54 <= top_20 <= 0.66, f"top 20% of products sell {top_20:.3f} of units"
+
+
 def test_promotions_lift_sales(four_weeks):
     """Products sell more in a week they are promoted than in weeks they are not."""
     _, days = four_weeks

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from retailops.errors import InvalidParameterError
 
-GENERATOR_VERSION = "retailops-sim/1.0.0"
+GENERATOR_VERSION = "retailops-sim/2.0.0"
 
 # The first simulated day: the chain's books open here, and earlier dates do not exist.
 FIRST_DAY = date(2024, 7, 1)
