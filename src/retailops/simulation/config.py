@@ -16,8 +16,13 @@ from retailops.errors import InvalidParameterError
 
 GENERATOR_VERSION = "retailops-sim/2.0.0"
 
-# The first simulated day: the chain's books open here, and earlier dates do not exist.
+# The first landed day: the lake's books open here. The chain trades unseen for BURN_IN_DAYS
+# before it (never landed), so the first day already has stock, orders and deliveries in
+# flight at steady-state rates; those days have negative day numbers.
 FIRST_DAY = date(2024, 7, 1)
+# Eight weeks: longer than the longest lead time (28 days) plus a late slip (9) and a review
+# period (10), so every pair has placed and received orders before day one.
+BURN_IN_DAYS = 56
 # The supported range (and dim_date) ends on Dec 31 of today's year + N, N from the parameter
 # `calendar_years_ahead`: no end date is fixed in code, so the calendar never runs out.
 MAX_YEARS_AHEAD = 100

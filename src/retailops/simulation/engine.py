@@ -22,7 +22,7 @@ from retailops.simulation.calendar import (
     is_closed,
     seasonal_effect,
 )
-from retailops.simulation.config import FIRST_DAY
+from retailops.simulation.config import BURN_IN_DAYS, FIRST_DAY
 from retailops.simulation.policies import (
     PERIODIC_REVIEW,
     OrderingPolicy,
@@ -40,12 +40,19 @@ _PENDING_FIELDS = ("shipment_id", "line_number", "supplier", "store", "product",
 
 
 def day_number(day: date) -> int:
-    """Days since the first simulated day (day 0)."""
+    """Days since the first landed day (day 0); burn-in days are negative."""
     return (day - FIRST_DAY).days
 
 
+def seed_word(number: int) -> int:
+    """A day or week number as a non-negative seed word (numpy's SeedSequence refuses negative
+    entries): 0, 1, 2, ... map to even words and -1, -2, ... (the burn-in) to odd ones, so every
+    number has its own stream."""
+    return 2 * number if number >= 0 else -2 * number - 1
+
+
 def _rng(world: World, day: date, stream: int) -> np.random.Generator:
-    return np.random.default_rng([world.config.seed, 2, day_number(day), stream])
+    return np.random.default_rng([world.config.seed, 2, seed_word(day_number(day)), stream])
 
 
 @dataclass
@@ -79,15 +86,26 @@ class SimulationState:
         )
 
 
-def initial_state(world: World) -> SimulationState:
-    """Shelves stocked somewhere between reorder point and order-up-to level; nothing on order."""
+def opening_state(world: World) -> SimulationState:
+    """The chain at the start of the burn-in: shelves stocked somewhere between reorder point
+    and order-up-to level, nothing on order (a cold start, never landed)."""
     rng = np.random.default_rng([world.config.seed, 3])
     span = world.order_up_to - world.reorder_point
     on_hand = world.reorder_point + (rng.random(world.n_cells) * span).astype(np.int32)
     empty = {k: np.zeros(0, dtype=np.int64 if k == "shipment_id" else np.int32)
              for k in _PENDING_FIELDS}
-    return SimulationState(FIRST_DAY, on_hand.astype(np.int32),
+    return SimulationState(FIRST_DAY - timedelta(days=BURN_IN_DAYS), on_hand.astype(np.int32),
                            np.zeros(world.n_cells, dtype=np.int32), empty)
+
+
+def initial_state(world: World) -> SimulationState:
+    """The chain at the start of the first landed day: the opening state traded through the
+    burn-in with the built-in policy (deterministic, nothing formatted or landed), so day one
+    already receives deliveries ordered before it and stock levels are in steady state."""
+    state = opening_state(world)
+    while state.next_day < FIRST_DAY:
+        _, state = simulate_day(world, state)
+    return state
 
 
 @dataclass
@@ -119,7 +137,7 @@ class DayActivity:
 def promotions(world: World, day: date) -> np.ndarray:
     """Discount per product on ``day``: chain-wide weekly promotions on a few products."""
     week = day_number(day) // 7
-    rng = np.random.default_rng([world.config.seed, 4, week])
+    rng = np.random.default_rng([world.config.seed, 4, seed_word(week)])
     discount = np.zeros(world.n_products)
     chosen = rng.random(world.n_products) < PROMOTION_SHARE
     discount[chosen] = rng.choice(PROMOTION_DISCOUNTS, size=int(chosen.sum()))
