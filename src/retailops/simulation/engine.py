@@ -23,15 +23,21 @@ from retailops.simulation.calendar import (
     seasonal_effect,
 )
 from retailops.simulation.config import BURN_IN_DAYS, FIRST_DAY
+from retailops.simulation.demand import (  # noqa: F401 - promotions is re-exported
+    PROMOTION_DISCOUNTS,
+    PROMOTION_SHARE,
+    extra_units_per_line,
+    promotion_lift,
+    promotions,
+    seed_word,
+)
 from retailops.simulation.policies import (
     PERIODIC_REVIEW,
     OrderingPolicy,
     due_reviews,
 )
-from retailops.simulation.world import UNITS_PER_LINE_EXTRA, World
+from retailops.simulation.world import World
 
-PROMOTION_SHARE = 0.04
-PROMOTION_DISCOUNTS = np.array([0.10, 0.15, 0.20, 0.25, 0.30, 0.40])
 ANNUAL_GROWTH = 0.03
 # One traffic weight per trading hour.
 assert CLOSING_HOUR - OPENING_HOUR == len(HOURLY_TRAFFIC)
@@ -42,13 +48,6 @@ _PENDING_FIELDS = ("shipment_id", "line_number", "supplier", "store", "product",
 def day_number(day: date) -> int:
     """Days since the first landed day (day 0); burn-in days are negative."""
     return (day - FIRST_DAY).days
-
-
-def seed_word(number: int) -> int:
-    """A day or week number as a non-negative seed word (numpy's SeedSequence refuses negative
-    entries): 0, 1, 2, ... map to even words and -1, -2, ... (the burn-in) to odd ones, so every
-    number has its own stream."""
-    return 2 * number if number >= 0 else -2 * number - 1
 
 
 def _rng(world: World, day: date, stream: int) -> np.random.Generator:
@@ -134,23 +133,13 @@ class DayActivity:
     orders_placed: int
 
 
-def promotions(world: World, day: date) -> np.ndarray:
-    """Discount per product on ``day``: chain-wide weekly promotions on a few products."""
-    week = day_number(day) // 7
-    rng = np.random.default_rng([world.config.seed, 4, seed_word(week)])
-    discount = np.zeros(world.n_products)
-    chosen = rng.random(world.n_products) < PROMOTION_SHARE
-    discount[chosen] = rng.choice(PROMOTION_DISCOUNTS, size=int(chosen.sum()))
-    return discount
-
-
 def demand_multiplier(world: World, day: date, discount: np.ndarray) -> np.ndarray:
     """Per-product multiplier of the average day's demand: weekday, season, holiday, promotion."""
     _, holiday = holiday_effect(day)
     growth = (1 + ANNUAL_GROWTH) ** (day_number(day) / 365.25)
     season = seasonal_effect(day, world.product_summer_peak)
     # Constant-elasticity response to the promotional price cut.
-    lift = (1.0 - discount) ** world.product_elasticity
+    lift = promotion_lift(world, discount)
     return WEEKDAY_PATTERN[day.weekday()] * holiday * growth * season * lift
 
 
@@ -175,7 +164,8 @@ def _sell(world: World, state: SimulationState, day: date, rng: np.random.Genera
         lam = np.zeros_like(lam)
     lines_per_cell = rng.poisson(lam)
     cell = np.repeat(np.arange(world.n_cells, dtype=np.int64), lines_per_cell)
-    quantity = (1 + rng.poisson(UNITS_PER_LINE_EXTRA, size=cell.size)).astype(np.int32)
+    extra = extra_units_per_line(discount)
+    quantity = (1 + rng.poisson(extra[cell % n_products])).astype(np.int32)
     hour = rng.choice(len(HOURLY_TRAFFIC), size=cell.size, p=HOURLY_TRAFFIC)
     seconds = ((OPENING_HOUR + hour) * 3600 + rng.integers(0, 3600, size=cell.size)).astype(np.int32)
 
@@ -196,7 +186,7 @@ def _sell(world: World, state: SimulationState, day: date, rng: np.random.Genera
     store, product = cell // n_products, cell % n_products
     by_time = np.lexsort((product, store, seconds))
     store, product = store[by_time].astype(np.int32), product[by_time].astype(np.int32)
-    expected = (lam * (1 + UNITS_PER_LINE_EXTRA)).astype(np.float32)
+    expected = (lam * (1 + np.tile(extra, world.n_stores))).astype(np.float32)
     return (seconds[by_time], store, product, quantity[by_time],
             world.product_list_price[product], discount[product], expected, demanded, sold)
 

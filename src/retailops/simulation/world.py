@@ -16,6 +16,8 @@ from retailops.simulation.config import (
     PRODUCTS_AT_SCALE_1,
     SimulationConfig,
 )
+# Units per sale line are 1 + Poisson(UNITS_PER_LINE_EXTRA) off promotion (see demand).
+from retailops.simulation.demand import UNITS_PER_LINE_EXTRA  # noqa: F401 - re-exported
 
 # category: (subcategories, perishable, median unit cost, price elasticity, summer swing,
 #            relative purchase frequency)
@@ -67,10 +69,10 @@ _STORE_TYPES = {"hypermarket": (0.15, (110_000, 200_000)),
                 "supermarket": (0.55, (28_000, 70_000)),
                 "express": (0.30, (4_000, 15_000))}
 
-UNITS_PER_LINE_EXTRA = 0.25  # quantity per sale line is 1 + Poisson(0.25)
 # Log-sd of a product's popularity (see build_world); measured shares in docs/realism.md.
 POPULARITY_LOG_SD = 1.2
 CYCLE_COUNT_DAYS_MIN = 7
+SAFETY_Z = 1.65  # safety stock in standard deviations of the protection interval's demand
 
 
 @dataclass(frozen=True)
@@ -240,8 +242,10 @@ def build_world(config: SimulationConfig) -> World:
     mean_units = base_lines * (1 + UNITS_PER_LINE_EXTRA)
     lead = np.tile(sup_lead[pr_supplier], n_st).astype(float)
     review = config.review_period_days
+    # The reorder point covers the protection interval, lead time + review period: what sells
+    # before this order arrives and the next review's order can arrive (plus safety stock).
     exposure = mean_units * (lead + review)
-    reorder_point = np.ceil(mean_units * (lead + 1) + 1.65 * np.sqrt(exposure) + 1).astype(np.int32)
+    reorder_point = np.ceil(exposure + SAFETY_Z * np.sqrt(exposure) + 1).astype(np.int32)
     case_pack = np.select([mean_units < 0.5, mean_units < 3, mean_units < 10], [1, 6, 12], 24)
     order_up_to = (reorder_point + np.ceil(mean_units * review * 1.2) + case_pack).astype(np.int32)
 
