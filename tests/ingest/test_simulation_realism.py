@@ -181,3 +181,69 @@ def test_christmas_day_has_no_sales():
     counts = {d.day: d.tables["sales"].num_rows for d in days}
     assert counts[date(2024, 12, 25)] == 0
     assert counts[date(2024, 12, 24)] > 0 and counts[date(2024, 12, 26)] > 0
+
+
+@pytest.fixture(scope="module")
+def small_year():
+    """A year (2024-07-01..2025-06-30) of a small chain: the calendar's shapes."""
+    world = build_world(SimulationConfig(scale=0.02))
+    return world, list(run_days(world, initial_state(world), date(2025, 6, 30)))
+
+
+def test_nothing_is_delivered_on_a_closed_day(small_year):
+    _, days = small_year
+    by_day = {d.day: d for d in days}
+    christmas = by_day[date(2024, 12, 25)]
+    assert christmas.tables["sales"].num_rows == 0
+    assert christmas.tables["shipments"].num_rows == 0, "stores are closed on Christmas Day"
+    assert by_day[date(2024, 12, 26)].tables["shipments"].num_rows > 0
+
+
+def test_december_is_the_busiest_month(small_year):
+    """Grocery chains peak in December; main's monthly means stayed within +-5%."""
+    _, days = small_year
+    units = pd.Series({pd.Timestamp(d.day): d.tables["sales"]["quantity"].to_numpy().sum()
+                       for d in days})
+    monthly = units.groupby(units.index.month).mean() / units.mean()
+    assert monthly.idxmax() == 12
+    assert monthly[12] >= 1.08, f"December sells {monthly[12]:.3f}x the average day"
+
+
+def test_perishables_are_delivered_more_often_in_smaller_quantities(eight_weeks):
+    """A perishable cell receives more deliveries, each covering fewer days of its sales,
+    while the chain's deliveries stay near the contract's ~200 a day (+-30%)."""
+    world, days = eight_weeks
+    lines = pd.concat([d.tables["shipments"].select(
+        ["shipment_id", "store_id", "product_id", "quantity_received"]).to_pandas()
+        for d in days])
+    deliveries_a_day = lines["shipment_id"].nunique() / len(days)
+    assert 140 <= deliveries_a_day <= 260, f"{deliveries_a_day:.0f} deliveries a day"
+    sold = pd.concat([d.tables["sales"].select(["store_id", "product_id", "quantity"])
+                      .to_pandas() for d in days])
+    daily = sold.groupby(["store_id", "product_id"])["quantity"].sum() / len(days)
+    cells = lines.groupby(["store_id", "product_id"])["quantity_received"].agg(["size", "mean"])
+    cells = cells.join(daily.rename("daily"), how="inner")
+    perishable = dict(zip(world.product_id, world.product_perishable))
+    cells["perishable"] = [perishable[p] for p in cells.index.get_level_values("product_id")]
+    cells["days_covered"] = cells["mean"] / cells["daily"]
+    medians = cells.groupby("perishable")[["size", "days_covered"]].median()
+    assert medians.loc[True, "size"] > medians.loc[False, "size"]
+    assert medians.loc[True, "days_covered"] < 0.8 * medians.loc[False, "days_covered"]
+
+
+def test_clusters_differ_in_category_mix(four_weeks):
+    """Hypermarket clusters (1-3) sell more household goods, express clusters (7-8) more
+    snacks and drinks, as the stores table's clusters promise."""
+    world, days = four_weeks
+    sales = pd.concat([d.tables["sales"].select(["store_id", "product_id", "quantity"])
+                       .to_pandas() for d in days])
+    sales["cluster"] = sales["store_id"].map(dict(zip(world.store_id, world.store_cluster)))
+    sales["category"] = sales["product_id"].map(dict(zip(world.product_id,
+                                                         world.product_category)))
+    sales["format"] = np.where(sales["cluster"] <= 3, "hyper",
+                               np.where(sales["cluster"] >= 7, "express", "super"))
+    mix = sales.pivot_table(index="format", columns="category", values="quantity", aggfunc="sum")
+    mix = mix.div(mix.sum(axis=1), axis=0)
+    assert mix.loc["hyper", "Household"] >= 2 * mix.loc["express", "Household"]
+    snacks_and_drinks = mix[["Snacks", "Beverages"]].sum(axis=1)
+    assert snacks_and_drinks["express"] >= 1.2 * snacks_and_drinks["hyper"]

@@ -235,6 +235,14 @@ def shipment_id_base(world: World) -> int:
     return base
 
 
+def _next_open_day(days: np.ndarray) -> np.ndarray:
+    """Day numbers moved to the next day where they fall on a closed day (closed days never
+    follow one another: Christmas Day is the only one)."""
+    days = np.asarray(days, dtype=np.int64)
+    closed = [n for n in np.unique(days) if is_closed(FIRST_DAY + timedelta(days=int(n)))]
+    return np.where(np.isin(days, closed), days + 1, days)
+
+
 def _replenish(world: World, state: SimulationState, day: date, rng: np.random.Generator,
                policy: OrderingPolicy = PERIODIC_REVIEW) -> int:
     """The day's reviews: each (store, supplier) pair is reviewed every R days; the policy
@@ -274,7 +282,10 @@ def _replenish(world: World, state: SimulationState, day: date, rng: np.random.G
     late = rng.random(n_orders) > world.supplier_on_time_rate[order_supplier]
     # A late delivery slips by one day or more (geometric, capped at nine days).
     delay = np.where(late, rng.geometric(0.45, size=n_orders).clip(max=9), 0)
-    arrival = today + lead + delay
+    # Nothing is delivered on a day the stores are closed (Christmas Day): the truck comes the
+    # day after, and the supplier plans for that, so the due date moves with it.
+    due_day = _next_open_day(today + lead)
+    arrival = _next_open_day(today + lead + delay)
     in_full = rng.random(cells.size) < world.supplier_fill_rate[supplier]
     received_qty = np.where(in_full, ordered,
                             np.floor(ordered * rng.uniform(0.0, 0.9, size=cells.size)))
@@ -285,7 +296,7 @@ def _replenish(world: World, state: SimulationState, day: date, rng: np.random.G
         "supplier": supplier.astype(np.int32), "store": store.astype(np.int32),
         "product": product.astype(np.int32),
         "order_day": np.full(cells.size, today, dtype=np.int32),
-        "expected_day": (today + lead[order_index]).astype(np.int32),
+        "expected_day": due_day[order_index].astype(np.int32),
         "received_day": arrival[order_index].astype(np.int32),
         "quantity_ordered": ordered, "quantity_received": received_qty.astype(np.int32),
     }
