@@ -131,3 +131,31 @@ class PeriodicReview:
 
 
 PERIODIC_REVIEW = PeriodicReview()
+
+
+class PeriodicReviewBeforeIssue15:
+    """The built-in policy as generator 1.0.0 had it, for the closed-loop study's comparison of
+    the old and new built-in policies: a reorder point covering lead time + 1 day (the review
+    period only in its safety stock), order-up-to 1.2 review periods above it, and no regard
+    for the promotion plan. Run on today's world (popularity, case packs, burn-in of 2.0.0)."""
+
+    name = "periodic_review_before_issue_15"
+
+    def order_quantities(self, world: "World", state: "SimulationState", day: date,
+                         due: DueReviews) -> np.ndarray:
+        mean_units = world.base_lines_per_day * (1 + UNITS_PER_LINE_EXTRA)
+        lead = np.tile(world.supplier_lead_time[world.product_supplier], world.n_stores)
+        review = world.config.review_period_days
+        reorder_point = np.ceil(mean_units * (lead + 1)
+                                + SAFETY_Z * np.sqrt(mean_units * (lead + review)) + 1)
+        order_up_to = reorder_point + np.ceil(mean_units * review * 1.2) + world.case_pack
+        position = state.on_hand + state.on_order
+        cells = np.flatnonzero(due.cell_mask(world) & (position <= reorder_point))
+        quantities = np.zeros(world.n_cells, dtype=np.int32)
+        quantities[cells] = round_up_to_case_packs(world, cells,
+                                                   order_up_to[cells] - position[cells])
+        return quantities
+
+
+PERIODIC_REVIEW_BEFORE_ISSUE_15 = PeriodicReviewBeforeIssue15()
+
