@@ -135,6 +135,22 @@ def _codes(values: pd.Series) -> np.ndarray:
     return pd.Categorical(values.astype(str)).codes.astype(np.int32)
 
 
+def _attributes(context: F.ForecastContext, store: np.ndarray, product: np.ndarray,
+                list_price: np.ndarray) -> dict[str, np.ndarray]:
+    """The store's and the product's own columns for rows of these stores and products."""
+    products, stores = context.products, context.stores
+    return {
+        "store_code": store.astype(np.int32),
+        "store_type": _codes(stores["store_type"])[store],
+        "region": _codes(stores["region"])[store],
+        "size_sqft": stores["size_sqft"].to_numpy(dtype=np.float32)[store],
+        "category": _codes(products["category"])[product],
+        "subcategory": _codes(products["subcategory"])[product],
+        "is_perishable": products["is_perishable"].to_numpy().astype(np.int8)[product],
+        "list_price": list_price.astype(np.float32),
+    }
+
+
 def features(panel: Panel, context: F.ForecastContext, rows: np.ndarray, origin_col: np.ndarray,
              horizon: np.ndarray, discounts: np.ndarray, discount_days: pd.DatetimeIndex
              ) -> pd.DataFrame:
@@ -174,8 +190,7 @@ def features(panel: Panel, context: F.ForecastContext, rows: np.ndarray, origin_
     origin_in_discounts = discount_days.get_indexer(panel.days[origin_col])
     discount_before = np.where(origin_in_discounts >= 0,
                                discounts[product, np.maximum(origin_in_discounts, 0)], 0.0)
-    products, stores = context.products, context.stores
-    list_price = products["list_price"].to_numpy(dtype=float)[product]
+    list_price = context.products["list_price"].to_numpy(dtype=float)[product]
     # float32: half the memory of a training matrix, and LightGBM bins features anyway.
     f32 = np.float32
     return pd.DataFrame({
@@ -188,14 +203,7 @@ def features(panel: Panel, context: F.ForecastContext, rows: np.ndarray, origin_
         "on_promotion": (discount > 0).astype(np.int8),
         "price": (list_price * (1 - discount)).astype(f32),
         "discount_before": discount_before.astype(f32),
-        "store_code": store.astype(np.int32),
-        "store_type": _codes(stores["store_type"])[store],
-        "region": _codes(stores["region"])[store],
-        "size_sqft": stores["size_sqft"].to_numpy(dtype=f32)[store],
-        "category": _codes(products["category"])[product],
-        "subcategory": _codes(products["subcategory"])[product],
-        "is_perishable": products["is_perishable"].to_numpy().astype(np.int8)[product],
-        "list_price": list_price.astype(f32),
+        **_attributes(context, store, product, list_price),
         "mean_7": mean_7.astype(f32), "mean_28": mean_28.astype(f32),
         "same_weekday_4": same.astype(f32),
         "last_day": panel.filled[rows, origin_col],
@@ -244,19 +252,11 @@ def prediction_features(panel: Panel, context: F.ForecastContext, horizon: int,
     holidays = [context.holiday(d.date()) for d in target]
     product, store = panel.product_index, panel.store_index
     discount = discounts[product][:, 1:horizon + 1].astype(np.float64)
-    products, stores = context.products, context.stores
-    list_price = products["list_price"].to_numpy(dtype=float)[product]
+    list_price = context.products["list_price"].to_numpy(dtype=float)[product]
     f32 = np.float32
     per_series = {
         "discount_before": discounts[product, 0].astype(f32),
-        "store_code": store.astype(np.int32),
-        "store_type": _codes(stores["store_type"])[store],
-        "region": _codes(stores["region"])[store],
-        "size_sqft": stores["size_sqft"].to_numpy(dtype=f32)[store],
-        "category": _codes(products["category"])[product],
-        "subcategory": _codes(products["subcategory"])[product],
-        "is_perishable": products["is_perishable"].to_numpy().astype(np.int8)[product],
-        "list_price": list_price.astype(f32),
+        **_attributes(context, store, product, list_price),
         "mean_7": mean_7.astype(f32), "mean_28": mean_28.astype(f32),
         "last_day": panel.filled[:, origin_col],
         "censored_share_28": window_mean(cens, 28).astype(f32),
