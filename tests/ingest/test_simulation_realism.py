@@ -247,3 +247,28 @@ def test_clusters_differ_in_category_mix(four_weeks):
     assert mix.loc["hyper", "Household"] >= 2 * mix.loc["express", "Household"]
     snacks_and_drinks = mix[["Snacks", "Beverages"]].sum(axis=1)
     assert snacks_and_drinks["express"] >= 1.2 * snacks_and_drinks["hyper"]
+
+
+def _lost_share(config: SimulationConfig, last_day: date) -> float:
+    """Share of demanded units not sold, read from the generated truth tables."""
+    world = build_world(config)
+    demanded = lost = 0
+    for d in run_days(world, initial_state(world), last_day):
+        demanded += d.truth["demanded_units"].to_numpy().sum()
+        lost += d.truth["lost_units"].to_numpy().sum()
+    return lost / demanded
+
+
+def test_the_safety_factor_and_the_old_rule_set_how_often_shelves_run_empty():
+    """`simulation.safety_factor` and `simulation.builtin_policy` are real knobs: the default
+    chain is well stocked (under 1% of demand lost); no safety stock loses more; the rule before
+    issue 15 (reorder point covering lead time + 1 day, no promotion plan) loses several percent,
+    as real grocery chains do. Scale 0.1, eight weeks."""
+    last = date(2024, 8, 25)
+    default = _lost_share(SimulationConfig(scale=0.1), last)
+    no_safety = _lost_share(SimulationConfig(scale=0.1, safety_factor=0), last)
+    old_rule = _lost_share(SimulationConfig(scale=0.1, builtin_policy=
+                                            "periodic_review_before_issue_15"), last)
+    assert 0 < default < 0.01, f"default ordering loses {default:.4f}"
+    assert no_safety > 2 * default, f"no safety stock loses {no_safety:.4f} vs {default:.4f}"
+    assert old_rule > 0.03, f"the rule before issue 15 loses {old_rule:.4f}"

@@ -32,8 +32,8 @@ from retailops.simulation.demand import (  # noqa: F401 - promotions is re-expor
     seed_word,
 )
 from retailops.simulation.policies import (
-    PERIODIC_REVIEW,
     OrderingPolicy,
+    builtin_policy,
     due_reviews,
 )
 from retailops.simulation.world import World
@@ -99,7 +99,7 @@ def opening_state(world: World) -> SimulationState:
 
 def initial_state(world: World) -> SimulationState:
     """The chain at the start of the first landed day: the opening state traded through the
-    burn-in with the built-in policy (deterministic, nothing formatted or landed), so day one
+    burn-in with the chain's built-in policy (deterministic, nothing formatted or landed), so day one
     already receives deliveries ordered before it and stock levels are in steady state."""
     state = opening_state(world)
     while state.next_day < FIRST_DAY:
@@ -244,13 +244,14 @@ def _next_open_day(days: np.ndarray) -> np.ndarray:
 
 
 def _replenish(world: World, state: SimulationState, day: date, rng: np.random.Generator,
-               policy: OrderingPolicy = PERIODIC_REVIEW) -> int:
+               policy: OrderingPolicy | None = None) -> int:
     """The day's reviews: each (store, supplier) pair is reviewed every R days; the policy
     says how much of each product to order, and each pair's order becomes one delivery."""
     today = day_number(day)
     due = due_reviews(world, day)
     if not len(due):
         return 0
+    policy = policy or builtin_policy(world)
     quantities = np.asarray(policy.order_quantities(world, state, day, due))
     if quantities.shape != (world.n_cells,):
         raise ValueError(f"ordering policy {policy.name!r} returned {quantities.shape} "
@@ -306,11 +307,11 @@ def _replenish(world: World, state: SimulationState, day: date, rng: np.random.G
 
 
 def simulate_day(world: World, state: SimulationState,
-                 policy: OrderingPolicy = PERIODIC_REVIEW) -> tuple[DayActivity, SimulationState]:
+                 policy: OrderingPolicy | None = None) -> tuple[DayActivity, SimulationState]:
     """Simulate ``state.next_day``; returns what happened and the state at the end of it.
 
-    ``policy`` decides the review's order quantities (the chain's built-in periodic review by
-    default). Sales draw from their own random stream, so the demand is the same under any
+    ``policy`` decides the review's order quantities (by default the chain's built-in policy,
+    ``simulation.builtin_policy``). Sales draw from their own random stream, so the demand is the same under any
     policy; the replenishment stream only drives lateness and fill of the orders placed."""
     day = state.next_day
     today = day_number(day)

@@ -21,7 +21,7 @@ import numpy as np
 
 from retailops.simulation.config import FIRST_DAY
 from retailops.simulation.demand import promotion_units_lift, promotions
-from retailops.simulation.world import SAFETY_Z, UNITS_PER_LINE_EXTRA
+from retailops.simulation.world import UNITS_PER_LINE_EXTRA
 
 if TYPE_CHECKING:  # the engine imports this module; only type names flow back
     from retailops.simulation.engine import SimulationState
@@ -105,7 +105,8 @@ def planned_promotion_units(world: "World", day: date) -> np.ndarray:
     # The safety stock grows with the interval's demand, as it does off promotion, and more:
     # promoted demand is lumpier (bigger baskets, a weekend peak inside the week).
     usual = mean_units * np.tile(horizon, world.n_stores)
-    return PROMOTION_COVER * extra + SAFETY_Z * (np.sqrt(usual + extra) - np.sqrt(usual))
+    return PROMOTION_COVER * extra + world.config.safety_factor * (np.sqrt(usual + extra)
+                                                                   - np.sqrt(usual))
 
 
 class PeriodicReview:
@@ -147,7 +148,8 @@ class PeriodicReviewBeforeIssue15:
         lead = np.tile(world.supplier_lead_time[world.product_supplier], world.n_stores)
         review = world.config.review_period_days
         reorder_point = np.ceil(mean_units * (lead + 1)
-                                + SAFETY_Z * np.sqrt(mean_units * (lead + review)) + 1)
+                                + world.config.safety_factor
+                                * np.sqrt(mean_units * (lead + review)) + 1)
         order_up_to = reorder_point + np.ceil(mean_units * review * 1.2) + world.case_pack
         position = state.on_hand + state.on_order
         cells = np.flatnonzero(due.cell_mask(world) & (position <= reorder_point))
@@ -159,3 +161,11 @@ class PeriodicReviewBeforeIssue15:
 
 PERIODIC_REVIEW_BEFORE_ISSUE_15 = PeriodicReviewBeforeIssue15()
 
+
+
+def builtin_policy(world: "World") -> OrderingPolicy:
+    """The chain's own ordering policy, as its configuration names it
+    (``simulation.builtin_policy``): the one the engine uses when no other is given, in the
+    burn-in and on every landed day."""
+    return {policy.name: policy for policy in (PERIODIC_REVIEW, PERIODIC_REVIEW_BEFORE_ISSUE_15)
+            }[world.config.builtin_policy]

@@ -75,7 +75,6 @@ CYCLE_COUNT_DAYS_MIN = 7
 # Stock above the reorder point an order brings, in review periods of average demand.
 CYCLE_COVER = 1.2
 PERISHABLE_CYCLE_COVER = 0.4
-SAFETY_Z = 1.65  # safety stock in standard deviations of the protection interval's demand
 
 
 @dataclass(frozen=True)
@@ -275,7 +274,8 @@ def build_world(config: SimulationConfig) -> World:
     # The reorder point covers the protection interval, lead time + review period: what sells
     # before this order arrives and the next review's order can arrive (plus safety stock).
     exposure = mean_units * (lead + review)
-    reorder_point = np.ceil(exposure + SAFETY_Z * np.sqrt(exposure) + 1).astype(np.int32)
+    safety = config.safety_factor
+    reorder_point = np.ceil(exposure + safety * np.sqrt(exposure) + 1).astype(np.int32)
     case_pack = np.select([mean_units < 0.5, mean_units < 3, mean_units < 10], [1, 6, 12], 24)
     # Perishables are ordered for a short shelf life: a fraction of a review period above the
     # reorder point, so they are ordered at nearly every review in small quantities and small
