@@ -64,6 +64,9 @@ def test_store_names_stay_unique_at_the_largest_scale(seed):
     with deadline(60):
         world = build_world(SimulationConfig(seed=seed, scale=50))
     _check_store_names(world)
+    # and deterministic: the same configuration names every store the same way again
+    again = build_world(SimulationConfig(seed=seed, scale=50))
+    assert again.store_name.tolist() == world.store_name.tolist()
 
 
 def test_store_names_at_default_scale_are_unchanged():
