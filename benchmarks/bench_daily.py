@@ -2,7 +2,7 @@
 history, beside the same day's essential work done by bare DuckDB statements.
 
     .venv/bin/python benchmarks/bench_daily.py [--workdir /tmp/h3-year] [--days 365]
-        [--scale 1.0] [--runs 3]
+        [--scale 1.0] [--runs 3] [--baseline REF]
 
 1. A year of history (``--days`` from 2024-07-01 at ``--scale``), landed and fully built once;
    reused when ``--workdir`` already holds it (each run adds a day, so history grows by
@@ -21,6 +21,12 @@ history, beside the same day's essential work done by bare DuckDB statements.
    other jobs on a shared machine), and where the daily run's seconds go (from its log with
    millisecond stamps and dbt's own log); each run's log is kept in ``<workdir>/runs/``.
 Targets (issue 13): daily <= 8 s and <= 15x the floor; medians of ``--runs``.
+
+``--baseline REF`` (a git commit) times that commit's daily run too, alternating with today's
+code run by run on the same lake (each run still a new day, each variant with its own dbt target
+folder), and prints both side by side: on a shared machine only such pairs compare two versions.
+The commit is exported to ``<workdir>/baseline-<REF>``; one run of each version first is a
+warm-up and is not counted (the baseline's first parse in its own target folder).
 
 dbt's saved parse lives in ``<workdir>/dbt-target`` (``DBT_TARGET_PATH``), so other dbt runs on
 the machine cannot invalidate it; a deployment has one project, one target folder.
@@ -80,9 +86,10 @@ def _env(root: Path) -> dict[str, str]:
             "DBT_TARGET_PATH": str(root / "dbt-target"), "DBT_LOG_PATH": str(root / "dbt-logs")}
 
 
-def _kedro(conf: Path, env: dict[str, str], *args: str) -> tuple[float, str]:
+def _kedro(conf: Path, env: dict[str, str], *args: str,
+           project: Path = PROJECT_ROOT) -> tuple[float, str]:
     started = time.perf_counter()
-    run = subprocess.run([KEDRO, "run", "--conf-source", str(conf), *args], cwd=PROJECT_ROOT,
+    run = subprocess.run([KEDRO, "run", "--conf-source", str(conf), *args], cwd=project,
                          env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if run.returncode != 0:
@@ -321,6 +328,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline", help="a git commit to time side by side (alternating)")
     parser.add_argument("--floor", help=argparse.SUPPRESS)  # the child process's day
     args = parser.parse_args()
     root = Path(args.workdir).resolve()
@@ -334,34 +342,80 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f} "
           "(shared: other engineers' jobs run beside this one)")
-    dbt_log = root / "dbt-logs" / "dbt.log"
-    daily, floors, phases, cpu = [], [], [], []
+    variants = {"today": (PROJECT_ROOT, env)}
+    if args.baseline:
+        variants = {f"baseline {args.baseline}": baseline(root, args.baseline, env), **variants}
+        for name, (project, variant_env) in variants.items():
+            # Warm-up, not counted: the baseline's first parse in its own target folder, and
+            # what each version keeps between runs (dbt's compiled templates since bbc2e12).
+            one_run(root, conf, project, variant_env, label=f"{name} (warm-up)")
+    results = {name: [] for name in variants}
     for _ in range(args.runs):
-        day = (_last_landed(root / "lake") + timedelta(days=1)).isoformat()
-        before = dbt_log.stat().st_size if dbt_log.is_file() else 0
-        cpu_before = _children_cpu()
-        wall, log = _kedro(conf, env, "--pipelines", "daily", "--tags",
-                           "ingest,transform,validate", "--params", f"run_date={day}")
-        with dbt_log.open(encoding="utf-8", errors="replace") as handle:
-            handle.seek(before)
-            this_build = handle.read()
-        (root / "runs").mkdir(exist_ok=True)
-        (root / "runs" / f"{day}.log").write_text(log)
-        cpu_daily = _children_cpu() - cpu_before
-        cpu_before = _children_cpu()
-        floor_wall, result = _floor_run(root / "lake", day)
-        cpu_floor = _children_cpu() - cpu_before
-        if result["failed"]:
-            raise SystemExit(f"floor checks failed for {day}: {result['failed']}")
-        daily.append(wall)
-        floors.append(floor_wall)
-        cpu.append((cpu_daily, cpu_floor))
-        phases.append(breakdown(log, this_build, wall))
-        print(f"  {day}: daily {wall:.2f} s, floor {floor_wall:.2f} s "
-              f"({result['checks']} checks, {result['fact_rows']:,} sales fact rows), "
-              f"ratio {wall / floor_wall:.1f}x; CPU {cpu_daily:.1f} s vs {cpu_floor:.1f} s; "
-              f"load {os.getloadavg()[0]:.1f}, "
-              f"dbt re-parsed: {'yes' if phases[-1]['dbt re-parsed'] else 'no'}")
+        for name, (project, variant_env) in variants.items():
+            results[name].append(one_run(root, conf, project, variant_env, label=name))
+    for name, runs in results.items():
+        if len(variants) > 1:
+            print(f"== {name}")
+        report(runs, args)
+    if len(results) > 1:
+        (old_name, old), (new_name, new) = results.items()
+        for what, value in (("wall", lambda r: r["daily"]), ("CPU", lambda r: r["cpu"][0])):
+            before = statistics.median(value(r) for r in old)
+            after = statistics.median(value(r) for r in new)
+            print(f"{what}: {new_name} {after:.2f} s vs {old_name} {before:.2f} s "
+                  f"({after / before:.2f}x; medians of {len(new)} alternating runs)")
+
+
+def baseline(root: Path, ref: str, env: dict[str, str]) -> tuple[Path, dict[str, str]]:
+    """A commit's project exported beside the lake, with its own dbt target and log folders
+    (a build of one version must not invalidate the other's saved parse)."""
+    project = root / f"baseline-{ref}"
+    if not project.is_dir():
+        project.mkdir()
+        archive = subprocess.run(["git", "archive", ref], cwd=PROJECT_ROOT, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(project)], input=archive, check=True)
+    lineage = PROJECT_ROOT / "dbt_athena" / "target" / "manifest.json"
+    if lineage.is_file():  # as the image ships it: registration parses nothing
+        (project / "dbt_athena" / "target").mkdir(parents=True, exist_ok=True)
+        (project / "dbt_athena" / "target" / "manifest.json").write_bytes(lineage.read_bytes())
+    return project, {**env, "PYTHONPATH": str(project / "src"),
+                     "DBT_TARGET_PATH": str(root / f"dbt-target-{ref}"),
+                     "DBT_LOG_PATH": str(root / f"dbt-logs-{ref}")}
+
+
+def one_run(root: Path, conf: Path, project: Path, env: dict[str, str],
+            label: str = "") -> dict:
+    """The daily run of the next new day, then the floor on the same day."""
+    dbt_log = Path(env["DBT_LOG_PATH"]) / "dbt.log"
+    day = (_last_landed(root / "lake") + timedelta(days=1)).isoformat()
+    before = dbt_log.stat().st_size if dbt_log.is_file() else 0
+    cpu_before = _children_cpu()
+    wall, log = _kedro(conf, env, "--pipelines", "daily", "--tags",
+                       "ingest,transform,validate", "--params", f"run_date={day}",
+                       project=project)
+    cpu_daily = _children_cpu() - cpu_before
+    with dbt_log.open(encoding="utf-8", errors="replace") as handle:
+        handle.seek(before)
+        this_build = handle.read()
+    (root / "runs").mkdir(exist_ok=True)
+    (root / "runs" / f"{day}.log").write_text(log)
+    cpu_before = _children_cpu()
+    floor_wall, result = _floor_run(root / "lake", day)
+    cpu_floor = _children_cpu() - cpu_before
+    if result["failed"]:
+        raise SystemExit(f"floor checks failed for {day}: {result['failed']}")
+    phases = breakdown(log, this_build, wall)
+    print(f"  {day}{' ' + label if label else ''}: daily {wall:.2f} s, floor {floor_wall:.2f} s "
+          f"({result['checks']} checks, {result['fact_rows']:,} sales fact rows), "
+          f"ratio {wall / floor_wall:.1f}x; CPU {cpu_daily:.1f} s vs {cpu_floor:.1f} s; "
+          f"load {os.getloadavg()[0]:.1f}, "
+          f"dbt re-parsed: {'yes' if phases['dbt re-parsed'] else 'no'}", flush=True)
+    return {"daily": wall, "floor": floor_wall, "cpu": (cpu_daily, cpu_floor), "phases": phases}
+
+
+def report(runs: list[dict], args: argparse.Namespace) -> None:
+    daily, floors = [r["daily"] for r in runs], [r["floor"] for r in runs]
     median_daily, median_floor = statistics.median(daily), statistics.median(floors)
     print(f"daily run (new process, new day, {args.days}-day history, scale {args.scale}): "
           f"median {median_daily:.2f} s (target <= 8 s)")
@@ -369,14 +423,13 @@ def main() -> None:
     print(f"ratio daily / floor: {median_daily / median_floor:.1f}x (target <= 15x); "
           f"median of per-run ratios {statistics.median(d / f for d, f in zip(daily, floors)):.1f}x")
     # CPU seconds suffer far less than wall seconds from other jobs on a shared machine.
-    cpu_daily, cpu_floor = (statistics.median(c[i] for c in cpu) for i in (0, 1))
+    cpu_daily, cpu_floor = (statistics.median(r["cpu"][i] for r in runs) for i in (0, 1))
     print(f"CPU (user + system, every thread and child): daily median {cpu_daily:.1f} s, floor "
           f"{cpu_floor:.1f} s, ratio {cpu_daily / cpu_floor:.1f}x")
     print("where the daily run's seconds go (median over runs):")
-    for name in phases[0]:
+    for name in runs[0]["phases"]:
         if name != "dbt re-parsed":
-            print(f"  {name:<48} {statistics.median(p[name] for p in phases):6.2f} s")
-
+            print(f"  {name:<48} {statistics.median(r['phases'][name] for r in runs):6.2f} s")
 
 if __name__ == "__main__":
     main()

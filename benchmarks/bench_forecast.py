@@ -54,10 +54,12 @@ TARGETS = {"train_seconds": 300, "train_peak_gb": 4.0, "predict_seconds": 15,
            "store_product_ratio": 1.08, "store_category_ratio": 1.25, "bias": 0.03}
 
 
-def kedro(conf: Path, *args: str, check: bool = True) -> tuple[float, str]:
-    """Seconds taken, and the one-line error of a failed run ('' when it succeeded)."""
+def kedro(conf: Path, *args: str, check: bool = True, project: Path = PROJECT_ROOT
+          ) -> tuple[float, str]:
+    """Seconds taken, and the one-line error of a failed run ('' when it succeeded). ``project``:
+    the Kedro project run (its own ``src/`` first on the path), this one by default."""
     started = time.perf_counter()
-    done = subprocess.run([KEDRO, "run", "--conf-source", str(conf), *args], cwd=PROJECT_ROOT,
+    done = subprocess.run([KEDRO, "run", "--conf-source", str(conf), *args], cwd=project,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     error = ""
     if done.returncode != 0:
@@ -218,18 +220,19 @@ def child_predict(root: Path, days: int, runs: int) -> dict:
     return out
 
 
-def kedro_step(conf: Path, last: date) -> dict:
+def kedro_step(conf: Path, last: date, project: Path = PROJECT_ROOT) -> dict:
     """One ``kedro run --pipelines forecast`` for ``last``: its wall and CPU seconds (the kedro
     process and what it waited for: the dbt tests), and the stage's own summary."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = os.getloadavg()[0]
     seconds, _ = kedro(conf, "--pipelines", "forecast", "--params",
-                       f"forecast.last_day={last.isoformat()}")
+                       f"forecast.last_day={last.isoformat()}", project=project)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     lake_root = Path(yaml_globals(conf)["lake_root"])
     summary = json.loads((lake_root / "metadata" / "runs" / "forecast" / "latest.json")
                          .read_text())
-    return {"seconds": seconds, "cpu_seconds": cpu, "summary": summary}
+    return {"seconds": seconds, "cpu_seconds": cpu, "summary": summary, "load": load}
 
 
 def yaml_globals(conf: Path) -> dict:
@@ -299,6 +302,35 @@ def measure_step(conf: Path, root: Path, last: date, runs: int) -> None:
         node += statistics.median(values) if not part.startswith("predict ") else 0.0
     print(f"  {'the rest':28} {wall - node:6.1f} s (kedro start and wiring, the dbt tests of "
           f"the forecast marts, tracking)")
+
+
+def compare_step(conf: Path, last: date, runs: int, other: Path) -> None:
+    """The predict-only forecast step of another copy of the project (e.g. ``git archive`` of
+    an earlier commit) and of this one, run in turn ``runs`` times each over the same lake and
+    stored models, so both see the same load: medians and their ratio."""
+    done: dict[str, list[dict]] = {"other": [], "this": []}
+    for _ in range(runs):
+        for name, project in (("other", other), ("this", PROJECT_ROOT)):
+            done[name].append(kedro_step(conf, last, project))
+            if any(m["trained"] for m in done[name][-1]["summary"]["models"].values()):
+                raise SystemExit("a compared run trained a model: not a predict-only day")
+    print(f"\nthe predict-only forecast step, {other} against this project, in turn "
+          f"(medians of {runs}):")
+    medians = {}
+    for name, rows in done.items():
+        medians[name] = (statistics.median(r["seconds"] for r in rows),
+                         statistics.median(r["cpu_seconds"] for r in rows))
+        parts = {}
+        for r in rows:
+            for part, value in r["summary"].get("seconds", {}).items():
+                parts.setdefault(part, []).append(value)
+        walls = ", ".join(f"{r['seconds']:.1f}" for r in rows)
+        loads = ", ".join(f"{r['load']:.0f}" for r in rows)
+        where = ", ".join(f"{p} {statistics.median(v):.1f}" for p, v in parts.items())
+        print(f"  {name:6} {medians[name][0]:6.1f} s wall, {medians[name][1]:5.1f} s CPU "
+              f"(runs {walls} s at load {loads}); {where}")
+    print(f"  ratio other/this: {medians['other'][0] / medians['this'][0]:.2f}x wall, "
+          f"{medians['other'][1] / medians['this'][1]:.2f}x CPU")
 
 
 def child_backtest(root: Path, models: list[str], origins: int, step_days: int,
@@ -397,6 +429,9 @@ def main() -> None:
     parser.add_argument("--skip-step", action="store_true",
                         help="skip the whole forecast step (kedro run --pipelines forecast) "
                              "of a predict-only day")
+    parser.add_argument("--compare-step-with", default=None,
+                        help="another copy of the project (e.g. git archive of an earlier "
+                             "commit): its predict-only forecast step and this one's, in turn")
     parser.add_argument("--child", nargs="*")
     args = parser.parse_args()
     root = Path(args.workdir).resolve()
@@ -469,6 +504,8 @@ def main() -> None:
               f"{r['peak_gb_lookback']:.2f} GB ({r['peak_gb']:.2f} GB with the full-history check)")
     if not args.skip_step:
         measure_step(conf, root, last, args.runs)
+    if args.compare_step_with:
+        compare_step(conf, last, args.runs, Path(args.compare_step_with).resolve())
     if not args.skip_backtest:
         r = run_child("backtest", "--workdir", str(root), "--days", str(args.days),
                       "--models", ",".join(models), "--origins", str(args.origins),

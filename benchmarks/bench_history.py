@@ -234,6 +234,7 @@ def main() -> None:
     walls = {n: [] for n in lengths}
     nodes = {n: [] for n in lengths}
     dbt_nodes = {n: [] for n in lengths}
+    loads: list[float] = []  # the 1-minute load average after each run (a shared machine)
     for i in range(1, args.runs + 1):
         for n in lengths:
             day = last[n] + timedelta(days=i)
@@ -244,7 +245,10 @@ def main() -> None:
             walls[n].append(seconds)
             nodes[n].append(node_seconds(log, started_at))
             dbt_nodes[n].append(dbt_node_seconds(run))
-            print(f"daily run after {n + i - 1} days ({day}): {seconds:.2f} s", flush=True)
+            load = os.getloadavg()[0]
+            loads.append(load)
+            print(f"daily run after {n + i - 1} days ({day}): {seconds:.2f} s "
+                  f"(load {load:.1f})", flush=True)
 
     medians = {n: statistics.median(walls[n]) for n in lengths}
     ratio = medians[args.long] / medians[args.short]
@@ -253,7 +257,13 @@ def main() -> None:
     for n in lengths:
         print(f"  after {n:4d} days: {medians[n]:6.2f} s  "
               f"(runs: {', '.join(f'{s:.2f}' for s in walls[n])})")
-    print(f"  ratio {args.long}/{args.short} days: {ratio:.2f}x (target <= 1.2x)")
+    print(f"  ratio {args.long}/{args.short} days: {ratio:.2f}x (target <= 1.2x); "
+          f"load {min(loads):.1f}-{max(loads):.1f}")
+    # Run by run (each long run beside the short run just before it): less sensitive to the
+    # load moving during the benchmark than the ratio of medians.
+    pairs = [b / a for a, b in zip(walls[args.short], walls[args.long])]
+    print(f"  run-by-run ratios: {', '.join(f'{r:.2f}' for r in pairs)} "
+          f"(median {statistics.median(pairs):.2f}x)")
 
     labels = (f"{args.short}d", f"{args.long}d")
     print_breakdown("Kedro nodes", median_by_key(nodes[args.short]),

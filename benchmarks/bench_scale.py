@@ -149,6 +149,23 @@ def lake_volume(lake: Path, last: date) -> dict:
     return {"sale_lines": lines, "days": days, "csv_bytes": csv_bytes}
 
 
+def landing_trend(log: Path, span: int = 30) -> dict:
+    """Seconds per landed day from the ingest log (the dataset's "in X s simulated and
+    written" lines): the median of the first and of the last ``span`` days landed by the run,
+    so a landing that slows as history grows shows (the scale-16 year's first landing went
+    from ~8 s to ~35 s a day while the machine's load rose; counted file work is flat, see
+    tests/ingest/test_landing_flat_in_history.py)."""
+    import re
+
+    seconds = [float(m.group(1)) for m in re.finditer(r" landed [^\n]* in ([\d.]+) s simulated",
+                                                       log.read_text(errors="replace"))]
+    if not seconds:
+        return {}
+    return {"days_landed": len(seconds),
+            "day_seconds_first": statistics.median(seconds[:span]),
+            "day_seconds_last": statistics.median(seconds[-span:])}
+
+
 def _last_landed(lake: Path) -> date:
     return max(date.fromisoformat(p.name[3:])
                for p in (lake / "metadata" / "manifests" / "sales").glob("dt=*"))
@@ -207,6 +224,7 @@ def prepare_scale(scale: float, args: argparse.Namespace) -> None:
             result = run_step(root, step, *command)
         if step == "ingest":
             result.update(lake_volume(root / "lake", last))
+            result.update(landing_trend(root / "logs" / "ingest.log"))
         if step == "forecast":
             result["models"] = list(args.forecast_models)
         record["steps"][step] = result
@@ -377,11 +395,16 @@ def main() -> None:
     parser.add_argument("--daily-workdirs", default="",
                         help="comma list of built workdirs to alternate the daily runs between")
     parser.add_argument("--forecast-models", default="seasonal_naive,intermittent")
+    parser.add_argument("--trend", type=Path, help="print the per-day landing trend of an "
+                        "ingest log and exit")
     parser.add_argument("--questions", type=Path, help=argparse.SUPPRESS)  # the child's file
     parser.add_argument("--table", action="store_true", help="print the recorded table")
     parser.add_argument("--plot", type=Path, help="with --table: write the SVG plot here")
     parser.add_argument("--json", type=Path, help="with --table: write the rows as JSON here")
     args = parser.parse_args()
+    if args.trend:
+        print(json.dumps(landing_trend(args.trend)))
+        return
     if args.questions:
         sys.path.insert(0, str(PROJECT_ROOT / "src"))
         time_questions(args.questions)

@@ -16,6 +16,13 @@ loaded) puts stand-ins for those two modules in ``sys.modules``:
 
 Any other attribute of either stand-in loads the real module in its place, so
 ``from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook`` keeps working.
+
+Kedro itself has one such cost: every ``MemoryDataset`` (one per parameter, ~40 a run) infers
+how to copy its data by importing pandas, numpy and ibis to ask whether the data is one of
+their frames -- a run that uses none of them pays pandas' import (0.25 s) and, ibis not being
+installed, a failed search of the whole path per parameter. ``copy_mode_from_loaded_modules()``
+asks the same question of the modules already loaded: an object of a module's type cannot
+exist before the module is imported, so the answer is the same.
 """
 
 from __future__ import annotations
@@ -78,3 +85,22 @@ def defer_kedro_mlflow() -> None:
     for name, placeholders in stand_ins.items():
         if name not in sys.modules:
             sys.modules[name] = _DeferredModule(name, placeholders)
+
+
+def _copy_mode(data: Any) -> str:
+    """Kedro's ``_infer_copy_mode`` without importing anything (same answers)."""
+    pd, np, ibis = (sys.modules.get(name) for name in ("pandas", "numpy", "ibis"))
+    if (pd is not None and isinstance(data, pd.DataFrame)) or (
+            np is not None and isinstance(data, np.ndarray)):
+        return "copy"
+    if type(data).__name__ == "DataFrame" or (ibis is not None and isinstance(data, ibis.Table)):
+        return "assign"
+    return "deepcopy"
+
+
+def copy_mode_from_loaded_modules() -> None:
+    """Let Kedro's ``MemoryDataset`` infer its copy mode without importing pandas (see the
+    module docstring)."""
+    from kedro.io import memory_dataset
+
+    memory_dataset._infer_copy_mode = _copy_mode

@@ -16,7 +16,7 @@ import os
 from retailops.daily_run import DailyRunHooks
 from retailops.deployment import DeploymentHooks
 from retailops.hooks import RetailOpsHooks
-from retailops.plugins import defer_kedro_mlflow
+from retailops.plugins import copy_mode_from_loaded_modules, defer_kedro_mlflow
 from retailops.project_paths import ProjectPathHooks
 
 # Kedro's telemetry plugin otherwise posts usage data and edits pyproject.toml.
@@ -27,9 +27,15 @@ HOOKS = (ProjectPathHooks(), DeploymentHooks(), RetailOpsHooks(), DailyRunHooks(
 
 # kedro-mlflow registers its hook on every session by entry point; it would import mlflow and open
 # a tracking store on every run, even an ingest. The forecast stage tracks its runs itself.
-DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")
+# kedro-viz's run hooks (installed locally, not in the image) import pandas on a run's first
+# dataset load and write .viz/stats.json after it, which nothing here reads: the lineage view
+# needs none of it. RETAILOPS_KEDRO_VIZ_STATS=1 keeps them (row counts shown in kedro-viz).
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow") + (
+    () if os.environ.get("RETAILOPS_KEDRO_VIZ_STATS") == "1" else ("kedro-viz", "kedro_viz"))
 # Its CLI group and hook module would import mlflow on every command (1.5-5 s): see plugins.py.
 defer_kedro_mlflow()
+# Kedro's MemoryDataset imports pandas (and looks for ibis) for every parameter: see plugins.py.
+copy_mode_from_loaded_modules()
 
 
 def _env(name: str, default: str | None = None) -> str | None:

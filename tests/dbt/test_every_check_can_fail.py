@@ -349,13 +349,13 @@ def _(b: Breakage) -> list[tuple]:
 
 @case("stg_defects_rules", "row_rules", "record_key", RULES)
 def _(b: Breakage) -> list[tuple]:
-    b.append_csv(f"metadata/defects/dt={DAY}/defects.csv", [
-        {"dt": DAY, "table_name": "sales", "defect_type": "negative_on_hand", "record_key": "K1"},
-        {"dt": DAY, "table_name": "returns", "defect_type": "null_discount", "record_key": "K2"},
-        {"dt": DAY, "table_name": "sales", "defect_type": "null_discount", "record_key": ""},
-    ])
-    b.append_csv("metadata/defects/dimensions/defects.csv", [
-        {"table_name": "suppliers", "defect_type": "missing_supplier", "record_key": "K4"}])
+    # stg_defects is a table on DuckDB (built from the ledger files): broken in the table.
+    b.sql("insert into staging.stg_defects (ledger, defect_date, table_name, defect_type, "
+          "record_key, partition_dt) values "
+          f"('facts', date '{DAY}', 'sales', 'negative_on_hand', 'K1', '{DAY}'), "
+          f"('facts', date '{DAY}', 'returns', 'null_discount', 'K2', '{DAY}'), "
+          f"('facts', date '{DAY}', 'sales', 'null_discount', null, '{DAY}'), "
+          "('dimensions', null, 'suppliers', 'missing_supplier', 'K4', null)")
     return [("K1", "known_table_and_type"), ("K2", "known_table_and_type"),
             (None, "key_present"), ("K4", "known_table_and_type")]
 

@@ -130,10 +130,12 @@ def warehouse_tables(warehouse: Path) -> dict[str, pd.DataFrame]:
     keys = {**{f"marts.{m}": k for m, k in MART_KEYS.items()},
             "staging.base_sales": ["sale_id"],
             "staging.base_inventory": ["snapshot_date", "store_id", "product_id"],
-            "staging.base_shipments": ["shipment_id", "line_number", "dt"]}
+            "staging.base_shipments": ["shipment_id", "line_number", "dt"],
+            # A table on DuckDB, rebuilt for the run's days only: sorted by every column.
+            "staging.stg_defects": None}
     with duckdb.connect(str(warehouse), read_only=True) as con:
         frames = {name: con.execute(f"select * from {name}").df() for name in keys}
-    return {name: frame.sort_values(keys[name]).reset_index(drop=True)
+    return {name: frame.sort_values(keys[name] or list(frame.columns)).reset_index(drop=True)
             for name, frame in frames.items()}
 
 

@@ -123,21 +123,23 @@ def test_a_failing_data_test_fails_the_run_naming_the_test(platform, tmp_path):
     assert summary["success"] is False and summary["failed_tests"]
 
 
-def test_a_ledger_mismatch_fails_validation_in_one_line(platform):
-    # The warehouse's staging views read the lake they were built over, so the mismatch is
-    # made in that lake (and undone afterwards).
-    tmp, conf, lake = platform
+def test_a_ledger_mismatch_fails_validation_in_one_line(platform, tmp_path):
+    # The ledger is read by the transform (stg_defects is a table on DuckDB, rebuilt for the
+    # days a run rebuilds; a window without run_date rebuilds every day): the mismatch is made
+    # in a copy of the lake, then that lake is transformed and validated.
+    import shutil
+
+    _, _, built = platform
+    lake = tmp_path / "lake"
+    shutil.copytree(built, lake)
+    conf = conf_with_lake(tmp_path, str(lake))
     ledger = lake / "metadata/defects/dt=2024-07-02/defects.csv"
-    original = ledger.read_bytes()
-    try:
-        with ledger.open("a") as handle:
-            handle.write('"2024-07-02","sales","null_discount","202407029999999",'
-                         '"discount_pct",,"0.1"\n')
-        result = run_kedro("run", "--pipelines", "validate", "--conf-source", str(conf),
-                           "--params", "start_date=2024-07-01,end_date=2024-07-05")
-        report = json.loads((lake / "metadata/runs/validation/latest.json").read_text())
-    finally:
-        ledger.write_bytes(original)
+    with ledger.open("a") as handle:
+        handle.write('"2024-07-02","sales","null_discount","202407029999999",'
+                     '"discount_pct",,"0.1"\n')
+    result = run_kedro("run", "--pipelines", "transform,validate", "--conf-source", str(conf),
+                       "--params", f"start_date=2024-07-01,end_date=2024-07-05,{SCALE}")
+    report = json.loads((lake / "metadata/runs/validation/latest.json").read_text())
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -27,7 +27,7 @@ from retailops.validation import (
     reconcile,
     reconcile_keeping,
 )
-from retailops.warehouse.engines import DuckDBWarehouse
+from retailops.warehouse.engines import DuckDBWarehouse, frame_rows
 from tests.conftest import conf_with_lake, run_kedro
 from tests.platform_fixture import make_project
 
@@ -391,6 +391,9 @@ def test_every_check_is_athena_sql_with_the_same_answers(platform, tmp_path):
             frame = self.warehouse.query(sqlglot.transpile(sql, read="trino", write="duckdb")[0])
             # awswrangler's frames use pandas' nullable types: NULL arrives as pd.NA.
             return frame.convert_dtypes()
+
+        def rows(self, sql):
+            return frame_rows(self.query(sql))  # as AthenaWarehouse.rows reads its frames
 
     with DuckDBWarehouse(str(copy.warehouse)).session() as warehouse:
         direct = reconcile(warehouse, date(2024, 7, 13), date.fromisoformat(LAST))

@@ -1,10 +1,16 @@
 {#- The defect ledger: what the generator deliberately broke, one row per defect
-    (facts: one file per day; dimensions: one file). Used to reconcile what staging caught. -#}
+    (facts: one file per day; dimensions: one file). Used to reconcile what staging caught.
+    A table on DuckDB, rebuilt for the run's days only (macros/ledger.sql). -#}
+{{ config(**ledger_table_config()) }}
+
 with
 
 fact_defects as (
 
     select * from {{ source('raw', 'defects') }}
+    {%- if is_incremental() %}
+    where {{ rebuilt_days_filter('dt') }}
+    {%- endif %}
 
 ),
 

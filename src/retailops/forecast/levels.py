@@ -22,28 +22,60 @@ from retailops.forecast.models import count_interval, dispersion_for, fit_varian
 BOTTOM = "store_product"
 
 
-def _keys(frame: pd.DataFrame, level: str, category: pd.Series) -> pd.Series:
-    if level == "store_category":
-        return frame[F.STORE].astype(str) + "|" + category
-    if level == "category":
-        return category
-    if level == "store":
-        return frame[F.STORE].astype(str)
-    if level == "chain":
-        return pd.Series("chain", index=frame.index)
-    raise ValueError(f"unknown level {level!r}")
+def _level_keys(frame: pd.DataFrame, context: F.ForecastContext
+                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per level, each row's key as an integer code and the keys' text by code, the codes
+    numbered in the keys' text order (``<store_id>|<category>``, category, store_id, chain):
+    rows are grouped on integers, and only the few thousand distinct keys are ever text."""
+    store_codes, stores = pd.factorize(frame[F.STORE].astype(str).to_numpy()
+                                       if not isinstance(frame[F.STORE].dtype, pd.CategoricalDtype)
+                                       else frame[F.STORE])
+    product_codes, products = pd.factorize(frame[F.PRODUCT].to_numpy()
+                                           if not isinstance(frame[F.PRODUCT].dtype,
+                                                             pd.CategoricalDtype)
+                                           else frame[F.PRODUCT])
+    category_of = context.category_of()
+    product_category = (pd.Index(products.astype(str)).map(category_of).fillna("unknown")
+                        .to_numpy(dtype=object))
+    category_codes_of_product, categories = pd.factorize(product_category)
+    category_codes = category_codes_of_product[product_codes]
+    store_text = np.asarray(stores.astype(str), dtype=object)
+
+    def numbered(codes: np.ndarray, texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # Renumber so that code order is the keys' text order (the groupby's sort).
+        order = np.argsort(texts, kind="stable")
+        rank = np.empty(len(texts), dtype=np.int64)
+        rank[order] = np.arange(len(texts))
+        return rank[codes], texts[order]
+
+    n_categories = len(categories)
+    pairs = store_codes.astype(np.int64) * n_categories + category_codes
+    pair_codes, distinct_pairs = pd.factorize(pairs)
+    pair_text = np.array([f"{store_text[p // n_categories]}|{categories[p % n_categories]}"
+                          for p in distinct_pairs], dtype=object)
+    return {
+        "store_category": numbered(pair_codes, pair_text),
+        "category": numbered(category_codes, np.asarray(categories, dtype=object)),
+        "store": numbered(store_codes, store_text),
+        "chain": (np.zeros(len(frame), dtype=np.int64), np.array(["chain"], dtype=object)),
+    }
 
 
 def aggregate_sums(frame: pd.DataFrame, value_columns: list[str], context: F.ForecastContext,
                    day_column: str = F.TARGET_DATE) -> pd.DataFrame:
-    """Sums of ``value_columns`` per level, key and day: ``level, level_key, <day>, values``."""
-    category = frame[F.PRODUCT].astype(str).map(context.category_of()).fillna("unknown")
+    """Sums of ``value_columns`` per level, key and day: ``level, level_key, <day>, values``,
+    sorted by key text then day within each level (pandas' groupby sums on integer keys: the
+    same sums, in the same row order, as on the text keys)."""
+    keys = _level_keys(frame, context)
     out = []
     for level in F.LEVELS:
-        keyed = frame[[day_column, *value_columns]].assign(level_key=_keys(frame, level,
-                                                                           category).to_numpy())
-        summed = keyed.groupby(["level_key", day_column], sort=True)[value_columns].sum()
-        out.append(summed.reset_index().assign(level=level))
+        codes, texts = keys[level]
+        keyed = frame[[day_column, *value_columns]].assign(level_code=codes)
+        summed = keyed.groupby(["level_code", day_column], sort=True)[value_columns].sum()
+        summed = summed.reset_index()
+        level_key = texts[summed.pop("level_code").to_numpy()]
+        summed.insert(0, "level_key", level_key)
+        out.append(summed.assign(level=level))
     return pd.concat(out, ignore_index=True)
 
 

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Iterable, Literal, Mapping
@@ -22,7 +23,7 @@ from typing import Iterable, Literal, Mapping
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from retailops.errors import CorruptPartitionError
+from retailops.errors import CorruptPartitionError, LakeUnavailableError
 from retailops.lake import layout
 from retailops.lake.storage import Lake
 from retailops.simulation import FACT_TABLES, RAW_COLUMNS
@@ -215,6 +216,25 @@ def verify_partition(lake: Lake, table: str, day: date,
     return _check_bytes(lake, table, day, manifest, expected_columns)
 
 
+def _stored_sizes(lake: Lake, table: str, days: Iterable[date]) -> dict[str, int]:
+    """The stored size of each committed partition's data file (absent: missing). On S3 one
+    listing of the table (a LIST returns a thousand sizes per call); locally one ``stat`` per
+    file, no folder walked: fsspec's walk of a table's day folders cost ~0.15 s per table at
+    900 days, the stats ~0.02 s."""
+    if lake.is_s3:
+        return lake.sizes(layout.fact_folder(table))
+    sizes = {}
+    for day in days:
+        relative = layout.fact_file(table, day)
+        try:
+            sizes[relative] = os.stat(lake.url(relative)).st_size
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            raise LakeUnavailableError(f"cannot read {lake.url(relative)}: {exc.strerror}") from exc
+    return sizes
+
+
 def verify_lake(lake: Lake, tables: Iterable[str] = FACT_TABLES,
                 sha_days: Iterable[date] | Mapping[str, Iterable[date]] = (),
                 columns: Mapping[str, tuple[str, ...]] = RAW_COLUMNS,
@@ -224,7 +244,7 @@ def verify_lake(lake: Lake, tables: Iterable[str] = FACT_TABLES,
     manifests per table (incomplete partitions, including unparsable manifests, are left out).
 
     Every complete partition: its data file exists with the size its manifest records (one
-    listing with sizes per table, no data read). The days in ``sha_days`` (the same days for
+    ``stat`` per file locally, one listing with sizes per table on S3; no data read). The days in ``sha_days`` (the same days for
     every table, or a mapping table -> days): the sha256 of the stored bytes and the header's
     columns. The cost of a daily run stays flat as history grows; a same-size edit of an older
     day is caught once that day is in ``sha_days``. Days without a complete partition are
@@ -241,7 +261,7 @@ def verify_lake(lake: Lake, tables: Iterable[str] = FACT_TABLES,
     for table in tables:
         committed = (dict(manifests[table]) if manifests is not None and table in manifests
                      else read_manifests(lake, table))
-        sizes = lake.sizes(layout.fact_folder(table))
+        sizes = _stored_sizes(lake, table, committed)
         for day, manifest in sorted(committed.items()):
             relative = layout.fact_file(table, day)
             size = sizes.get(relative)

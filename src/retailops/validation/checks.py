@@ -12,8 +12,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-import pandas as pd
-
 from retailops.warehouse.engines import Warehouse
 
 # How many disagreeing items a check names; the run report keeps the same short list.
@@ -50,22 +48,15 @@ def _number(value: float | None) -> str:
     return "nothing (no rows)" if value is None else f"{value:g}"
 
 
-def is_null(value: Any) -> bool:
-    """SQL NULL as pandas delivers it: None, NaN, NaT or pd.NA (Athena's nullable integers)."""
-    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
-
-
 def scalar(warehouse: Warehouse, sql: str) -> float | None:
     """The first value of a one-row query; NULL (no rows to add up) stays None."""
-    value = warehouse.query(sql).iloc[0, 0]
-    return None if is_null(value) else float(value)
+    value = warehouse.rows(sql)[0][0]
+    return None if value is None else float(value)
 
 
 def rows(warehouse: Warehouse, sql: str) -> list[tuple]:
-    """Every row of a query as plain tuples (NULL as None)."""
-    frame = warehouse.query(sql)
-    return [tuple(None if is_null(v) else v for v in row)
-            for row in frame.itertuples(index=False, name=None)]
+    """Every row of a query as plain tuples (NULL as None; ``Warehouse.rows``)."""
+    return warehouse.rows(sql)
 
 
 def named(problems: list[str]) -> tuple[str, ...]:

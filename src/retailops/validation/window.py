@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from retailops.validation.checks import is_null
 from retailops.warehouse.engines import Warehouse
 
 FACT_TABLES = ("sales", "inventory", "shipments")
@@ -29,10 +28,10 @@ class Window:
 def first_landed_day(warehouse: Warehouse) -> date | None:
     """The earliest day with a complete fact partition of any table (None on an empty lake)."""
     tables = ", ".join(f"'{t}'" for t in FACT_TABLES)
-    found = warehouse.query(
+    found = warehouse.rows(
         f"select min(partition_dt) as first_day from {warehouse.table('staging', 'stg_manifests')} "
-        f"where table_name in ({tables})").iloc[0, 0]
-    return None if is_null(found) else date.fromisoformat(str(found))
+        f"where table_name in ({tables})")[0][0]
+    return None if found is None else date.fromisoformat(str(found))
 
 
 def daily_window(warehouse: Warehouse, run_date: date, days: int) -> Window:

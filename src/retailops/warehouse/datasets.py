@@ -127,7 +127,8 @@ class ServingWarehouseDataset(AbstractDataset[dict[str, Any], Warehouse]):
                         copied_relations=tuple(data.get("copied_relations", ())),
                         keep_snapshots=int(data.get("keep_snapshots", 2)),
                         curated_tables=tuple(data.get("curated_tables", ())),
-                        published_parquet=data.get("published_parquet") or {})
+                        published_parquet=data.get("published_parquet") or {},
+                        monthly_relations=data.get("monthly_relations") or {})
 
     def _describe(self) -> dict[str, Any]:
         return {"engine": self._engine, "path": self._path}

@@ -8,6 +8,8 @@ name) is what the validate stage and the run report read.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import logging
 import os
@@ -47,35 +49,198 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 _IMPORTING: list[threading.Thread] = []
 
 # The classes dbt checks against a JSON schema on every invocation that finds its parse saved
-# (the project, its flags and selectors, the profile and its DuckDB credentials, the on-run-start
-# hook). dbt builds each schema on first use (mashumaro, pure Python: 1-3 s for these on a
-# loaded machine) and caches it for the process (``functools.lru_cache``).
+# (the project and the whole configuration, its flags and selectors, the profile and its DuckDB
+# credentials, the on-run-start hook). dbt builds each schema on first use (mashumaro, pure
+# Python: ~0.6 s of CPU for these, ~0.35 s of it ``Configuration``'s) and caches it for the
+# process only (``functools.lru_cache``); ``_import_dbt`` keeps them in a file between
+# processes instead (``_kept_file``).
 _VALIDATED_CLASSES = (
-    ("dbt.contracts.project", ("Project", "ProjectFlags", "PackageConfig", "ProfileConfig")),
+    ("dbt.contracts.project", ("Project", "Configuration", "ProjectFlags", "PackageConfig",
+                               "ProfileConfig")),
     ("dbt.contracts.selection", ("SelectorFile",)),
     ("dbt.artifacts.resources", ("Hook",)),
     ("dbt.adapters.duckdb.credentials", ("DuckDBCredentials",)),
 )
 
+# The distributions a class's JSON schema (its fields, and the builder) and a compiled
+# template (dbt's Jinja environments and Jinja itself) are a function of.
+_SCHEMA_SOURCES = ("dbt-core", "dbt-common", "dbt-adapters", "dbt-duckdb", "mashumaro",
+                   "Jinja2")
+
+
+def _kept_file(kind: str, suffix: str) -> Path:
+    """Where start-up work is kept between processes (``json_schemas``, ``jinja_code``): dbt's
+    target folder (as dbt resolves ``DBT_TARGET_PATH``), one file per set of installed versions
+    and Python, so an upgrade of dbt, Jinja or mashumaro reads none of the old files."""
+    from importlib.metadata import version
+
+    versions = ";".join(f"{name}={version(name)}" for name in _SCHEMA_SOURCES)
+    digest = hashlib.sha256(f"{versions};{sys.version}".encode()).hexdigest()[:16]
+    target = Path(os.environ.get("DBT_TARGET_PATH") or "target")
+    if not target.is_absolute():
+        target = project_dir() / target
+    return target / f"{kind}.{digest}{suffix}"
+
+
+def _serve_schema(cls: type, schema: dict[str, Any]) -> None:
+    """Make ``cls.json_schema()`` return ``schema``; a subclass still gets its own, built by dbt
+    as before (the next class in its MRO answers for it)."""
+
+    def json_schema(klass: type) -> dict[str, Any]:
+        if klass is cls:
+            return schema
+        return super(cls, klass).json_schema()  # type: ignore[misc]
+
+    cls.json_schema = classmethod(json_schema)  # type: ignore[attr-defined]
+
+
+def warm_json_schemas(cache_file: Path | None = None) -> dict[str, str]:
+    """The JSON schemas dbt validates an invocation's project and profile against: read from
+    ``cache_file`` when it holds them all, else built by dbt (and written there for the next
+    process). Returns how each class's schema was obtained (``cached`` or ``built``)."""
+    import importlib
+
+    classes = {f"{module}.{name}": getattr(importlib.import_module(module), name)
+               for module, names in _VALIDATED_CLASSES for name in names}
+    cache_file = cache_file or _kept_file("json_schemas", ".json")
+    try:
+        cached = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cached = {}
+    if isinstance(cached, dict) and set(classes) <= set(cached):
+        for name, cls in classes.items():
+            _serve_schema(cls, cached[name])
+        return {name: "cached" for name in classes}
+    built = {name: cls.json_schema() for name, cls in classes.items()}
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        staged = cache_file.with_name(f".{cache_file.name}.{os.getpid()}")
+        staged.write_text(json.dumps(built))
+        os.replace(staged, cache_file)  # another process never reads half a file
+    except OSError:  # a read-only image: dbt builds them in each process, as it would anyway
+        pass
+    return {name: "built" for name in classes}
+
+
+# --- Jinja's compiled templates, kept between processes ---------------------------------------
+# dbt compiles every macro and node template it renders from a string (``from_string``), so
+# Jinja's own bytecode cache, which serves loaders only, never applies: each process parses and
+# compiles the same ~150 templates again (~0.3 s of a daily build's CPU). The code objects are
+# kept here as Jinja's bytecode cache keeps them (marshal), keyed by the template's source and
+# everything about the environment that shapes the generated code.
+_TEMPLATE_CODE: dict[str, Any] = {}
+_TEMPLATES_USED: set[str] = set()
+_TEMPLATES_COMPILED: set[str] = set()
+_TEMPLATES_FILE: list[Path] = []
+
+
+def _qualified(thing: Any) -> str | None:
+    return None if thing is None else f"{thing.__module__}.{thing.__qualname__}"
+
+
+def _template_key(environment: Any, source: str, name: str | None, filename: str | None,
+                  defer_init: bool) -> str:
+    shape = (type(environment).__module__, type(environment).__qualname__,
+             sorted(environment.extensions), environment.optimized, environment.is_async,
+             environment.autoescape if isinstance(environment.autoescape, bool) else "callable",
+             environment.block_start_string, environment.block_end_string,
+             environment.variable_start_string, environment.variable_end_string,
+             environment.comment_start_string, environment.comment_end_string,
+             environment.line_statement_prefix, environment.line_comment_prefix,
+             environment.trim_blocks, environment.lstrip_blocks, environment.newline_sequence,
+             environment.keep_trailing_newline, _qualified(environment.code_generator_class),
+             _qualified(environment.finalize))
+    return hashlib.sha256(repr((shape, name, filename, defer_init, source)).encode()).hexdigest()
+
+
+def _keep_compiled_templates(cache_file: Path) -> None:
+    """Serve ``MacroFuzzEnvironment.compile`` (dbt's Jinja environments) from ``cache_file``;
+    ``save_compiled_templates`` writes back what this process compiled."""
+    import marshal
+
+    import dbt_common.clients.jinja as dbt_jinja
+
+    try:
+        kept = marshal.loads(cache_file.read_bytes())
+        _TEMPLATE_CODE.update(kept if isinstance(kept, dict) else {})
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
+    _TEMPLATES_FILE[:] = [cache_file]
+    environment = dbt_jinja.MacroFuzzEnvironment
+    if getattr(environment.compile, "retailops_cached", False):
+        return
+    compile_template = environment.compile
+
+    def compile(self: Any, source: Any, name: str | None = None, filename: str | None = None,
+                raw: bool = False, defer_init: bool = False) -> Any:
+        # Raw Python source, a parsed tree, or dbt's macro debugging (which writes the source
+        # where tracebacks find it): Jinja compiles as usual.
+        if raw or not isinstance(source, str) or dbt_jinja.MACRO_DEBUGGING:
+            return compile_template(self, source, name, filename, raw, defer_init)
+        key = _template_key(self, source, name, filename, defer_init)
+        code = _TEMPLATE_CODE.get(key)
+        if code is None:
+            code = compile_template(self, source, name, filename, raw, defer_init)
+            _TEMPLATE_CODE[key] = code
+            _TEMPLATES_COMPILED.add(key)
+        _TEMPLATES_USED.add(key)
+        return code
+
+    compile.retailops_cached = True  # type: ignore[attr-defined]
+    environment.compile = compile
+
+
+def save_compiled_templates() -> None:
+    """When this process compiled a template the file did not hold, write the templates it
+    used (only those: the file does not grow with templates no run uses any more)."""
+    import marshal
+
+    if not _TEMPLATES_FILE or not _TEMPLATES_COMPILED:
+        return
+    used = {key: _TEMPLATE_CODE[key] for key in list(_TEMPLATES_USED)}
+    _TEMPLATES_COMPILED.clear()
+    try:
+        cache_file = _TEMPLATES_FILE[0]
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        staged = cache_file.with_name(f".{cache_file.name}.{os.getpid()}")
+        staged.write_bytes(marshal.dumps(used))
+        os.replace(staged, cache_file)  # another process never reads half a file
+    except OSError:  # a read-only image: the next process compiles them again
+        pass
+
+
+def _flag_source() -> str:
+    """dbt-common's ``BehaviorFlagRendered._default_source`` (the module that declared a
+    behaviour flag without naming its source: the first caller outside dbt-common's
+    ``behavior_flags``) without ``inspect.stack()``, which reads the source lines of every frame
+    of the stack for each flag (~0.1 s of an invocation's CPU). Same frames, same answer."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        # Code compiled from a string (``<template>``: Jinja, ``<string>``) has no module:
+        # ``getmodule`` would rescan every loaded module to say so.
+        if not frame.f_code.co_filename.startswith("<"):
+            module = inspect.getmodule(frame)
+            if module is not None and module.__name__ != "dbt_common.behavior_flags":
+                return module.__name__
+        frame = frame.f_back
+    return "Unknown"
+
 
 def _import_dbt() -> None:
     """Import dbt and do the process-wide work of its first invocation: the modules a build
-    loads, the JSON schemas of the classes it validates, and ``inspect``'s table of modules
-    (dbt-core's adapter asks ``inspect.stack()`` for the module creating each behaviour flag;
-    the first call maps every loaded module to its file). Each result is what dbt would compute
-    itself, cached the same way; nothing here touches the project or the warehouse."""
+    loads, the JSON schemas of the classes it validates (kept between processes), and
+    ``inspect``'s table of modules (dbt-core's adapter asks ``inspect`` for the module creating
+    each behaviour flag; the first call maps every loaded module to its file). Each result is
+    what dbt would compute itself; nothing here touches the project or the warehouse."""
     try:
-        import importlib
-        import inspect
-
         import dbt.cli.main  # noqa: F401
         import dbt.task.build  # noqa: F401
+        from dbt_common.behavior_flags import BehaviorFlagRendered
 
-        for module_name, class_names in _VALIDATED_CLASSES:
-            module = importlib.import_module(module_name)
-            for name in class_names:
-                getattr(module, name).json_schema()
-        inspect.stack()
+        warm_json_schemas()
+        _keep_compiled_templates(_kept_file("jinja_code", ".marshal"))
+        BehaviorFlagRendered._default_source = staticmethod(_flag_source)
+        inspect.getmodule(sys._getframe())
     except Exception:  # pragma: no cover - invoke() imports again and reports it
         pass
 
@@ -110,6 +275,7 @@ def invoke(args: list[str], target: str, env: dict[str, str] | None = None) -> A
             return dbtRunner().invoke(full)
         finally:
             release_duckdb()
+            save_compiled_templates()
 
 
 def summarise(result: Any, seconds: float, command: str) -> dict[str, Any]:

@@ -89,6 +89,8 @@ class Publication:
     published_at: str = ""
     # Curated files linked (or copied) into the snapshot: the changed months and whole tables.
     files_linked: int = 0
+    # Months of monthly relations exported again (the others are shared with the last snapshot).
+    months_exported: int = 0
 
 
 def serving_dir(serving_path: str | Path) -> Path:
@@ -139,6 +141,8 @@ def _link_or_copy(source: Path, target: Path, previous: Path | None) -> None:
 # What each snapshot records about itself, and where the month folders of facts live.
 SNAPSHOT_RECORD = "snapshot.json"
 PARTITION_STORE = "partitions"
+# A monthly relation's rows without a month (the dimension ledger): written by every publish.
+UNPARTITIONED = "undated"
 _MONTH = re.compile(r"\d{4}-\d{2}")
 # A curated file's identity: (size, modification time in ns), the test `_link_or_copy` uses for
 # an unchanged file too. dbt never rewrites a curated file in place: a rebuilt day is a new file
@@ -159,9 +163,10 @@ def _month(partition: str) -> str:
     return value[:7] if _MONTH.match(value) else "other"
 
 
-def _curated_months(source: Path) -> dict[str, dict[str, _Identity]]:
-    """A partitioned mart's curated files by month: ``{month: {"<col>=<value>/<file>":
-    identity}}`` (one listing per partition, no file read)."""
+def _curated_months(source: Path, suffix: str = ".parquet") -> dict[str, dict[str, _Identity]]:
+    """A partitioned folder's files by month: ``{month: {"<col>=<value>/<file>": identity}}``
+    (one listing per partition, no file read): a mart's curated Parquet, or the lake files a
+    monthly relation reads (``suffix`` ``.csv`` for the defect ledger)."""
     months: dict[str, dict[str, _Identity]] = {}
     with os.scandir(source) as partitions:
         for partition in partitions:
@@ -169,7 +174,7 @@ def _curated_months(source: Path) -> dict[str, dict[str, _Identity]]:
                 continue
             with os.scandir(partition.path) as files:
                 for file in files:
-                    if file.name.endswith(".parquet") and file.is_file():
+                    if file.name.endswith(suffix) and file.is_file():
                         months.setdefault(_month(partition.name), {})[
                             f"{partition.name}/{file.name}"] = _identity(file.path)
     return months
@@ -206,6 +211,7 @@ class _Snapshotter:
         self.record: dict[str, dict] = {}
         self.created: list[Path] = []  # month folders made by this publish (removed on failure)
         self.linked = 0
+        self.months_exported = 0  # months of monthly relations written (not shared) this time
 
     def _link(self, source: Path, target: Path, previous: Path | None) -> None:
         _link_or_copy(source, target, previous)
@@ -251,6 +257,65 @@ class _Snapshotter:
             (target / relative).parent.mkdir(parents=True, exist_ok=True)
             self._link(source / relative, target / relative,
                        previous / relative if previous else None)
+
+    def monthly(self, con, alias: str, relation: str, by: str, sources: Path,
+                suffix: str) -> int:
+        """Snapshot a relation that has no curated Parquet and grows with history (the defect
+        ledger, read from one CSV per day) as one Parquet file per month of ``by``, the hive
+        partition value of the lake files it is built from (``sources``: folders
+        ``<col>=<day>/``). A month is exported again only when its files (names, sizes,
+        modification times) or the relation's columns (and a view's SQL) changed since the
+        previous snapshot; the export's filter on ``by`` reads only that month. Rows whose
+        ``by`` is null (the dimension ledger, a few rows) are exported every time. Returns the
+        rows the snapshot holds. Not seen: a change of a table's model that keeps its columns
+        and its source files (delete ``<serving dir>/partitions/<relation>`` to re-export)."""
+        import hashlib
+
+        schema, name = _split(relation)
+        columns = _columns(con, alias, schema, name)
+        if not columns:
+            raise PublishError(f"monthly relation {relation} is not in the warehouse "
+                               "(publish.monthly_relations)")
+        if by not in {c for c, _ in columns}:
+            raise PublishError(f"monthly relation {relation} has no column {by!r} "
+                               "(publish.monthly_relations)")
+        views = con.execute("select sql from duckdb_views() where database_name = ? and "
+                            "schema_name = ? and view_name = ?", [alias, schema, name]).fetchall()
+        definition = hashlib.sha256(json.dumps([views[0][0] if views else "", columns])
+                                    .encode()).hexdigest()
+        qualified = f"{_quote(alias)}.{_quote(schema)}.{_quote(name)}"
+        was = self.before.get(relation, {})
+        had = was.get("months", {}) if was.get("definition") == definition else {}
+        sources_now = _curated_months(sources, suffix) if sources.is_dir() else {}
+        (self.snapshot / relation).mkdir(parents=True)
+        recorded = {}
+        for month, files in sorted(sources_now.items()):
+            held = had.get(month)
+            folder = self.store / relation / month
+            if held and held.get("files") == files and (folder / held["version"]).is_dir():
+                version, rows = held["version"], held["rows"]
+            else:
+                version = self.version
+                (folder / version).mkdir(parents=True)
+                self.created.append(folder / version)
+                year, number = int(month[:4]), int(month[5:7])
+                after = f"{year + number // 12:04d}-{number % 12 + 1:02d}-01"
+                ((rows,),) = con.execute(
+                    f"copy (select * from {qualified} where {_quote(by)} >= '{month}-01' and "
+                    f"{_quote(by)} < '{after}') to {_literal(str(folder / version / 'data.parquet'))}"
+                    " (format parquet)").fetchall()
+                self.months_exported += 1
+            os.symlink(f"../../../{PARTITION_STORE}/{relation}/{month}/{version}",
+                       self.snapshot / relation / month)
+            recorded[month] = {"version": version, "rows": int(rows), "files": files}
+        (self.snapshot / relation / UNPARTITIONED).mkdir()
+        ((undated,),) = con.execute(
+            f"copy (select * from {qualified} where {_quote(by)} is null) to "
+            f"{_literal(str(self.snapshot / relation / UNPARTITIONED / 'data.parquet'))} "
+            "(format parquet)").fetchall()
+        self.record[relation] = {"months": recorded, "definition": definition,
+                                 "undated_rows": int(undated)}
+        return int(undated) + sum(m["rows"] for m in recorded.values())
 
     def count_new_months(self, con) -> None:
         """Count the rows of each month folder made now (the others keep their count)."""
@@ -392,6 +457,7 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
                     keep_snapshots: int = 2,
                     curated_tables: Sequence[str] = (),
                     published_parquet: Mapping[str, Mapping[str, str]] | None = None,
+                    monthly_relations: Mapping[str, Mapping[str, str]] | None = None,
                     ) -> Publication:
     """Publish the warehouse's marts to the serving file (see the module docstring).
 
@@ -400,6 +466,10 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
     previous publication whole. ``curated_tables``: marts with curated Parquet and no
     warehouse table (names of ``forecast_marts.FORECAST_MARTS``). ``published_parquet``:
     ``{schema: {view: Parquet file}}`` of studies published beside the marts.
+    ``monthly_relations``: ``{schema.name: {"by": column, "lake_folder": folder, "suffix":
+    ".csv"}}``, relations without curated Parquet that grow with history (the defect ledger),
+    served as month Parquet files exported only when their lake files changed
+    (``_Snapshotter.monthly``) instead of being copied whole like ``copied_relations``.
     """
     import duckdb
 
@@ -498,6 +568,18 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
                                    f"the columns readers expect: "
                                    f"{str(error).strip().splitlines()[0]}") from error
             rows[name] = int(served)
+        monthly = {}
+        for relation, spec in sorted((monthly_relations or {}).items()):
+            if relation in copied_relations:
+                raise PublishError(f"{relation} is both copied and monthly (publish parameters)")
+            if not isinstance(spec, Mapping) or not spec.get("by") or not spec.get("lake_folder"):
+                raise PublishError(f"publish.monthly_relations: {relation} needs `by` (the "
+                                   "partition column) and `lake_folder` (the files it reads)")
+            rows[relation] = snap.monthly(
+                con, alias, relation, str(spec["by"]),
+                Path(str(lake_root)).resolve() / str(spec["lake_folder"]),
+                str(spec.get("suffix", ".csv")))
+            monthly[relation] = _literal(str(current / relation / "*" / "*.parquet"))
         copied = []
         for relation in copied_relations:
             schema, name = _split(relation)
@@ -525,6 +607,11 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
             body = (MARTS_BY_NAME[name].empty_select() if selects[name] is None else
                     f"select {selects[name]} from {_parquet_source(snapshot, name, current)}")
             con.execute(f"create view {MARTS_SCHEMA}.{_quote(name)} as {body}")
+        for relation, pattern in monthly.items():
+            schema, name = _split(relation)
+            con.execute(f"create schema if not exists {_quote(schema)}")
+            con.execute(f"create view {_quote(schema)}.{_quote(name)} as select * from "
+                        f"read_parquet({pattern}, hive_partitioning = false)")
         for view, _ in studies:
             schema, name = _split(view)
             con.execute(f"create schema if not exists {_quote(schema)}")
@@ -536,6 +623,7 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
                         [(now, snapshot_id, f"{MARTS_SCHEMA}.{m}", "view", rows[m])
                          for m in [*models, *extra]]
                         + [(now, snapshot_id, v, "view", n) for v, n in studies]
+                        + [(now, snapshot_id, r, "view", rows[r]) for r in monthly]
                         + [(now, snapshot_id, r, "table", rows[r]) for r in copied])
         con.execute("checkpoint")
     except Exception as error:
@@ -557,11 +645,13 @@ def publish_serving(warehouse_path: str | Path, serving_path: str | Path, lake_r
     os.replace(staged, serving_path)
     _prune(folder, keep={snapshot_id, previous.name if previous else ""},
            keep_count=keep_snapshots)
-    log.info("Published %d mart view(s) and %d table(s) to %s (snapshot %s, %d file(s) linked)",
-             len(models), len(copied), serving_path, snapshot_id, snap.linked)
+    log.info("Published %d mart view(s), %d monthly relation(s) and %d table(s) to %s "
+             "(snapshot %s, %d file(s) linked, %d month(s) exported)", len(models), len(monthly),
+             len(copied), serving_path, snapshot_id, snap.linked, snap.months_exported)
     return Publication(serving_path=str(serving_path), snapshot=snapshot_id,
                        views=tuple(f"{MARTS_SCHEMA}.{m}" for m in [*models, *extra])
-                       + tuple(v for v, _ in studies),
+                       + tuple(v for v, _ in studies) + tuple(monthly),
                        copied=tuple(copied),
                        rows={k: rows[k] for k in sorted(rows)} | dict(studies),
-                       published_at=now.isoformat(), files_linked=snap.linked)
+                       published_at=now.isoformat(), files_linked=snap.linked,
+                       months_exported=snap.months_exported)

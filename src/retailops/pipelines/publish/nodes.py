@@ -25,4 +25,9 @@ def publish_marts(run_report: dict[str, Any], publish_params: dict[str, Any],
                  in (publish_params.get("published_parquet") or {}).items()}
     if published:
         request["published_parquet"] = published
+    # Relations served month by month (the defect ledger), when configured.
+    monthly = {relation: dict(spec or {}) for relation, spec
+               in (publish_params.get("monthly_relations") or {}).items()}
+    if monthly:
+        request["monthly_relations"] = monthly
     return request
