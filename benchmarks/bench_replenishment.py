@@ -4,7 +4,7 @@ forecast-driven order-up-to policy over 13 weeks, at default scale unless told o
     .venv/bin/python benchmarks/bench_replenishment.py [--scale 1.0] [--forecaster intermittent]
         [--model TSB] [--every 14] [--warmup-weeks 26] [--weeks 13]
         [--levels 0.75,0.8,0.85,0.9,0.95] [--safety-stock empirical|intervals]
-        [--calibration-origins 4]
+        [--calibration-origins 4] [--builtin-policy periodic_review] [--safety-factor 1.65]
 
 The defaults are the study's (conf/base/parameters_replenishment.yml).
 
@@ -42,6 +42,11 @@ def main() -> int:
     parser.add_argument("--safety-from-errors", action="store_true")
     parser.add_argument("--safety-stock", default="empirical", choices=["empirical", "intervals"])
     parser.add_argument("--calibration-origins", type=int, default=4)
+    parser.add_argument("--builtin-policy", default="periodic_review",
+                        help="the chain's own rule (simulation.builtin_policy); the other one "
+                             "is run too")
+    parser.add_argument("--safety-factor", type=float, default=1.65,
+                        help="the built-in rules' safety stock (simulation.safety_factor)")
     parser.add_argument("--model", default="TSB",
                         help="the intermittent forecaster's statsforecast model")
     args = parser.parse_args()
@@ -58,6 +63,8 @@ def main() -> int:
     )
 
     settings = StudySettings(seed=args.seed, scale=args.scale, warmup_weeks=args.warmup_weeks,
+                             builtin_policy=args.builtin_policy,
+                             safety_factor=args.safety_factor,
                              study_weeks=args.weeks, forecaster=args.forecaster,
                              forecast_every_days=args.every, history_days=args.history_days,
                              service_levels=tuple(float(x) for x in args.levels.split(",")),
@@ -72,7 +79,8 @@ def main() -> int:
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     columns = ["policy", "service_level", "lost_units", "fill_rate", "avg_inventory_value",
                "days_of_cover", "orders", "order_lines", "delivery_lines",
-               "lost_units_vs_builtin", "inventory_vs_builtin", "forecasts", "forecast_seconds",
+               "lost_units_vs_builtin", "inventory_vs_builtin", "lost_units_vs_old_rule",
+               "inventory_vs_old_rule", "forecasts", "forecast_seconds",
                "simulation_seconds"]
     columns = [c for c in columns if c in study]
     with pd.option_context("display.width", 250, "display.max_columns", 30):

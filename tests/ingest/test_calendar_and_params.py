@@ -124,6 +124,11 @@ def test_a_flag_declared_with_a_boolean_default_is_checked_too():
     ("seed", -1, "seed=-1 must be a non-negative integer"),
     ("calendar_years_ahead", 0, "calendar_years_ahead=0 must be a whole number of years"),
     ("run_date", "2024-13-01", "run_date='2024-13-01' is not a valid date"),
+    ("simulation__safety_factor", -0.5, "simulation.safety_factor=-0.5 must be a number"),
+    ("simulation__safety_factor", "lots", "simulation.safety_factor='lots' must be a number"),
+    ("simulation__builtin_policy", "jit",
+     "simulation.builtin_policy='jit' must be one of periodic_review, "
+     "periodic_review_before_issue_15"),
 ])
 def test_each_bad_value_is_named(key, value, message):
     problems = parameter_problems(_declared(**{key: value}))

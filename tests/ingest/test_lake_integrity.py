@@ -185,6 +185,22 @@ def test_another_simulation_parameter_is_refused_naming_it(lake_copy):
         ensure_lake_configuration(Lake(str(lake_copy)), other)
 
 
+@pytest.mark.parametrize("change, named", [
+    ({"safety_factor": 0.5}, "safety_factor=0.5"),
+    ({"builtin_policy": "periodic_review_before_issue_15"},
+     "builtin_policy=periodic_review_before_issue_15"),
+])
+def test_another_ordering_setting_is_refused_naming_it(lake_copy, change, named):
+    """The built-in policy's settings change every delivery: a lake of one is not continued
+    with the other (the day-one configuration check asks for a rebuild)."""
+    before = tree_digest(lake_copy)
+    other = SimulationConfig.from_params({"seed": SEED, "scale": SCALE, **SMALL, **change})
+    with pytest.raises(LakeConfigurationError, match=f"asks for seed={SEED} scale={SCALE} "
+                       f"{named}: use another lake_root, or delete the lake"):
+        ensure_lake_configuration(Lake(str(lake_copy)), other)
+    assert tree_digest(lake_copy) == before
+
+
 def test_a_lake_from_before_configurations_were_recorded_is_refused(lake_copy):
     (lake_copy / "metadata/lake.json").unlink()
     config = SimulationConfig.from_params({"seed": SEED, "scale": SCALE, **SMALL})

@@ -25,7 +25,7 @@ from retailops.forecast.replenishment import (
     warm_up,
 )
 from retailops.simulation import build_world
-from retailops.simulation.policies import PERIODIC_REVIEW
+from retailops.simulation.policies import PERIODIC_REVIEW_BEFORE_ISSUE_15
 
 # Fourteen weeks of history: room for four calibration origins before the start (the longest
 # cover here is 36 days, plus a week of forecast reuse, plus the model's 28 days).
@@ -120,15 +120,22 @@ def test_the_empirical_safety_stock_buys_service_in_order(long_chain):
     assert (np.diff([errors.quantile(p) for p in (0.6, 0.8, 0.95)], axis=0) >= 0).all()
     days = LONG.study_weeks * 7
     lost = {}
-    for level in (0.6, 0.95):
+    for level in (0.6, 0.8, 0.95):
         policy = ForecastOrderUpTo(forecaster, observed.copy(), context, level, 7, 91,
                                    cover_errors=errors)
         trace = run_closed_loop(world, state, days, policy, policy.observed)
         lost[level] = (trace.demanded.sum() - trace.sold.sum(), trace.inventory_value.mean())
-    builtin = run_closed_loop(world, state, days, PERIODIC_REVIEW)
-    # More service, more stock and fewer lost units; at 95% fewer than the built-in policy.
-    assert lost[0.95][0] < lost[0.6][0] and lost[0.95][1] > lost[0.6][1]
-    assert lost[0.95][0] < builtin.demanded.sum() - builtin.sold.sum()
+    # More service, more stock and fewer lost units, level by level.
+    assert lost[0.95][0] < lost[0.8][0] < lost[0.6][0]
+    assert lost[0.95][1] > lost[0.8][1] > lost[0.6][1]
+    # At 95% it loses fewer units than the built-in rule before issue 15 (lead time + 1 day,
+    # no promotion plan) from the same state.
+    old = run_closed_loop(world, state, days, PERIODIC_REVIEW_BEFORE_ISSUE_15)
+    assert lost[0.95][0] < old.demanded.sum() - old.sold.sum()
+    # Not asserted, a finding for the study (docs/replenishment.md): against the chain's
+    # ordering since issue 15 (lead time + review period, ordering ahead for the plan) it may
+    # not win: on this chain, measured 2026-12-01, the forecast-driven policy lost 524 / 296 /
+    # 149 units at 60% / 80% / 95%, the rule before issue 15 930, the chain's own rule 88.
 
 
 def test_the_plan_lift_is_measured_from_sales_and_applied_only_where_published(long_chain):

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from retailops.simulation.calendar import is_closed
-from retailops.simulation.config import FIRST_DAY, SimulationConfig
+from retailops.simulation.config import DEFAULT_SAFETY_FACTOR, FIRST_DAY, SimulationConfig
 from retailops.simulation.engine import (
     DayActivity,
     SimulationState,
@@ -38,8 +38,10 @@ from retailops.simulation.engine import (
 )
 from retailops.simulation.policies import (
     PERIODIC_REVIEW,
+    PERIODIC_REVIEW_BEFORE_ISSUE_15,
     DueReviews,
     OrderingPolicy,
+    builtin_policy,
     round_up_to_case_packs,
 )
 from retailops.simulation.world import UNITS_PER_LINE_EXTRA, World, build_world
@@ -602,6 +604,10 @@ class StudySettings:
     seed: int = 20240701
     scale: float = 1.0
     review_period_days: int = 10
+    # The chain's own ordering (the ingest's `simulation` block): the warm-up and the first
+    # row run it; the other built-in rule runs too, as a second point of comparison.
+    safety_factor: float = DEFAULT_SAFETY_FACTOR
+    builtin_policy: str = PERIODIC_REVIEW.name
     warmup_weeks: int = 26
     study_weeks: int = 13
     service_levels: tuple[float, ...] = (0.80, 0.90, 0.95, 0.98, 0.99)
@@ -634,7 +640,9 @@ class StudySettings:
 
     def config(self) -> SimulationConfig:
         return SimulationConfig(seed=self.seed, scale=self.scale,
-                                review_period_days=self.review_period_days)
+                                review_period_days=self.review_period_days,
+                                safety_factor=self.safety_factor,
+                                builtin_policy=self.builtin_policy)
 
 
 @dataclass
@@ -734,8 +742,10 @@ def summarise(trace: LoopTrace, settings: StudySettings, world: World) -> dict[s
 def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettings], Any],
               context_factory: ContextFactory,
               on_trace: Callable[[LoopTrace], None] | None = None) -> pd.DataFrame:
-    """Both policies over the same weeks from the same state: one row for the built-in policy
-    and one per service level of the forecast-driven one, with the comparison to the built-in.
+    """Every policy over the same weeks from the same state: a row for the chain's built-in
+    policy (``simulation.builtin_policy``), one for the other built-in rule (issue 15 asks for
+    the study against the rule before it and the rule after it), and one per service level of
+    the forecast-driven policy, compared with both built-in rules.
 
     The forecaster is fitted once, on the sales observed before the start; each forecast-driven
     run then predicts from the sales it observes itself (censored by its own stock-outs).
@@ -781,10 +791,13 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
                  "uses the intervals as they are (safety_from_forecast_errors: false)")
 
     rows = []
-    builtin = run_closed_loop(world, state, days, PERIODIC_REVIEW, observed.copy())
-    if on_trace:
-        on_trace(builtin)
-    rows.append(summarise(builtin, settings, world))
+    chains_own = builtin_policy(world)
+    for rule in [chains_own] + [p for p in (PERIODIC_REVIEW, PERIODIC_REVIEW_BEFORE_ISSUE_15)
+                                if p is not chains_own]:
+        builtin = run_closed_loop(world, state, days, rule, observed.copy())
+        if on_trace:
+            on_trace(builtin)
+        rows.append(summarise(builtin, settings, world))
     for level in settings.service_levels:
         policy = ForecastOrderUpTo(forecaster, observed.copy(), context, level,
                                    settings.forecast_every_days, settings.history_days,
@@ -812,8 +825,11 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
                  rows[0]["avg_inventory_value"], row["plan_note"])
     frame = pd.DataFrame(rows)
     base = frame.iloc[0]
+    old = frame[frame["policy"] == PERIODIC_REVIEW_BEFORE_ISSUE_15.name].iloc[0]
     frame["lost_units_vs_builtin"] = frame["lost_units"] / base["lost_units"]
     frame["inventory_vs_builtin"] = frame["avg_inventory_value"] / base["avg_inventory_value"]
+    frame["lost_units_vs_old_rule"] = frame["lost_units"] / old["lost_units"]
+    frame["inventory_vs_old_rule"] = frame["avg_inventory_value"] / old["avg_inventory_value"]
     frame["headline"] = (frame["service_level"] == settings.headline_service_level)
     frame["warmup_seconds"] = warmup_seconds
     frame["fit_seconds"] = fit_seconds
@@ -823,25 +839,32 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
 
 def target_verdict(study: pd.DataFrame) -> dict[str, Any]:
     """The issue's target on the headline row: >= 50% fewer lost units than the built-in
-    policy at no more average inventory value; also whether any service level meets it."""
-    base = study[study["policy"] == PERIODIC_REVIEW.name].iloc[0]
-    forecast = study[study["policy"] != PERIODIC_REVIEW.name]
-    meets = ((forecast["lost_units"] <= 0.5 * base["lost_units"])
-             & (forecast["avg_inventory_value"] <= base["avg_inventory_value"]))
-    headline = forecast[forecast["headline"]]
-    return {
-        "headline_service_level": (float(headline["service_level"].iloc[0])
-                                   if len(headline) else None),
-        "headline_meets_target": bool(meets[forecast["headline"]].any()),
-        "levels_meeting_target": [float(x) for x in forecast.loc[meets, "service_level"]],
-    }
+    policy (the study's first row, the chain's own) at no more average inventory value; also
+    whether any service level meets it, and the same against the rule before issue 15."""
+    forecast = study[study["service_level"].notna()]
+    headline = forecast[forecast["headline"].astype(bool)]
+    verdict: dict[str, Any] = {"headline_service_level": (float(headline["service_level"].iloc[0])
+                                                          if len(headline) else None)}
+    old = study[study["policy"] == PERIODIC_REVIEW_BEFORE_ISSUE_15.name]
+    against = {"": study.iloc[0]}
+    if len(old) and old.index[0] != study.index[0]:
+        against["_vs_old_rule"] = old.iloc[0]
+    for suffix, base in against.items():
+        meets = ((forecast["lost_units"] <= 0.5 * base["lost_units"])
+                 & (forecast["avg_inventory_value"] <= base["avg_inventory_value"]))
+        verdict[f"headline_meets_target{suffix}"] = bool(
+            meets[forecast["headline"].astype(bool)].any())
+        verdict[f"levels_meeting_target{suffix}"] = [
+            float(x) for x in forecast.loc[meets, "service_level"]]
+    return verdict
 
 
 def settings_from_params(params: Mapping[str, Any], seed: int, scale: float,
                          simulation: Mapping[str, Any] | None) -> StudySettings:
     """``StudySettings`` from the ``replenishment_study`` parameter block."""
     params = dict(params or {})
-    known = set(StudySettings.__dataclass_fields__) - {"seed", "scale", "review_period_days"}
+    chain = {"seed", "scale", "review_period_days", "safety_factor", "builtin_policy"}
+    known = set(StudySettings.__dataclass_fields__) - chain
     unknown = sorted(set(params) - known)
     if unknown:
         from retailops.errors import InvalidParameterError
@@ -856,9 +879,14 @@ def settings_from_params(params: Mapping[str, Any], seed: int, scale: float,
         from retailops.errors import InvalidParameterError
         raise InvalidParameterError(
             f"replenishment_study.plan_lift={params['plan_lift']!r} must be auto, true or false")
-    review = (simulation or {}).get("review_period_days", StudySettings.review_period_days)
+    # The chain is the ingest's, checked as the ingest checks it (defect rates change no
+    # ordering, so they are not carried).
+    config = SimulationConfig.from_params({"seed": seed, "scale": scale, **(simulation or {})})
     levels: Sequence[float] = params.pop("service_levels", StudySettings.service_levels)
-    return StudySettings(seed=int(seed), scale=float(scale), review_period_days=int(review),
+    return StudySettings(seed=config.seed, scale=config.scale,
+                         review_period_days=config.review_period_days,
+                         safety_factor=config.safety_factor,
+                         builtin_policy=config.builtin_policy,
                          service_levels=tuple(float(x) for x in levels), **params)
 
 

@@ -27,21 +27,29 @@ from retailops.reports.page import (
     percent,
 )
 
-BUILTIN = "periodic_review"
+# The built-in rules' rows (no service level) by policy name; the first row is the chain's own.
+BUILTIN_NAMES = {"periodic_review": "built-in periodic review",
+                 "periodic_review_before_issue_15": "built-in rule before issue 15"}
+
+
+def _is_builtin(study: pd.DataFrame) -> pd.Series:
+    return study["service_level"].isna()
 
 
 def _curve(study: pd.DataFrame) -> go.Figure:
-    base = study[study["policy"] == BUILTIN]
-    forecast = study[study["policy"] != BUILTIN].sort_values("service_level")
+    builtin = study[_is_builtin(study)]
+    forecast = study[~_is_builtin(study)].sort_values("service_level")
     figure = go.Figure()
     figure.add_trace(go.Scatter(
         x=forecast["avg_inventory_value"], y=forecast["lost_units"], mode="lines+markers+text",
         text=[f"{level:.0%}" for level in forecast["service_level"]], textposition="top center",
         name="forecast-driven (service level)", marker={"color": ACCENT, "size": 9}))
-    figure.add_trace(go.Scatter(
-        x=base["avg_inventory_value"], y=base["lost_units"], mode="markers+text",
-        text=["built-in"], textposition="bottom center", name="built-in periodic review",
-        marker={"color": BAD, "size": 12, "symbol": "diamond"}))
+    for (_, row), symbol in zip(builtin.iterrows(), ("diamond", "square", "circle")):
+        name = BUILTIN_NAMES.get(row["policy"], str(row["policy"]))
+        figure.add_trace(go.Scatter(
+            x=[row["avg_inventory_value"]], y=[row["lost_units"]], mode="markers+text",
+            text=[name.removeprefix("built-in ")], textposition="bottom center", name=name,
+            marker={"color": BAD, "size": 12, "symbol": symbol}))
     figure.update_xaxes(title_text="average inventory value at cost")
     figure.update_yaxes(title_text="lost units", rangemode="tozero")
     return figure
@@ -49,25 +57,26 @@ def _curve(study: pd.DataFrame) -> go.Figure:
 
 def _rows(study: pd.DataFrame) -> list[list[str]]:
     rows = []
-    for _, row in study.iterrows():
-        name = ("built-in periodic review" if row["policy"] == BUILTIN
+    for position, (_, row) in enumerate(study.iterrows()):
+        builtin = pd.isna(row["service_level"])
+        name = (BUILTIN_NAMES.get(row["policy"], str(row["policy"])) if builtin
                 else f"forecast-driven, service level {row['service_level']:.0%}")
         if row.get("headline") is True:
             name += " (headline)"
+        compared = position > 0
         rows.append([html.escape(name), count(row["lost_units"]), percent(row["fill_rate"]),
                      money(row["avg_inventory_value"]), f"{row['days_of_cover']:.1f}",
                      count(row["orders"]), count(row["order_lines"]),
                      count(row["delivery_lines"]),
-                     percent(row["lost_units_vs_builtin"] - 1, 0) if row["policy"] != BUILTIN
-                     else "", percent(row["inventory_vs_builtin"] - 1, 0)
-                     if row["policy"] != BUILTIN else ""])
+                     percent(row["lost_units_vs_builtin"] - 1, 0) if compared else "",
+                     percent(row["inventory_vs_builtin"] - 1, 0) if compared else ""])
     return rows
 
 
 def replenishment_section(study: pd.DataFrame) -> str:
     """The study as an HTML ``<section>`` (needs plotly.js on the page)."""
-    base = study[study["policy"] == BUILTIN].iloc[0]
-    forecast = study[study["policy"] != BUILTIN]
+    base = study.iloc[0]
+    forecast = study[~_is_builtin(study)]
     headline = forecast[forecast["headline"].astype(bool)]
     head = headline.iloc[0] if len(headline) else forecast.iloc[0]
     meets = ((forecast["lost_units"] <= 0.5 * base["lost_units"])
@@ -88,8 +97,17 @@ def replenishment_section(study: pd.DataFrame) -> str:
     ])
     note = (f"Same simulated demand under every policy, {period}, from the same start state "
             f"(scale {base['scale']}, seed {int(base['seed'])}). Target: ≥ 50% fewer lost "
-            f"units than the built-in policy at no more average inventory value. {verdict}; "
-            f"levels meeting it: {levels}.")
+            f"units than the built-in policy "
+            f"({BUILTIN_NAMES.get(base['policy'], base['policy'])}) at no more average "
+            f"inventory value. {verdict}; levels meeting it: {levels}.")
+    others = study[_is_builtin(study)].iloc[1:]
+    for _, other in others.iterrows():
+        met = forecast[(forecast["lost_units"] <= 0.5 * other["lost_units"])
+                       & (forecast["avg_inventory_value"] <= other["avg_inventory_value"])]
+        note += (f" Against the {BUILTIN_NAMES.get(other['policy'], other['policy'])} "
+                 f"({count(other['lost_units'])} units lost, {money(other['avg_inventory_value'])}"
+                 f" average inventory), levels meeting it: "
+                 + (", ".join(f"{x:.0%}" for x in met["service_level"]) or "none") + ".")
     if "plan_note" in forecast and len(forecast):
         note += (f" Forecaster: {head.get('forecaster', '')}, every "
                  f"{int(head.get('forecast_every_days', 0) or 0)} days; beyond the published "

@@ -83,9 +83,17 @@ def is_closed(day: date) -> bool:
     return holiday_effect(day)[1] == 0.0
 
 
+# December trades above any other month in grocery chains: holiday meals and parties build up
+# through the month, on top of the winter swing (which alone nearly cancels the categories'
+# summer swings, leaving monthly means within +-5%).
+DECEMBER_PEAK = 0.15
+
+
 def seasonal_effect(day: date, summer_peak: np.ndarray) -> np.ndarray:
-    """Annual seasonality per category: a winter-holiday peak plus each category's summer swing."""
+    """Annual seasonality per category: a winter-holiday peak plus each category's summer swing,
+    and a December build-up (from +5% on Dec 1 to +15% by Christmas)."""
     day_of_year = day.timetuple().tm_yday
     winter = 0.10 * math.cos(2 * math.pi * (day_of_year - 355) / 365.25)
     summer = summer_peak * math.cos(2 * math.pi * (day_of_year - 196) / 365.25)
-    return 1.0 + winter + summer
+    december = DECEMBER_PEAK * min(1.0, (day.day + 8) / 32) if day.month == 12 else 0.0
+    return 1.0 + winter + summer + december

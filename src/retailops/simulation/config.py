@@ -14,10 +14,15 @@ from typing import Any, Mapping
 
 from retailops.errors import InvalidParameterError
 
-GENERATOR_VERSION = "retailops-sim/1.0.0"
+GENERATOR_VERSION = "retailops-sim/2.0.0"
 
-# The first simulated day: the chain's books open here, and earlier dates do not exist.
+# The first landed day: the lake's books open here. The chain trades unseen for BURN_IN_DAYS
+# before it (never landed), so the first day already has stock, orders and deliveries in
+# flight at steady-state rates; those days have negative day numbers.
 FIRST_DAY = date(2024, 7, 1)
+# Eight weeks: longer than the longest lead time (28 days) plus a late slip (9) and a review
+# period (10), so every pair has placed and received orders before day one.
+BURN_IN_DAYS = 56
 # The supported range (and dim_date) ends on Dec 31 of today's year + N, N from the parameter
 # `calendar_years_ahead`: no end date is fixed in code, so the calendar never runs out.
 MAX_YEARS_AHEAD = 100
@@ -30,6 +35,17 @@ PRODUCTS_AT_SCALE_1 = 1200
 SUPPLIERS_AT_SCALE_1 = 40
 SALE_LINES_PER_DAY_AT_SCALE_1 = 50_000
 SNAPSHOTS_PER_DAY_AT_SCALE_1 = 4_000
+
+# The built-in ordering policy's safety stock, in standard deviations of the demand over its
+# protection interval (`simulation.safety_factor`). 1.65 (about a 95% chance a cycle does not
+# run out) keeps the default chain well stocked; lower factors lose more demand to stock-outs
+# (docs/realism.md measures a few). Above 5 a buyer holds stock no chain would.
+DEFAULT_SAFETY_FACTOR = 1.65
+MAX_SAFETY_FACTOR = 5.0
+# The chain's built-in ordering rule (`simulation.builtin_policy`): the rule of issue 15
+# (reorder point covering lead time + review period, ordering ahead for the promotion plan), or
+# generator 1.0.0's (lead time + 1 day, no plan), to land a world that runs out often.
+BUILTIN_POLICIES = ("periodic_review", "periodic_review_before_issue_15")
 
 
 def last_supported_day(years_ahead: int = 1, today: date | None = None) -> date:
@@ -62,6 +78,17 @@ def whole_number(name: str, value: Any, minimum: int, maximum: int | None = None
     return number
 
 
+def _number(value: Any) -> Any:
+    """``value`` as a float when it is a number or numeric text; anything else unchanged, for
+    the configuration's own check to refuse by name (booleans stay booleans)."""
+    if isinstance(value, bool):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
 @dataclass(frozen=True)
 class DefectRates:
     """Share of records that receive each deliberate data-quality defect."""
@@ -87,6 +114,8 @@ class SimulationConfig:
     seed: int = 20240701
     scale: float = 1.0
     review_period_days: int = 10
+    safety_factor: float = DEFAULT_SAFETY_FACTOR
+    builtin_policy: str = BUILTIN_POLICIES[0]
     defect_rates: DefectRates = field(default_factory=DefectRates)
 
     def __post_init__(self) -> None:
@@ -97,13 +126,23 @@ class SimulationConfig:
         whole_number("simulation.review_period_days", self.review_period_days, 1,
                      MAX_REVIEW_PERIOD_DAYS, f"a whole number of days from 1 to "
                      f"{MAX_REVIEW_PERIOD_DAYS}")
+        factor = self.safety_factor
+        if (isinstance(factor, bool) or not isinstance(factor, (int, float))
+                or not 0.0 <= factor <= MAX_SAFETY_FACTOR):
+            raise InvalidParameterError(
+                f"simulation.safety_factor={factor!r} must be a number of standard deviations "
+                f"from 0 to {MAX_SAFETY_FACTOR:g}")
+        if self.builtin_policy not in BUILTIN_POLICIES:
+            raise InvalidParameterError(
+                f"simulation.builtin_policy={self.builtin_policy!r} must be one of "
+                f"{', '.join(BUILTIN_POLICIES)}")
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "SimulationConfig":
         """Build from the ``simulation`` parameter block (unknown keys are an error)."""
         params = dict(params or {})
         rates = dict(params.pop("defect_rates", {}) or {})
-        known = {"seed", "scale", "review_period_days"}
+        known = {"seed", "scale", "review_period_days", "safety_factor", "builtin_policy"}
         unknown = sorted(set(params) - known)
         if unknown:
             raise InvalidParameterError(f"unknown simulation parameter(s): {', '.join(unknown)}")
@@ -120,6 +159,8 @@ class SimulationConfig:
                 seed=seed,
                 scale=float(params.get("scale", cls.scale)),
                 review_period_days=review,
+                safety_factor=_number(params.get("safety_factor", cls.safety_factor)),
+                builtin_policy=params.get("builtin_policy", cls.builtin_policy),
                 defect_rates=DefectRates(**{k: float(v) for k, v in rates.items()}),
             )
         except (TypeError, ValueError) as exc:

@@ -22,16 +22,22 @@ from retailops.simulation.calendar import (
     is_closed,
     seasonal_effect,
 )
-from retailops.simulation.config import FIRST_DAY
+from retailops.simulation.config import BURN_IN_DAYS, FIRST_DAY
+from retailops.simulation.demand import (  # noqa: F401 - promotions is re-exported
+    PROMOTION_DISCOUNTS,
+    PROMOTION_SHARE,
+    extra_units_per_line,
+    promotion_lift,
+    promotions,
+    seed_word,
+)
 from retailops.simulation.policies import (
-    PERIODIC_REVIEW,
     OrderingPolicy,
+    builtin_policy,
     due_reviews,
 )
-from retailops.simulation.world import UNITS_PER_LINE_EXTRA, World
+from retailops.simulation.world import World
 
-PROMOTION_SHARE = 0.04
-PROMOTION_DISCOUNTS = np.array([0.10, 0.15, 0.20, 0.25, 0.30, 0.40])
 ANNUAL_GROWTH = 0.03
 # One traffic weight per trading hour.
 assert CLOSING_HOUR - OPENING_HOUR == len(HOURLY_TRAFFIC)
@@ -40,12 +46,12 @@ _PENDING_FIELDS = ("shipment_id", "line_number", "supplier", "store", "product",
 
 
 def day_number(day: date) -> int:
-    """Days since the first simulated day (day 0)."""
+    """Days since the first landed day (day 0); burn-in days are negative."""
     return (day - FIRST_DAY).days
 
 
 def _rng(world: World, day: date, stream: int) -> np.random.Generator:
-    return np.random.default_rng([world.config.seed, 2, day_number(day), stream])
+    return np.random.default_rng([world.config.seed, 2, seed_word(day_number(day)), stream])
 
 
 @dataclass
@@ -79,15 +85,51 @@ class SimulationState:
         )
 
 
-def initial_state(world: World) -> SimulationState:
-    """Shelves stocked somewhere between reorder point and order-up-to level; nothing on order."""
+def opening_state(world: World) -> SimulationState:
+    """The chain at the start of the burn-in: shelves stocked somewhere between reorder point
+    and order-up-to level, nothing on order (a cold start, never landed)."""
     rng = np.random.default_rng([world.config.seed, 3])
     span = world.order_up_to - world.reorder_point
     on_hand = world.reorder_point + (rng.random(world.n_cells) * span).astype(np.int32)
     empty = {k: np.zeros(0, dtype=np.int64 if k == "shipment_id" else np.int32)
              for k in _PENDING_FIELDS}
-    return SimulationState(FIRST_DAY, on_hand.astype(np.int32),
+    return SimulationState(FIRST_DAY - timedelta(days=BURN_IN_DAYS), on_hand.astype(np.int32),
                            np.zeros(world.n_cells, dtype=np.int32), empty)
+
+
+def initial_state(world: World) -> SimulationState:
+    """The chain at the start of the first landed day: the opening state traded through the
+    burn-in with the chain's built-in policy (deterministic, nothing formatted or landed), so day one
+    already receives deliveries ordered before it and stock levels are in steady state."""
+    state = opening_state(world)
+    while state.next_day < FIRST_DAY:
+        state = _burn_in_day(world, state)
+    return state
+
+
+def _burn_in_day(world: World, state: SimulationState) -> SimulationState:
+    """One unseen day of the burn-in: deliveries, demand and the review as on any day, but
+    demand is drawn per cell (shoppers, then their units) rather than line by line, and a cell
+    sells what its shelf covers. Nothing of the day is kept but the state, so the costly part
+    of a day (every sale line, in time order) is skipped: at scale 50 with a daily review the
+    burn-in takes seconds instead of minutes."""
+    day = state.next_day
+    state = state.copy()
+    _receive(world, state, day_number(day))
+    discount = promotions(world, day)
+    rng = _rng(world, day, 1)
+    if is_closed(day):
+        shoppers = np.zeros(world.n_cells, dtype=np.int64)
+    else:
+        lam = world.base_lines_per_day * np.tile(demand_multiplier(world, day, discount),
+                                                 world.n_stores)
+        shoppers = rng.poisson(lam)
+    extra = np.tile(extra_units_per_line(discount), world.n_stores)
+    units = shoppers + rng.poisson(extra * shoppers)
+    state.on_hand -= np.minimum(units, np.maximum(state.on_hand, 0)).astype(np.int32)
+    _replenish(world, state, day, _rng(world, day, 2))
+    state.next_day = day + timedelta(days=1)
+    return state
 
 
 @dataclass
@@ -116,23 +158,13 @@ class DayActivity:
     orders_placed: int
 
 
-def promotions(world: World, day: date) -> np.ndarray:
-    """Discount per product on ``day``: chain-wide weekly promotions on a few products."""
-    week = day_number(day) // 7
-    rng = np.random.default_rng([world.config.seed, 4, week])
-    discount = np.zeros(world.n_products)
-    chosen = rng.random(world.n_products) < PROMOTION_SHARE
-    discount[chosen] = rng.choice(PROMOTION_DISCOUNTS, size=int(chosen.sum()))
-    return discount
-
-
 def demand_multiplier(world: World, day: date, discount: np.ndarray) -> np.ndarray:
     """Per-product multiplier of the average day's demand: weekday, season, holiday, promotion."""
     _, holiday = holiday_effect(day)
     growth = (1 + ANNUAL_GROWTH) ** (day_number(day) / 365.25)
     season = seasonal_effect(day, world.product_summer_peak)
     # Constant-elasticity response to the promotional price cut.
-    lift = (1.0 - discount) ** world.product_elasticity
+    lift = promotion_lift(world, discount)
     return WEEKDAY_PATTERN[day.weekday()] * holiday * growth * season * lift
 
 
@@ -157,7 +189,8 @@ def _sell(world: World, state: SimulationState, day: date, rng: np.random.Genera
         lam = np.zeros_like(lam)
     lines_per_cell = rng.poisson(lam)
     cell = np.repeat(np.arange(world.n_cells, dtype=np.int64), lines_per_cell)
-    quantity = (1 + rng.poisson(UNITS_PER_LINE_EXTRA, size=cell.size)).astype(np.int32)
+    extra = extra_units_per_line(discount)
+    quantity = (1 + rng.poisson(extra[cell % n_products])).astype(np.int32)
     hour = rng.choice(len(HOURLY_TRAFFIC), size=cell.size, p=HOURLY_TRAFFIC)
     seconds = ((OPENING_HOUR + hour) * 3600 + rng.integers(0, 3600, size=cell.size)).astype(np.int32)
 
@@ -178,7 +211,7 @@ def _sell(world: World, state: SimulationState, day: date, rng: np.random.Genera
     store, product = cell // n_products, cell % n_products
     by_time = np.lexsort((product, store, seconds))
     store, product = store[by_time].astype(np.int32), product[by_time].astype(np.int32)
-    expected = (lam * (1 + UNITS_PER_LINE_EXTRA)).astype(np.float32)
+    expected = (lam * (1 + np.tile(extra, world.n_stores))).astype(np.float32)
     return (seconds[by_time], store, product, quantity[by_time],
             world.product_list_price[product], discount[product], expected, demanded, sold)
 
@@ -202,14 +235,23 @@ def shipment_id_base(world: World) -> int:
     return base
 
 
+def _next_open_day(days: np.ndarray) -> np.ndarray:
+    """Day numbers moved to the next day where they fall on a closed day (closed days never
+    follow one another: Christmas Day is the only one)."""
+    days = np.asarray(days, dtype=np.int64)
+    closed = [n for n in np.unique(days) if is_closed(FIRST_DAY + timedelta(days=int(n)))]
+    return np.where(np.isin(days, closed), days + 1, days)
+
+
 def _replenish(world: World, state: SimulationState, day: date, rng: np.random.Generator,
-               policy: OrderingPolicy = PERIODIC_REVIEW) -> int:
+               policy: OrderingPolicy | None = None) -> int:
     """The day's reviews: each (store, supplier) pair is reviewed every R days; the policy
     says how much of each product to order, and each pair's order becomes one delivery."""
     today = day_number(day)
     due = due_reviews(world, day)
     if not len(due):
         return 0
+    policy = policy or builtin_policy(world)
     quantities = np.asarray(policy.order_quantities(world, state, day, due))
     if quantities.shape != (world.n_cells,):
         raise ValueError(f"ordering policy {policy.name!r} returned {quantities.shape} "
@@ -241,7 +283,10 @@ def _replenish(world: World, state: SimulationState, day: date, rng: np.random.G
     late = rng.random(n_orders) > world.supplier_on_time_rate[order_supplier]
     # A late delivery slips by one day or more (geometric, capped at nine days).
     delay = np.where(late, rng.geometric(0.45, size=n_orders).clip(max=9), 0)
-    arrival = today + lead + delay
+    # Nothing is delivered on a day the stores are closed (Christmas Day): the truck comes the
+    # day after, and the supplier plans for that, so the due date moves with it.
+    due_day = _next_open_day(today + lead)
+    arrival = _next_open_day(today + lead + delay)
     in_full = rng.random(cells.size) < world.supplier_fill_rate[supplier]
     received_qty = np.where(in_full, ordered,
                             np.floor(ordered * rng.uniform(0.0, 0.9, size=cells.size)))
@@ -252,7 +297,7 @@ def _replenish(world: World, state: SimulationState, day: date, rng: np.random.G
         "supplier": supplier.astype(np.int32), "store": store.astype(np.int32),
         "product": product.astype(np.int32),
         "order_day": np.full(cells.size, today, dtype=np.int32),
-        "expected_day": (today + lead[order_index]).astype(np.int32),
+        "expected_day": due_day[order_index].astype(np.int32),
         "received_day": arrival[order_index].astype(np.int32),
         "quantity_ordered": ordered, "quantity_received": received_qty.astype(np.int32),
     }
@@ -262,11 +307,11 @@ def _replenish(world: World, state: SimulationState, day: date, rng: np.random.G
 
 
 def simulate_day(world: World, state: SimulationState,
-                 policy: OrderingPolicy = PERIODIC_REVIEW) -> tuple[DayActivity, SimulationState]:
+                 policy: OrderingPolicy | None = None) -> tuple[DayActivity, SimulationState]:
     """Simulate ``state.next_day``; returns what happened and the state at the end of it.
 
-    ``policy`` decides the review's order quantities (the chain's built-in periodic review by
-    default). Sales draw from their own random stream, so the demand is the same under any
+    ``policy`` decides the review's order quantities (by default the chain's built-in policy,
+    ``simulation.builtin_policy``). Sales draw from their own random stream, so the demand is the same under any
     policy; the replenishment stream only drives lateness and fill of the orders placed."""
     day = state.next_day
     today = day_number(day)

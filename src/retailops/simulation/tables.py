@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retailops.simulation.config import FIRST_DAY
-from retailops.simulation.engine import DayActivity, SimulationState, day_number
+from retailops.simulation.config import BURN_IN_DAYS, FIRST_DAY
+from retailops.simulation.engine import DayActivity, SimulationState, day_number, seed_word
 from retailops.simulation.world import World
 
 LEDGER_SCHEMA = pa.schema([(name, pa.string()) for name in (
@@ -78,7 +78,7 @@ def _ledger(rows: list[dict[str, object]] | dict[str, list]) -> pa.Table:
 
 
 def _defect_rng(world: World, stream: int, day: date | None = None) -> np.random.Generator:
-    key = [world.config.seed, 5, stream] + ([day_number(day)] if day else [])
+    key = [world.config.seed, 5, stream] + ([seed_word(day_number(day))] if day else [])
     return np.random.default_rng(key)
 
 
@@ -88,9 +88,10 @@ _CALENDAR_BLOCK_DAYS = 4 * 366
 
 @lru_cache(maxsize=4)
 def _calendar_strings(blocks: int) -> pa.Array:
-    """ISO strings of the first ``blocks`` x 4 years of days from the first simulated day."""
+    """ISO strings of the burn-in's days and ``blocks`` x 4 years from the first landed day
+    (a delivery received early in the lake was ordered during the burn-in)."""
     return pa.array([(FIRST_DAY + timedelta(days=i)).isoformat()
-                     for i in range(blocks * _CALENDAR_BLOCK_DAYS)])
+                     for i in range(-BURN_IN_DAYS, blocks * _CALENDAR_BLOCK_DAYS)])
 
 
 @lru_cache(maxsize=1)
@@ -100,9 +101,10 @@ def _clock_strings() -> pa.Array:
 
 
 def _iso_days(days: np.ndarray) -> pa.Array:
-    """Day numbers since the first simulated day as ISO date strings."""
+    """Day numbers since the first landed day (burn-in days negative) as ISO date strings."""
     last = int(np.max(days)) if len(days) else 0
-    return pc.take(_calendar_strings(last // _CALENDAR_BLOCK_DAYS + 1), pa.array(days, pa.int32()))
+    return pc.take(_calendar_strings(last // _CALENDAR_BLOCK_DAYS + 1),
+                   pa.array(np.asarray(days, dtype=np.int64) + BURN_IN_DAYS, pa.int32()))
 
 
 def _text(values: np.ndarray) -> pa.Array:

@@ -16,6 +16,8 @@ from retailops.simulation.config import (
     PRODUCTS_AT_SCALE_1,
     SimulationConfig,
 )
+# Units per sale line are 1 + Poisson(UNITS_PER_LINE_EXTRA) off promotion (see demand).
+from retailops.simulation.demand import UNITS_PER_LINE_EXTRA  # noqa: F401 - re-exported
 
 # category: (subcategories, perishable, median unit cost, price elasticity, summer swing,
 #            relative purchase frequency)
@@ -67,8 +69,12 @@ _STORE_TYPES = {"hypermarket": (0.15, (110_000, 200_000)),
                 "supermarket": (0.55, (28_000, 70_000)),
                 "express": (0.30, (4_000, 15_000))}
 
-UNITS_PER_LINE_EXTRA = 0.25  # quantity per sale line is 1 + Poisson(0.25)
+# Log-sd of a product's popularity (see build_world); measured shares in docs/realism.md.
+POPULARITY_LOG_SD = 1.2
 CYCLE_COUNT_DAYS_MIN = 7
+# Stock above the reorder point an order brings, in review periods of average demand.
+CYCLE_COVER = 1.2
+PERISHABLE_CYCLE_COVER = 0.4
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,32 @@ class World:
 def _price_ending(amount: np.ndarray) -> np.ndarray:
     """Round shelf prices to the usual .x9 endings (2.49, 3.99, ...)."""
     return np.maximum(np.floor(amount * 10) / 10 + 0.09, 0.29).round(2)
+
+
+# How a store's format shifts its category mix (hypermarket, supermarket, express): big boxes
+# sell the bulky household, baby and pet ranges; express stores snacks, drinks and bakery.
+_FORMAT_MIX = {
+    "Produce": (1.0, 1.0, 0.8), "Dairy": (1.0, 1.0, 1.1), "Bakery": (0.9, 1.0, 1.3),
+    "Meat & Seafood": (1.1, 1.0, 0.6), "Frozen": (1.1, 1.0, 0.8), "Pantry": (1.1, 1.0, 0.8),
+    "Snacks": (0.9, 1.0, 1.4), "Beverages": (1.0, 1.0, 1.4), "Household": (1.4, 1.0, 0.5),
+    "Personal Care": (1.2, 1.0, 0.8), "Baby": (1.4, 1.0, 0.4), "Pet": (1.4, 1.0, 0.5),
+}
+# Per step of affluence (the band 0, 1, 2 within a format): fresh food and personal care up,
+# pantry, frozen and snacks down.
+_AFFLUENCE_MIX = {
+    "Produce": 0.12, "Dairy": 0.04, "Bakery": 0.08, "Meat & Seafood": 0.12, "Frozen": -0.08,
+    "Pantry": -0.10, "Snacks": -0.08, "Beverages": 0.0, "Household": -0.04,
+    "Personal Care": 0.10, "Baby": 0.0, "Pet": 0.04,
+}
+
+
+def _cluster_mix(store_type: np.ndarray, affluence: np.ndarray,
+                 categories: list[str]) -> np.ndarray:
+    """Demand multiplier per store × category from the store's format and affluence band (the
+    two that make its cluster), so clusters differ in category mix as a chain's do."""
+    form = np.array([_FORMAT_MIX[c] for c in categories]).T[store_type]
+    tilt = np.array([_AFFLUENCE_MIX[c] for c in categories])
+    return form * (1.0 + tilt[None, :] * (affluence[:, None] - 1))
 
 
 def build_world(config: SimulationConfig) -> World:
@@ -221,12 +253,15 @@ def build_world(config: SimulationConfig) -> World:
     pr_supplier = np.array([suppliers_of[c][rng.integers(len(suppliers_of[c]))] for c in pr_cat])
 
     # --- demand per cell ---------------------------------------------------------------------
-    # Zipf-like popularity: a few products sell a lot, the long tail sells rarely.
-    rank = rng.permutation(n_pr) + 1
-    popularity = rank ** -0.95 * frequency[pr_cat]
+    # Lognormal popularity: a grocery assortment's head is broad and its tail long (Favorita:
+    # the top 1% of items sell ~10% of units, the top 20% ~60%). A Zipf law cannot give both
+    # shares at once (exponent 0.5: 8%/44%; 0.75: 20%/61%); a lognormal with a log-sd near 1.1
+    # gives 11%/60%. With stock-outs trimming the head, 1.2 measures 10%/62% (docs/realism.md).
+    popularity = rng.lognormal(0.0, POPULARITY_LOG_SD, size=n_pr) * frequency[pr_cat]
     store_pull = (st_size / 50_000.0) ** 0.65
     local_taste = rng.lognormal(0, 0.35, size=(n_st, n_pr))
-    weight = store_pull[:, None] * popularity[None, :] * local_taste
+    weight = (store_pull[:, None] * popularity[None, :] * local_taste
+              * _cluster_mix(st_type, affluence, cat_names)[:, pr_cat])
     cells_at_scale_1 = STORES_AT_SCALE_1 * PRODUCTS_AT_SCALE_1
     target_lines = SALE_LINES_PER_DAY_AT_SCALE_1 * (n_st * n_pr) / cells_at_scale_1
     # Stock-outs and closed days swallow some demand; aim a little above the target.
@@ -236,10 +271,20 @@ def build_world(config: SimulationConfig) -> World:
     mean_units = base_lines * (1 + UNITS_PER_LINE_EXTRA)
     lead = np.tile(sup_lead[pr_supplier], n_st).astype(float)
     review = config.review_period_days
+    # The reorder point covers the protection interval, lead time + review period: what sells
+    # before this order arrives and the next review's order can arrive (plus safety stock).
     exposure = mean_units * (lead + review)
-    reorder_point = np.ceil(mean_units * (lead + 1) + 1.65 * np.sqrt(exposure) + 1).astype(np.int32)
+    safety = config.safety_factor
+    reorder_point = np.ceil(exposure + safety * np.sqrt(exposure) + 1).astype(np.int32)
     case_pack = np.select([mean_units < 0.5, mean_units < 3, mean_units < 10], [1, 6, 12], 24)
-    order_up_to = (reorder_point + np.ceil(mean_units * review * 1.2) + case_pack).astype(np.int32)
+    # Perishables are ordered for a short shelf life: a fraction of a review period above the
+    # reorder point, so they are ordered at nearly every review in small quantities and small
+    # case packs; other products carry 1.2 review periods and are ordered every other review.
+    perishable = np.tile(pr_perishable, n_st)
+    cycle_cover = np.where(perishable, PERISHABLE_CYCLE_COVER, CYCLE_COVER)
+    case_pack = np.where(perishable, np.minimum(case_pack, 6), case_pack)
+    order_up_to = (reorder_point + np.ceil(mean_units * review * cycle_cover)
+                   + case_pack).astype(np.int32)
 
     n_cells = n_st * n_pr
     cycle_days = max(CYCLE_COUNT_DAYS_MIN,
