@@ -28,13 +28,13 @@ from retailops.simulation.tables import (
     day_batch,
     dimension_tables,
 )
-from retailops.simulation.world import World, build_world
+from retailops.simulation.world import World, build_world, shared_world
 
 __all__ = [
     "DIMENSION_TABLES", "FACT_TABLES", "FIRST_DAY", "GENERATOR_VERSION", "LEDGER_SCHEMA",
     "RAW_COLUMNS", "DayBatch", "DefectRates", "DimensionBatch", "SimulationConfig",
     "SimulationState", "World", "advance", "build_world", "day_batch", "dimension_tables",
-    "initial_state", "last_supported_day", "run_days", "WEEKLY_TABLES",
+    "initial_state", "last_supported_day", "run_days", "shared_world", "WEEKLY_TABLES",
 ]
 
 

@@ -4,7 +4,8 @@ every store × product cell. Built once from the configuration; it never changes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, fields
 from datetime import date, timedelta
 
 import numpy as np
@@ -167,8 +168,38 @@ def _cluster_mix(store_type: np.ndarray, affluence: np.ndarray,
     return form * (1.0 + tilt[None, :] * (affluence[:, None] - 1))
 
 
+# The worlds shared_world keeps (a daily run needs one; two let a test alternate two configs).
+SHARED_WORLDS = 2
+
+
+def shared_world(config: SimulationConfig) -> World:
+    """The world of ``config``, built once per process: an ingest run's nodes (dimensions,
+    promotion plans, the days) each ask for it, and one build serves them all. Keyed by the
+    whole configuration (every field: seed, scale, review period, safety factor, built-in
+    policy, defect rates) and its fingerprint (which tells 2 from 2.0, as the lake's records
+    do), so two configurations never share a world. Its arrays are made read-only: a caller
+    that wrote into one would change the chain for every later caller; numpy refuses the write
+    instead. ``shared_world.cache_clear()`` forgets the worlds kept."""
+    return _shared_world(config, config.fingerprint())
+
+
+@functools.lru_cache(maxsize=SHARED_WORLDS)
+def _shared_world(config: SimulationConfig, fingerprint: str) -> World:
+    del fingerprint  # part of the cache's key only
+    world = build_world(config)
+    for item in fields(world):
+        value = getattr(world, item.name)
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return world
+
+
+shared_world.cache_clear = _shared_world.cache_clear  # type: ignore[attr-defined]
+
+
 def build_world(config: SimulationConfig) -> World:
-    """Draw the chain from the configuration's seed (deterministic)."""
+    """Draw the chain from the configuration's seed (deterministic). Callers that only read
+    the world take :func:`shared_world`, which builds it once per process."""
     rng = np.random.default_rng([config.seed, 1])
     n_sup, n_st, n_pr = config.n_suppliers, config.n_stores, config.n_products
 

@@ -17,9 +17,9 @@ from retailops.simulation import (
     FIRST_DAY,
     DimensionBatch,
     SimulationConfig,
-    build_world,
     dimension_tables,
     last_supported_day,
+    shared_world,
 )
 from retailops.simulation.ahead import run_days_ahead
 from retailops.simulation.promotions import plan_table, publication_days
@@ -80,7 +80,7 @@ def build_dimensions(window: dict[str, str], seed: int, scale: float,
                      lake_configuration: dict[str, Any] | None = None) -> DimensionBatch:
     """Stores, products and suppliers of the chain (deterministic for a configuration)."""
     del window, lake_configuration  # ordering only: after the window and the lake were checked
-    return dimension_tables(build_world(simulation_config(seed, scale, simulation)))
+    return dimension_tables(shared_world(simulation_config(seed, scale, simulation)))
 
 
 def publish_promotions(window: dict[str, str], seed: int, scale: float,
@@ -90,7 +90,7 @@ def publish_promotions(window: dict[str, str], seed: int, scale: float,
     window that starts mid-week; no planned week starts after the last supported day."""
     del lake_configuration  # ordering only: runs after the lake's configuration was checked
     config = simulation_config(seed, scale, simulation)
-    world = build_world(config)
+    world = shared_world(config)
     last_supported = last_supported_day(calendar_years_ahead)
     first, last = date.fromisoformat(window["first"]), date.fromisoformat(window["last"])
     plans = {monday: plan_table(world, monday, last_supported)
@@ -107,7 +107,7 @@ def simulate_window(lake: Lake, window: dict[str, str], seed: int, scale: float,
     # promotion plans landed (so the days' output, which the transform waits for, comes last).
     del lake_configuration, promotion_plans
     config = simulation_config(seed, scale, simulation)
-    world = build_world(config)
+    world = shared_world(config)
     first, last = date.fromisoformat(window["first"]), date.fromisoformat(window["last"])
     plan = plan_window(lake, world, first, last, bool(overwrite))
     if not plan.days_to_land:
