@@ -308,10 +308,22 @@ def compare_step(conf: Path, last: date, runs: int, other: Path) -> None:
     """The predict-only forecast step of another copy of the project (e.g. ``git archive`` of
     an earlier commit) and of this one, run in turn ``runs`` times each over the same lake and
     stored models, so both see the same load: medians and their ratio."""
+    import shutil
+
+    # The other copy runs with its own conf (its parameters may be older), pointed at the same
+    # lake, warehouse and MLflow store.
+    other_conf = conf.parent / "conf-compared"
+    if other_conf.exists():
+        shutil.rmtree(other_conf)
+    shutil.copytree(other / "conf", other_conf, ignore=shutil.ignore_patterns("local"))
+    (other_conf / "local").mkdir()
+    for name in ("globals.yml", "parameters_forecast.yml", "mlflow.yml"):
+        shutil.copy(conf / "base" / name, other_conf / "base" / name)
+    confs = {"other": other_conf, "this": conf}
     done: dict[str, list[dict]] = {"other": [], "this": []}
     for _ in range(runs):
         for name, project in (("other", other), ("this", PROJECT_ROOT)):
-            done[name].append(kedro_step(conf, last, project))
+            done[name].append(kedro_step(confs[name], last, project))
             if any(m["trained"] for m in done[name][-1]["summary"]["models"].values()):
                 raise SystemExit("a compared run trained a model: not a predict-only day")
     print(f"\nthe predict-only forecast step, {other} against this project, in turn "
@@ -429,6 +441,9 @@ def main() -> None:
     parser.add_argument("--skip-step", action="store_true",
                         help="skip the whole forecast step (kedro run --pipelines forecast) "
                              "of a predict-only day")
+    parser.add_argument("--skip-landing", action="store_true",
+                        help="use the workdir's lake and marts as they are (e.g. a lake of an "
+                             "earlier generator, which ingest refuses to extend)")
     parser.add_argument("--compare-step-with", default=None,
                         help="another copy of the project (e.g. git archive of an earlier "
                              "commit): its predict-only forecast step and this one's, in turn")
@@ -459,8 +474,12 @@ def main() -> None:
     window = f"start_date={FIRST_DAY.isoformat()},end_date={last.isoformat()}"
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores (shared), "
           f"Python {platform.python_version()}")
-    seconds, _ = kedro(conf, "--pipelines", "ingest", "--params", window)
-    print(f"landed {args.days} day(s) at scale {args.scale} (or found them landed) in {seconds:.0f} s")
+    if args.skip_landing:
+        print(f"the lake and marts under {root} used as they are (--skip-landing)")
+    else:
+        seconds, _ = kedro(conf, "--pipelines", "ingest", "--params", window)
+        print(f"landed {args.days} day(s) at scale {args.scale} (or found them landed) in "
+              f"{seconds:.0f} s")
     if not (root / "warehouse" / "retailops.duckdb").exists():
         seconds, _ = kedro(conf, "--pipelines", "transform", "--params", window)
         print(f"built the marts in {seconds:.0f} s")
