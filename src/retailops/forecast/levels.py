@@ -12,6 +12,7 @@ censoring-imputed sales); the 80% interval is the negative binomial with that me
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,13 +28,14 @@ def _level_keys(frame: pd.DataFrame, context: F.ForecastContext
     """Per level, each row's key as an integer code and the keys' text by code, the codes
     numbered in the keys' text order (``<store_id>|<category>``, category, store_id, chain):
     rows are grouped on integers, and only the few thousand distinct keys are ever text."""
-    store_codes, stores = pd.factorize(frame[F.STORE].astype(str).to_numpy()
-                                       if not isinstance(frame[F.STORE].dtype, pd.CategoricalDtype)
-                                       else frame[F.STORE])
-    product_codes, products = pd.factorize(frame[F.PRODUCT].to_numpy()
-                                           if not isinstance(frame[F.PRODUCT].dtype,
-                                                             pd.CategoricalDtype)
-                                           else frame[F.PRODUCT])
+    def factorized(column: pd.Series) -> tuple[np.ndarray, Any]:
+        # A categorical's codes as they are; other ids by their text.
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            return pd.factorize(column)
+        return pd.factorize(column.astype(str).to_numpy())
+
+    store_codes, stores = factorized(frame[F.STORE])
+    product_codes, products = factorized(frame[F.PRODUCT])
     category_of = context.category_of()
     product_category = (pd.Index(products.astype(str)).map(category_of).fillna("unknown")
                         .to_numpy(dtype=object))

@@ -162,7 +162,6 @@ class PeriodicReviewBeforeIssue15:
 PERIODIC_REVIEW_BEFORE_ISSUE_15 = PeriodicReviewBeforeIssue15()
 
 
-
 def builtin_policy(world: "World") -> OrderingPolicy:
     """The chain's own ordering policy, as its configuration names it
     (``simulation.builtin_policy``): the one the engine uses when no other is given, in the

@@ -82,6 +82,18 @@ def _kept_file(kind: str, suffix: str) -> Path:
     return target / f"{kind}.{digest}{suffix}"
 
 
+def _replace_whole(path: Path, data: bytes) -> None:
+    """Write ``path`` whole (a staged file renamed over it: another process never reads half a
+    file); a read-only image leaves it unwritten, and dbt does the work again next process."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staged = path.with_name(f".{path.name}.{os.getpid()}")
+        staged.write_bytes(data)
+        os.replace(staged, path)
+    except OSError:
+        pass
+
+
 def _serve_schema(cls: type, schema: dict[str, Any]) -> None:
     """Make ``cls.json_schema()`` return ``schema``; a subclass still gets its own, built by dbt
     as before (the next class in its MRO answers for it)."""
@@ -112,13 +124,7 @@ def warm_json_schemas(cache_file: Path | None = None) -> dict[str, str]:
             _serve_schema(cls, cached[name])
         return {name: "cached" for name in classes}
     built = {name: cls.json_schema() for name, cls in classes.items()}
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        staged = cache_file.with_name(f".{cache_file.name}.{os.getpid()}")
-        staged.write_text(json.dumps(built))
-        os.replace(staged, cache_file)  # another process never reads half a file
-    except OSError:  # a read-only image: dbt builds them in each process, as it would anyway
-        pass
+    _replace_whole(cache_file, json.dumps(built).encode())
     return {name: "built" for name in classes}
 
 
@@ -199,14 +205,7 @@ def save_compiled_templates() -> None:
         return
     used = {key: _TEMPLATE_CODE[key] for key in list(_TEMPLATES_USED)}
     _TEMPLATES_COMPILED.clear()
-    try:
-        cache_file = _TEMPLATES_FILE[0]
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        staged = cache_file.with_name(f".{cache_file.name}.{os.getpid()}")
-        staged.write_bytes(marshal.dumps(used))
-        os.replace(staged, cache_file)  # another process never reads half a file
-    except OSError:  # a read-only image: the next process compiles them again
-        pass
+    _replace_whole(_TEMPLATES_FILE[0], marshal.dumps(used))
 
 
 def _flag_source() -> str:

@@ -51,6 +51,7 @@ published there (the catalog's serving dataset is a no-op with ``engine: athena`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -269,8 +270,6 @@ class _Snapshotter:
         ``by`` is null (the dimension ledger, a few rows) are exported every time. Returns the
         rows the snapshot holds. Not seen: a change of a table's model that keeps its columns
         and its source files (delete ``<serving dir>/partitions/<relation>`` to re-export)."""
-        import hashlib
-
         schema, name = _split(relation)
         columns = _columns(con, alias, schema, name)
         if not columns:
