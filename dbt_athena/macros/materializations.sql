@@ -32,11 +32,14 @@
     }) }}
 {%- endmacro %}
 
-{% macro fact_table_config(date_column) -%}
-    {{ return(adapter.dispatch('fact_table_config', 'retailops')(date_column)) }}
+{% macro fact_table_config(date_column, batch_column=none, batch_source=none) -%}
+    {{ return(adapter.dispatch('fact_table_config', 'retailops')(date_column, batch_column, batch_source)) }}
 {%- endmacro %}
 
-{% macro default__fact_table_config(date_column) -%}
+{#- batch_column / batch_source (DuckDB only): a full build of the fact runs month by month,
+    see insert_full_build_batches below. Athena's full builds are batched by partition already
+    (safe_create_table_as in athena_batches.sql). -#}
+{% macro default__fact_table_config(date_column, batch_column=none, batch_source=none) -%}
     {{ return({
         'materialized': 'incremental',
         'incremental_strategy': 'insert_overwrite',
@@ -50,15 +53,95 @@
     }) }}
 {%- endmacro %}
 
-{% macro duckdb__fact_table_config(date_column) -%}
+{% macro duckdb__fact_table_config(date_column, batch_column=none, batch_source=none) -%}
+    {%- set post_hooks = [] -%}
+    {%- if batch_column -%}
+        {%- do post_hooks.append("{{ retailops.insert_full_build_batches('" ~ batch_column ~ "', " ~ batch_source ~ ") }}") -%}
+    {%- endif -%}
+    {%- do post_hooks.append("{{ retailops.export_curated('" ~ date_column ~ "') }}") -%}
     {{ return({
         'materialized': 'incremental',
         'incremental_strategy': 'delete+insert',
         'unique_key': date_column,
         'on_schema_change': 'fail',
         'pre_hook': ["{{ retailops.clear_rebuilt_days('" ~ date_column ~ "', 'date') }}"],
-        'post_hook': ["{{ retailops.export_curated('" ~ date_column ~ "') }}"],
+        'post_hook': post_hooks,
     }) }}
+{%- endmacro %}
+
+{#- A full (non-incremental) build of a big fact, month by month (DuckDB).
+
+    One GROUP BY over every sale line of a year at scale 16 (282.8M lines, 96.7M
+    day x store x product groups) does not fit the warehouse's 4 GB cap: it spilled 10 GB to
+    disk and took 558 s (docs/scale.md, finding 8). Its groups hold the day, so the months can
+    be aggregated one after the other, each GROUP BY holding a month of groups.
+
+    How: on a full build the model's own statement keeps no rows (its batched filter,
+    full_build_batch_filter(), is a marker that selects nothing), so dbt creates the table with
+    the model's columns and types; then this post-hook (before the Parquet export) inserts the
+    model's compiled SELECT once per batch, the marker replaced by the batch's range of
+    `column` (the raw partition text, YYYY-MM-DD, which the base tables store in day order, so
+    each batch's scan skips the other months' row groups). The batches are the distinct
+    prefixes of `column` in `source` (7 characters: months), cut as ranges that together cover
+    every value (the first also takes nulls): the union is the one-statement result, row for
+    row (tests/dbt/test_full_build_batches.py). On an incremental build the marker is absent
+    and nothing happens here.
+
+    RETAILOPS_FULL_BUILD_BATCH (read when the hook runs, never while dbt parses): `month`
+    (default), `day`, or `none` for the one statement. -#}
+{% macro full_build_batch_marker() -%}
+    {{ return('1 = 0 /* retailops: full build in batches, see insert_full_build_batches */') }}
+{%- endmacro %}
+
+{% macro full_build_batch_unit() -%}
+    {%- set unit = env_var('RETAILOPS_FULL_BUILD_BATCH', 'month') | trim | lower -%}
+    {%- if unit not in ('month', 'day', 'none') -%}
+        {{ exceptions.raise_compiler_error("env RETAILOPS_FULL_BUILD_BATCH must be month, day or none, got '" ~ unit ~ "'") }}
+    {%- endif -%}
+    {{ return(unit) }}
+{%- endmacro %}
+
+{#- The fact's filter on a full build: everything (Athena; DuckDB with batching off, or while
+    dbt parses) or the marker the batches replace. -#}
+{% macro full_build_batch_filter() -%}
+    {{ return(adapter.dispatch('full_build_batch_filter', 'retailops')()) }}
+{%- endmacro %}
+
+{% macro default__full_build_batch_filter() -%}
+    {{ return('1 = 1') }}
+{%- endmacro %}
+
+{% macro duckdb__full_build_batch_filter() -%}
+    {%- if not execute or full_build_batch_unit() == 'none' -%}{{ return('1 = 1') }}{%- endif -%}
+    {{ return(full_build_batch_marker()) }}
+{%- endmacro %}
+
+{% macro insert_full_build_batches(column, source) -%}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}
+    {%- set marker = full_build_batch_marker() -%}
+    {%- set code = model.compiled_code -%}
+    {%- if marker not in code -%}{{ return('') }}{%- endif -%}
+    {%- set width = 10 if full_build_batch_unit() == 'day' else 7 -%}
+    {%- set found = run_query("select distinct substr(" ~ column ~ ", 1, " ~ width ~ ") as prefix from "
+                              ~ source ~ " where " ~ column ~ " is not null order by prefix") -%}
+    {%- set prefixes = found.columns[0].values() | list -%}
+    {%- if prefixes | length == 0 -%}{{ return('') }}{%- endif -%}
+    {%- for prefix in prefixes -%}
+        {%- set bounds = [] -%}
+        {%- if not loop.first -%}
+            {%- do bounds.append(column ~ " >= '" ~ prefix ~ "'") -%}
+        {%- endif -%}
+        {%- if not loop.last -%}
+            {%- do bounds.append(column ~ " < '" ~ prefixes[loop.index] ~ "'") -%}
+        {%- endif -%}
+        {%- set batch = '(' ~ (bounds | join(' and ') or '1 = 1') ~ ')' -%}
+        {%- if loop.first -%}
+            {%- set batch = '(' ~ batch ~ ' or ' ~ column ~ ' is null)' -%}
+        {%- endif -%}
+        {%- do log(this.identifier ~ ": full build batch " ~ loop.index ~ "/" ~ prefixes | length ~ " (" ~ prefix ~ ")") -%}
+        {%- do run_query("insert into " ~ this ~ " " ~ code.replace(marker, batch)) -%}
+    {%- endfor -%}
+    {{ return('') }}
 {%- endmacro %}
 
 {#- Before an incremental build of a fact (or, on DuckDB, a base table): remove the rows of
