@@ -157,16 +157,55 @@ def weekday_profile(units: np.ndarray, usable: np.ndarray, days: pd.DatetimeInde
     return totals / totals.mean()
 
 
+def weekday_totals(units: np.ndarray, usable: np.ndarray, days: pd.DatetimeIndex
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Per weekday (Monday first): the units of the usable cells summed in float64, and how
+    many usable cells there are. Unit counts are whole numbers, so the sums are exact (below
+    2**53) whatever the order they are added in: the totals of blocks of series add up to
+    the totals of all of them, bit for bit (``profile_from_totals``)."""
+    sums = np.zeros(7)
+    counts = np.zeros(7, dtype=np.int64)
+    for w in range(7):
+        at = days.weekday == w
+        sums[w] = np.where(usable[:, at], units[:, at], 0).sum(dtype=np.float64)
+        counts[w] = usable[:, at].sum()
+    return sums, counts
+
+
+def profile_from_totals(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The weekday profile (mean 1) from ``weekday_totals`` (of every series, or summed over
+    blocks of them): ``weekday_profile``'s arithmetic on exact sums. ``weekday_profile`` sums
+    in the units' float32, which is exact, and so the same number, while a weekday's total
+    stays below 2**24 (a year at scale 1: ~0.5M units a weekday over the 8 weeks)."""
+    totals = np.array([sums[w] / max(counts[w], 1) for w in range(7)])
+    if totals.mean() <= 0:
+        return np.ones(7)
+    return totals / totals.mean()
+
+
+def recent_totals(units: np.ndarray, censored: np.ndarray, closed: np.ndarray,
+                  days: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """``weekday_totals`` of the days the imputation's profile is measured over (the last
+    ``PROFILE_DAYS``), on the cells neither censored nor closed."""
+    closed = np.broadcast_to(closed, units.shape)
+    usable = ~censored & ~closed
+    recent = slice(-PROFILE_DAYS, None)
+    return weekday_totals(units[:, recent], usable[:, recent], days[recent])
+
+
 def impute_matrix(units: np.ndarray, censored: np.ndarray, closed: np.ndarray,
-                  days: pd.DatetimeIndex, window: int = 28) -> np.ndarray:
+                  days: pd.DatetimeIndex, window: int = 28,
+                  profile: np.ndarray | None = None) -> np.ndarray:
     """Units with censored days replaced by the series' trailing uncensored level x weekday
-    profile (never below what was sold); closed days stay as they are."""
+    profile (never below what was sold); closed days stay as they are. ``profile``: the
+    chain's profile when these series are a block of the chain (``forecast.blocks``), else
+    measured on these series."""
     closed = np.broadcast_to(closed, units.shape)
     usable = ~censored & ~closed
     # The profile of the last weeks only: measured over the whole history it would change
     # with how much history was loaded, and a day that only predicts loads less.
-    recent = slice(-PROFILE_DAYS, None)
-    profile = weekday_profile(units[:, recent], usable[:, recent], days[recent])
+    if profile is None:
+        profile = profile_from_totals(*recent_totals(units, censored, closed, days))
     # Level in weekday-neutral units, from the uncensored days of the trailing window: only
     # censored days take the estimate, so it is computed on those cells alone (a few percent
     # of a history), with the arithmetic of ``_trailing_rate`` on each.
@@ -210,10 +249,11 @@ _CELLS_PER_CHUNK = 250_000
 
 
 def mark_censoring(history: pd.DataFrame, rule: CensoringRule = CensoringRule(),
-                   copy: bool = True) -> pd.DataFrame:
+                   copy: bool = True, profile: np.ndarray | None = None) -> pd.DataFrame:
     """The history with ``censored`` (bool) and ``units_filled`` (units, censored days imputed).
     ``copy=False`` adds the columns to ``history`` itself (a year at default scale is ~1 GB a
-    copy; the backtest passes a slice it owns).
+    copy; the backtest passes a slice it owns). ``profile``: the imputation's weekday profile
+    when the history is a block of the chain's stores (``forecast.blocks``).
 
     The history must be dense and sorted by store, product, date (``data.load_history``)."""
     days = pd.DatetimeIndex(np.sort(history[F.DATE].unique()))
@@ -226,7 +266,7 @@ def mark_censoring(history: pd.DataFrame, rule: CensoringRule = CensoringRule(),
     closed = (history[F.CLOSED].to_numpy(dtype=bool).reshape(-1, n_days)[0]
               if F.CLOSED in history else np.zeros(n_days, dtype=bool))
     censored = censored_matrix(units, on_hand, closed, rule)
-    filled = impute_matrix(units, censored, closed, days, rule.rate_window_days)
+    filled = impute_matrix(units, censored, closed, days, rule.rate_window_days, profile)
     out = history.copy() if copy else history
     out[F.CENSORED] = censored.ravel()
     out["units_filled"] = filled.ravel().astype(np.float32)

@@ -45,6 +45,12 @@ def _sql_date(day: date) -> str:
     return f"date '{day.isoformat()}'"
 
 
+def _sql_texts(values: Sequence[str]) -> str:
+    """Text literals for an ``in (...)`` list (quotes doubled); ``NULL`` for none."""
+    quoted = ["'" + str(v).replace("'", "''") + "'" for v in values]
+    return ", ".join(quoted) if quoted else "NULL"
+
+
 @dataclass
 class WarehouseMarts:
     """The marts through the warehouse interface (DuckDB serving file, or Athena)."""
@@ -59,13 +65,16 @@ class WarehouseMarts:
                                     f"{self.warehouse.table('marts', mart)}{where}")
 
     def read_keyed(self, mart: str, columns: Sequence[str], date_column: str, first: date,
-                   last: date) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+                   last: date, stores: Sequence[str] | None = None
+                   ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """The days first..last of a fact with no text column: ``store_code`` and
         ``product_code`` number the dimension marts' ids in their sorted order, ``day_index`` is
         the day's offset from ``first``; then the stores' and the products' ids by code. A fact
         row whose store or product is not in the dimensions is left out (as ``load_history``
         leaves out ids it does not know). 175 days at scale 1 are ~3M sale rows: their ids as
-        Python strings took seconds to cross from DuckDB and to hash."""
+        Python strings took seconds to cross from DuckDB and to hash. ``stores``: only these
+        stores' rows (a block of the chain, ``forecast.blocks``); the codes still number every
+        store of the dimension."""
         codes = {key: (f"select distinct {key} from {self.warehouse.table('marts', dim)} "
                        f"where {key} is not null")
                  for key, dim in (("store_id", "dim_stores"), ("product_id", "dim_products"))}
@@ -81,6 +90,8 @@ class WarehouseMarts:
             f"join stores on stores.store_id = fact.store_id "
             f"join products on products.product_id = fact.product_id "
             f"where fact.{date_column} between {_sql_date(first)} and {_sql_date(last)}")
+        if stores is not None:
+            rows_sql += f" and fact.store_id in ({_sql_texts(stores)})"
         with self.warehouse.session() as session:
             rows = session.query(rows_sql)
             ids = {key: session.query(f"{sql} order by 2")[key].astype(str).to_numpy()
@@ -140,6 +151,59 @@ class ParquetMarts:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
         return pd.concat(frames, ignore_index=True)[list(columns)]
 
+    def read_keyed(self, mart: str, columns: Sequence[str], date_column: str, first: date,
+                   last: date, stores: Sequence[str] | None = None
+                   ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """``WarehouseMarts.read_keyed`` from the Parquet files: the same integer columns
+        (``store_code``, ``product_code`` numbering the dimension marts' sorted ids,
+        ``day_index`` from ``first``), the same rows left out (ids not in the dimensions,
+        NULL ids, other stores than ``stores``), and the ids by code. The ids are read as
+        Parquet dictionaries: only each file's distinct ids become Python text, never a row's."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        ids = {}
+        for key, dim in (("store_id", "dim_stores"), ("product_id", "dim_products")):
+            values = self.read(dim, (key,))[key].dropna().astype(str)
+            # DuckDB orders text by its bytes (UTF-8): Python's code point order is the same.
+            ids[key] = np.array(sorted(set(values)), dtype=object)
+        wanted = None if stores is None else pd.Index(ids["store_id"]).isin(
+            [str(s) for s in stores])
+        by_day = self._partition_days(mart, date_column)
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in
+                                              ("store_code", "product_code", "day_index",
+                                               *columns)}
+        for day, paths in sorted(by_day.items()):
+            if day < first or day > last:
+                continue
+            for path in paths:
+                with self.lake.fs.open(self.lake.url(path), "rb") as handle:
+                    table = pq.read_table(handle, columns=["store_id", "product_id", *columns],
+                                          read_dictionary=["store_id", "product_id"])
+                codes = {}
+                for key in ("store_id", "product_id"):
+                    column = table.column(key).combine_chunks()
+                    if not isinstance(column.type, pa.DictionaryType):
+                        column = column.dictionary_encode()
+                    known = pd.Index(ids[key]).get_indexer(
+                        pd.Index(column.dictionary.to_pylist()).astype(str))
+                    index = column.indices.fill_null(0).to_numpy(zero_copy_only=False)
+                    valid = column.is_valid().to_numpy(zero_copy_only=False)
+                    codes[key] = np.where(valid, known[np.where(valid, index, 0)], -1)
+                keep = (codes["store_id"] >= 0) & (codes["product_id"] >= 0)
+                if wanted is not None:
+                    keep &= wanted[np.maximum(codes["store_id"], 0)]
+                parts["store_code"].append(codes["store_id"][keep].astype(np.int32))
+                parts["product_code"].append(codes["product_id"][keep].astype(np.int32))
+                parts["day_index"].append(np.full(int(keep.sum()), (day - first).days,
+                                                  dtype=np.int32))
+                for name in columns:
+                    parts[name].append(table.column(name).to_numpy()[keep])
+        rows = pd.DataFrame({name: (np.concatenate(values) if values
+                                    else np.array([], dtype=np.int32))
+                             for name, values in parts.items()})
+        return rows, ids["store_id"], ids["product_id"]
+
     def sales_days(self) -> tuple[date, date] | None:
         days = self._partition_days("fct_daily_sales", "sale_date")
         return (min(days), max(days)) if days else None
@@ -171,12 +235,26 @@ def history_window(reader: MartReader, days: int, last: date | None = None,
 
 
 def load_history(reader: MartReader, first: date, last: date,
-                 context: F.ForecastContext) -> pd.DataFrame:
+                 context: F.ForecastContext, stores: Sequence[str] | None = None
+                 ) -> pd.DataFrame:
     """Every store x product x day of first..last (``frames`` history columns plus ``on_hand``,
     ``stock_out_count``, ``unit_price``, ``discount_pct``, ``is_closed``), sorted by store,
     product, date. Store and product ids are categoricals (a year at default scale is ~26M rows).
+    ``stores``: only these stores (ids of the context, in its order): a block of the chain
+    (``forecast.blocks``) or the stores a model trains on; the rows of each are the ones the
+    whole chain's history holds for it.
     """
-    stores = context.stores["store_id"].astype(str).to_numpy()
+    every_store = context.stores["store_id"].astype(str).to_numpy()
+    if stores is None:
+        subset = None
+        stores = every_store
+    else:
+        subset = [str(s) for s in stores]
+        unknown = sorted(set(subset) - set(every_store))
+        if unknown:
+            raise ValueError(f"load_history: stores not in the context: {unknown[:5]}")
+        # In the context's order, as the whole chain's history holds them.
+        stores = every_store[pd.Index(every_store).isin(subset)]
     products = context.products["product_id"].astype(str).to_numpy()
     days = pd.date_range(first, last, freq="D")
     n_s, n_p, n_d = len(stores), len(products), len(days)
@@ -185,9 +263,11 @@ def load_history(reader: MartReader, first: date, last: date,
     if keyed is not None:
         # Ids as integer codes from the warehouse, mapped to the context's positions through
         # their distinct values (a few thousand), never per row.
-        sales, *sale_ids = keyed("fct_daily_sales", sale_columns, "sale_date", first, last)
+        only = {} if subset is None else {"stores": stores.tolist()}
+        sales, *sale_ids = keyed("fct_daily_sales", sale_columns, "sale_date", first, last,
+                                 **only)
         counts, *count_ids = keyed("fct_inventory_snapshots", ("quantity_on_hand",),
-                                   "snapshot_date", first, last)
+                                   "snapshot_date", first, last, **only)
         ids_of = {"sale_date": sale_ids, "snapshot_date": count_ids}
 
         def cell_index(frame: pd.DataFrame, day_column: str) -> tuple[np.ndarray, np.ndarray]:

@@ -70,6 +70,10 @@ class ForecastContext:
     products: pd.DataFrame
     stores: pd.DataFrame
     holiday: Callable[[date], tuple[str | None, float]] = field(default=_default_holidays)
+    # day -> the largest discount each product (in ``products``' order) sold at that day across
+    # the whole chain, when a model predicts from a block of the chain's stores
+    # (``forecast.blocks``): a prediction's origin-day discount is the chain's, not the block's.
+    sold_discounts: dict = field(default_factory=dict)
 
     def category_of(self) -> pd.Series:
         """product_id -> category."""

@@ -72,14 +72,26 @@ def _prediction_discounts(plan: pd.DataFrame | None, history: pd.DataFrame, pane
     alone) and the target days' (the plan's). The features read no other day's discount."""
     discounts = discount_matrix(plan, context, panel.days[-1:].append(days))
     if F.DISCOUNT in history:
-        sold = history_column_on(history, F.DISCOUNT, panel.days[-1])
-        seen = (sold > 0) & (panel.product_index >= 0)
-        largest = np.zeros(len(context.products), dtype=sold.dtype)
-        np.maximum.at(largest, panel.product_index[seen], sold[seen])
+        largest = context.sold_discounts.get(pd.Timestamp(panel.days[-1]))
+        if largest is None:
+            largest = largest_sold_discounts(history, panel.product_index, panel.days[-1],
+                                             len(context.products))
         # observed_discounts' rounding, after the largest, in the column's own dtype
         observed = np.round(largest, 2).astype(np.float64)
         discounts[:, 0] = np.maximum(discounts[:, 0], observed)
     return discounts
+
+
+def largest_sold_discounts(history: pd.DataFrame, product_index: np.ndarray, day: pd.Timestamp,
+                           n_products: int) -> np.ndarray:
+    """Per product (``product_index``: each series' position among the context's products),
+    the largest discount any series of the history sold it at on ``day`` (0 without one), in
+    the history's own dtype. A maximum: that of a chain is the largest of its blocks'."""
+    sold = history_column_on(history, F.DISCOUNT, day)
+    seen = (sold > 0) & (product_index >= 0)
+    largest = np.zeros(n_products, dtype=sold.dtype)
+    np.maximum.at(largest, product_index[seen], sold[seen])
+    return largest
 
 
 class LightGBMForecaster:

@@ -35,6 +35,9 @@ class ForecastInputs:
     plan: pd.DataFrame | None       # the promotion plan as known on ``last``
     first: date
     last: date
+    # Set when the chain is predicted a block of stores at a time (forecast.blocks): the
+    # history above is then the training sample only, and predict reads the blocks itself.
+    reader: Any = None
 
 
 @dataclass
@@ -99,7 +102,15 @@ def gather_inputs(reader: MartReader, read_plan: Callable[[date], pd.DataFrame] 
     days = int(params.get("history_days", 364)) if days is None else int(days)
     first, last = history_window(reader, days, last=last, needed=needed_days(params))
     context = load_context(reader)
-    history = load_history(reader, first, last, context)
+    from retailops.forecast import blocks
+
+    stores, chunked = None, blocks.blocked(context, params)
+    if chunked:
+        # A chain predicted in blocks loads here only what a training reads (a sample of its
+        # stores; one store on a day that only predicts): predict reads the blocks.
+        stores = (blocks.training_stores(context, params) if days > predict_days(params)
+                  else context.stores["store_id"].astype(str).tolist()[:1])
+    history = load_history(reader, first, last, context, stores=stores)
     # The history was just loaded and is this run's own: marked in place, not copied (175
     # days at scale 1 are 12.6M rows).
     history = mark_censoring(history, CensoringRule(**dict(params.get("censoring") or {})),
@@ -108,7 +119,7 @@ def gather_inputs(reader: MartReader, read_plan: Callable[[date], pd.DataFrame] 
     log.info("forecast: history %s..%s, %d store x product series, %.1f%% of days censored",
              first, last, len(history) // ((last - first).days + 1),
              100 * history[F.CENSORED].mean())
-    return ForecastInputs(history, context, plan, first, last)
+    return ForecastInputs(history, context, plan, first, last, reader if chunked else None)
 
 
 def train(name: str, forecaster: Any, inputs: ForecastInputs, params: Mapping[str, Any]
@@ -173,6 +184,12 @@ def predict(inputs: ForecastInputs, runs: Mapping[str, ModelRun], params: Mappin
             ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Both marts' rows for the forecast date (the last day of history): every model's bottom
     level, and the aggregate levels of the production model."""
+    if inputs.reader is not None:
+        from retailops.forecast.blocks import predict_blocked
+
+        inputs.history = None  # the training sample: freed before the blocks are read
+        return predict_blocked(inputs.reader, inputs.first, inputs.last, inputs.context,
+                               inputs.plan, runs, params)
     horizon = int(params.get("horizon_days", 14))
     production = params.get("production_model", "lightgbm")
     combinations = {name: list(members)
@@ -299,6 +316,9 @@ def _arrow_column(values: pd.Series, kind: str):
     return pa.array(values.to_numpy(), type=arrow_type, from_pandas=True)
 
 
+_ROW_GROUP = 1024 * 1024
+
+
 def write_mart(lake: Lake, mart_name: str, rows: pd.DataFrame) -> list[str]:
     """One Parquet file per forecast date under ``curated/<mart>/forecast_date=D/`` (the
     layout of ``warehouse.forecast_marts``; the partition column is in the path only), with the
@@ -318,10 +338,16 @@ def write_mart(lake: Lake, mart_name: str, rows: pd.DataFrame) -> list[str]:
     for day in np.sort(pd.unique(partition)):
         # A forecast run writes one date: its rows are written as they are, not copied.
         part = rows if (partition == day).all() else rows[partition == day]
-        table = pa.Table.from_arrays([_arrow_column(part[name], kind)
-                                      for name, kind in mart.file_columns()], schema=schema)
         buffer = io.BytesIO()
-        pq.write_table(table, buffer)
+        # Converted and written a row group at a time (pyarrow's default group of 1Mi rows:
+        # the same file as one write_table): a scale-16 day is ~48M rows, whose text columns
+        # as whole Arrow arrays would take several GB.
+        with pq.ParquetWriter(buffer, schema) as writer:
+            for begin in range(0, max(len(part), 1), _ROW_GROUP):
+                piece = part.iloc[begin:begin + _ROW_GROUP]
+                writer.write_table(pa.Table.from_arrays(
+                    [_arrow_column(piece[name], kind) for name, kind in mart.file_columns()],
+                    schema=schema))
         path = mart.path(pd.Timestamp(day).date().isoformat())
         lake.write_bytes(path, buffer.getvalue())
         written.append(path)
