@@ -50,12 +50,21 @@ RUN_GC_THRESHOLDS = (50_000, 20, 20)
 
 
 def _run(**kwargs: Any) -> Any:
+    from retailops.hooks import may_run_dbt
+    from retailops.warehouse import dbt
+
     gc.set_threshold(*RUN_GC_THRESHOLDS)
+    # A batch process: dbt runs in a worker process forked now, before Kedro starts its
+    # session, when the pipelines asked for may run it; the worker imports dbt on the other
+    # core meanwhile (warehouse/dbt.py, "a worker process").
+    requested = ([kwargs["pipeline"]] if kwargs.get("pipeline")
+                 else list(kwargs.get("pipelines") or []) or None)
     quiet = _QuietFailure()
     for handler in logging.getLogger().handlers:
         handler.addFilter(quiet)
     try:
-        return kedro_run.callback(**kwargs)
+        with dbt.worker_for(may_run_dbt(requested)):
+            return kedro_run.callback(**kwargs)
     except Exception as exc:
         error = find_user_error(exc)
         if error is None:

@@ -104,6 +104,23 @@ def parameter_problems(params: dict[str, Any],
     return problems
 
 
+# The nodes that run dbt (``retailops.warehouse.dbt.build`` / ``run_forecast_tests``), and the
+# stages that hold them: ``kedro run`` of a pipeline holding one starts dbt's worker process
+# (``retailops.cli``); a run whose filters leave no such node stops it before the first node.
+DBT_NODES = {"dbt_build", "check_forecast_marts"}
+DBT_STAGES = {"transform", "forecast"}
+
+
+def may_run_dbt(requested: list[str] | None) -> bool:
+    """Whether the pipelines a run asked for (None: the default) hold a stage that runs dbt."""
+    from retailops.pipeline_registry import COMPOSED
+
+    stages: set[str] = set()
+    for name in requested or ["__default__"]:
+        stages.update(COMPOSED.get(name, (name,)))
+    return bool(stages & DBT_STAGES)
+
+
 # When the process ends, move every live object out of the garbage collector's reach: a run
 # that imported dbt, pandas and DuckDB otherwise spends 1-1.5 s of interpreter shutdown
 # collecting objects that disappear with the process anyway. At exit only, so a long-lived
@@ -120,6 +137,14 @@ class RetailOpsHooks:
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
         self._context = context
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        dbt.stop_worker()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        dbt.stop_worker()
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
@@ -142,5 +167,8 @@ class RetailOpsHooks:
         problems = parameter_problems(self._context.params, declared)
         if problems:
             raise InvalidParameterError("; ".join(problems))
-        if "dbt_build" in {node.name for node in pipeline.nodes}:
+        names = {node.name for node in pipeline.nodes}
+        if not names & DBT_NODES:
+            dbt.stop_worker()  # filtered out (--tags, --nodes): nothing for it to do
+        elif "dbt_build" in names and not dbt.worker_running():
             dbt.import_in_background()

@@ -182,6 +182,7 @@ def test_kedro_run_collects_cycles_less_often_and_only_in_its_own_process(monkey
     from retailops import cli
 
     seen = []
+    monkeypatch.setenv("RETAILOPS_DBT_WORKER", "0")  # no dbt worker forked from pytest
     monkeypatch.setattr(cli.kedro_run, "callback", lambda **kwargs: seen.append(
         gc.get_threshold()))
     before = gc.get_threshold()

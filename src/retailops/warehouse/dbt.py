@@ -259,6 +259,173 @@ def import_in_background() -> None:
     thread.start()
 
 
+# --- dbt on the second core: a worker process ------------------------------------------------
+# A thread that imports dbt (~3 s of CPU, pure Python) shares the GIL with the run's own start-up
+# and first nodes, so on two cores the import mostly delays them. ``kedro run`` (``retailops.cli``)
+# therefore forks a worker as soon as Kedro knows the run will build (``start_worker``, from the
+# project hooks): the child imports dbt on the other core while the parent materializes its
+# catalog and lands the day, then runs the run's ``dbt build`` / forecast ``dbt test`` when
+# asked (``build`` and ``run_forecast_tests`` send it the command, the parent's environment and
+# working folder) and sends back the summary. dbt is still the engine, in-process in the child
+# through ``dbtRunner`` with the same arguments, target folder, log file, saved parse and kept
+# start-up files; only the process differs. Any other dbt call (``dbt parse`` for lineage, the
+# image's parse, tests) runs in the calling process as before.
+_WORKER: list["_Worker"] = []
+_WORKER_ALLOWED: list[bool] = []
+
+
+class _Worker:
+    """The parent's handle on the forked dbt worker (its pid and the two ends of the pipe)."""
+
+    def __init__(self, pid: int, connection: Any) -> None:
+        self.pid, self.connection = pid, connection
+        self.served = False
+
+    def stop(self) -> None:
+        """End the worker and reap it. One that ran dbt sees the pipe close and exits after
+        releasing what dbt holds (its semaphores); one still importing is killed."""
+        import signal
+
+        try:
+            self.connection.close()
+        except OSError:
+            pass
+        if not self.served:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+@contextmanager
+def worker_for(start: bool) -> Iterator[None]:
+    """Within: this process may fork a dbt worker, and forks it now when ``start``; the worker
+    is stopped on the way out. ``kedro run`` only (``retailops.cli``): a notebook or a test
+    session that opens Kedro sessions keeps dbt in its own process."""
+    _WORKER_ALLOWED[:] = [True]
+    try:
+        if start:
+            start_worker()
+        yield
+    finally:
+        stop_worker()
+        _WORKER_ALLOWED.clear()
+
+
+def worker_running() -> bool:
+    return bool(_WORKER)
+
+
+def start_worker() -> bool:
+    """Fork the dbt worker (see above) unless one runs, dbt is imported here already, this
+    process is not in ``worker_for``, ``RETAILOPS_DBT_WORKER=0`` turns it off, or another
+    thread is alive (forking a process with other threads can copy a lock they hold). Returns
+    whether a worker runs."""
+    if _WORKER:
+        return True
+    if (not _WORKER_ALLOWED or os.environ.get("RETAILOPS_DBT_WORKER", "1") == "0"
+            or "dbt.cli.main" in sys.modules or _IMPORTING
+            or threading.active_count() > 1 or not hasattr(os, "fork")):
+        return False
+    import atexit
+    from multiprocessing.connection import Pipe
+
+    parent_end, child_end = Pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: never returns into the parent's code
+        code = 0
+        try:
+            parent_end.close()
+            _serve(child_end)
+        except BaseException:  # noqa: BLE001 - the parent sees the pipe close
+            code = 1
+        finally:
+            try:
+                # What a normal exit of this process would release: the named semaphores
+                # dbt's connection managers created (else the resource tracker reports them
+                # as leaked). Not the parent's atexit handlers: they are the parent's.
+                from multiprocessing import util
+
+                util._exit_function()
+            finally:
+                os._exit(code)
+    child_end.close()
+    _WORKER.append(_Worker(pid, parent_end))
+    atexit.register(stop_worker)
+    log.info("dbt worker process %d started (dbt imports on the other core)", pid)
+    return True
+
+
+def stop_worker() -> None:
+    """End the worker (the run is over, or will not build)."""
+    while _WORKER:
+        _WORKER.pop().stop()
+
+
+def _serve(connection: Any) -> None:
+    """The worker's loop: import dbt, then run each request the parent sends until it closes
+    the pipe. A request is ``(environment, cwd, args, target, env, command, duckdb_path)``; the
+    answer is ``("ok", summary)`` or ``("error", exception)``."""
+    _import_dbt()
+    while True:
+        try:
+            request = connection.recv()
+        except (EOFError, OSError):
+            return
+        environment, cwd, args, target, env, command, duckdb_path = request
+        os.environ.clear()
+        os.environ.update(environment)
+        os.chdir(cwd)
+        try:
+            answer = ("ok", _summary(args, target, env, command, duckdb_path))
+        except Exception as exc:  # noqa: BLE001 - raised again in the parent
+            answer = ("error", exc)
+        try:
+            connection.send(answer)
+        except Exception:  # noqa: BLE001 - an exception that does not pickle
+            connection.send(("error", TransformError(f"dbt {command}: {answer[1]!r}")))
+
+
+def _summary(args: list[str], target: str, env: dict[str, str], command: str,
+             duckdb_path: str | None) -> dict[str, Any]:
+    """One dbt command in this process, summarised (``broken_rules`` when a test failed)."""
+    started = time.perf_counter()
+    result = invoke(args, target, env)
+    summary = summarise(result, time.perf_counter() - started, command)
+    if summary["failed_tests"] and duckdb_path:
+        summary["broken_rules"] = broken_rules(result, duckdb_path)
+    return summary
+
+
+def _run_summarised(args: list[str], target: str, env: dict[str, str], command: str,
+                    duckdb_path: str | None = None) -> dict[str, Any]:
+    """``_summary`` in the worker when one runs (the parent's environment and working folder
+    travel with the request), else here. ``seconds``: this call's, waiting included."""
+    started = time.perf_counter()
+    if _WORKER:
+        worker = _WORKER[0]
+        try:
+            worker.served = True
+            worker.connection.send((dict(os.environ), os.getcwd(), args, target, env, command,
+                                    duckdb_path))
+            status, value = worker.connection.recv()
+        except (EOFError, OSError) as exc:
+            stop_worker()
+            raise TransformError(f"dbt {command}: the dbt worker process ended ({exc!r}); "
+                                 "see dbt's log") from exc
+        if status == "error":
+            raise value
+        summary = value
+    else:
+        summary = _summary(args, target, env, command, duckdb_path)
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    return summary
+
+
 def invoke(args: list[str], target: str, env: dict[str, str] | None = None) -> Any:
     """Run one dbt command in-process against the project; returns dbt's result object."""
     for thread in _IMPORTING:
@@ -353,11 +520,8 @@ def build(lake_root: str, target: str, run_date: str | None = None,
     # statement (debug: ~0.3 s of a daily build's CPU, written one record at a time through a
     # rotating file handler). DBT_LOG_LEVEL_FILE=debug (dbt's own variable) keeps it all.
     log_level = [] if "DBT_LOG_LEVEL_FILE" in os.environ else ["--log-level-file", "info"]
-    started = time.perf_counter()
-    result = invoke(args + log_level, target, env)
-    summary = summarise(result, time.perf_counter() - started, " ".join(args[:1] + args[4:]))
-    if summary["failed_tests"] and duckdb_path:
-        summary["broken_rules"] = broken_rules(result, duckdb_path)
+    summary = _run_summarised(args + log_level, target, env, " ".join(args[:1] + args[4:]),
+                              duckdb_path)
     summary["run_date"] = run_date
     summary["rebuild_days"] = None if rebuild_days is None else sorted(set(rebuild_days))
     summary["selector"] = selector
@@ -442,9 +606,7 @@ def run_forecast_tests(lake_root: str, target: str, forecast_date: str,
     env = {"RETAILOPS_RUN_DATE": "", "RETAILOPS_REBUILD_DAYS": rebuild_days_value([forecast_date])}
     if duckdb_path:
         env["RETAILOPS_DUCKDB_PATH"] = str(Path(duckdb_path).resolve())
-    started = time.perf_counter()
-    result = invoke(args, target, env)
-    summary = summarise(result, time.perf_counter() - started, "test --select " + FORECAST_SELECTION)
+    summary = _run_summarised(args, target, env, "test --select " + FORECAST_SELECTION)
     summary["forecast_date"] = forecast_date
     log.info("dbt test of the forecast for %s: %d test(s) passed, %d failed in %.1f s",
              forecast_date, summary["tests_passed"], len(summary["failed_tests"]),
