@@ -211,6 +211,12 @@ def test_a_builds_dbt_log_file_is_at_info_unless_asked_for(monkeypatch, tmp_path
     summary = dbt.build(str(tmp_path), "duckdb", selector="daily")
     assert calls[-1][-2:] == ["--log-level-file", "info"]
     assert "log-level" not in summary["command"]
+    # ... and the forecast marts' tests (the forecast step's dbt call) too.
+    summary = dbt.run_forecast_tests(str(tmp_path), "duckdb", "2024-07-02")
+    assert calls[-1][0] == "test" and calls[-1][-2:] == ["--log-level-file", "info"]
+    assert "log-level" not in summary["command"]
     monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")  # dbt reads its own variable
     dbt.build(str(tmp_path), "duckdb", selector="daily")
+    assert "--log-level-file" not in calls[-1]
+    dbt.run_forecast_tests(str(tmp_path), "duckdb", "2024-07-02")
     assert "--log-level-file" not in calls[-1]

@@ -606,7 +606,9 @@ def run_forecast_tests(lake_root: str, target: str, forecast_date: str,
     env = {"RETAILOPS_RUN_DATE": "", "RETAILOPS_REBUILD_DAYS": rebuild_days_value([forecast_date])}
     if duckdb_path:
         env["RETAILOPS_DUCKDB_PATH"] = str(Path(duckdb_path).resolve())
-    summary = _run_summarised(args, target, env, "test --select " + FORECAST_SELECTION)
+    # dbt's log file at info, as a build's (see ``build``).
+    log_level = [] if "DBT_LOG_LEVEL_FILE" in os.environ else ["--log-level-file", "info"]
+    summary = _run_summarised(args + log_level, target, env, "test --select " + FORECAST_SELECTION)
     summary["forecast_date"] = forecast_date
     log.info("dbt test of the forecast for %s: %d test(s) passed, %d failed in %.1f s",
              forecast_date, summary["tests_passed"], len(summary["failed_tests"]),
