@@ -240,7 +240,10 @@ def daily_runs(scales: list[float], args: argparse.Namespace) -> None:
     roots = ([Path(p).resolve() for p in args.daily_workdirs.split(",")] if args.daily_workdirs
              else [workdir(args.workdir_prefix, s) for s in scales])
     for root in roots:
-        if "build" not in load_record(root).get("steps", {}):
+        record = load_record(root)
+        # "built_elsewhere": a workdir copied from another benchmark's built one (its conf
+        # rewritten with --conf-only), e.g. bench_daily's scale-1 year, to run beside.
+        if "build" not in record.get("steps", {}) and not record.get("built_elsewhere"):
             raise SystemExit(f"{root}: no full build recorded; run the build step first")
         # dbt's saved parse primed as a deployment ships it (bench_daily.py's reason).
         subprocess.run([sys.executable, "-c", PARSE, str(root)], env=_env(root), check=True,
@@ -395,6 +398,9 @@ def main() -> None:
     parser.add_argument("--daily-workdirs", default="",
                         help="comma list of built workdirs to alternate the daily runs between")
     parser.add_argument("--forecast-models", default="seasonal_naive,intermittent")
+    parser.add_argument("--conf-only", type=Path, help="write this workdir's conf (for "
+                        "--scales' first scale) and record it as built elsewhere (a copied, "
+                        "built workdir to run daily runs in), then exit")
     parser.add_argument("--trend", type=Path, help="print the per-day landing trend of an "
                         "ingest log and exit")
     parser.add_argument("--questions", type=Path, help=argparse.SUPPRESS)  # the child's file
@@ -430,6 +436,15 @@ def main() -> None:
             print(f"plot: {args.plot}")
         return
     scales = [float(s) for s in args.scales.split(",")]
+    if args.conf_only:
+        root = args.conf_only.resolve()
+        write_conf(root, scales[0], args.forecast_models)
+        record = load_record(root)
+        record.update(scale=scales[0], days=args.days, built_elsewhere=True)
+        record.setdefault("steps", {})
+        save_record(root, record)
+        print(f"{root}: conf written for scale {scales[0]:g}, recorded as built elsewhere")
+        return
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f} (shared)",
           flush=True)
