@@ -5,6 +5,7 @@ forecast-driven order-up-to policy over 13 weeks, at default scale unless told o
         [--model TSB] [--every 14] [--warmup-weeks 26] [--weeks 13]
         [--levels 0.75,0.8,0.85,0.9,0.95] [--safety-stock empirical|intervals]
         [--calibration-origins 4] [--builtin-policy periodic_review] [--safety-factor 1.65]
+        [--allocation cost|uniform] [--level-bounds 0.5,0.995] [--supply-risk]
 
 The defaults are the study's (conf/base/parameters_replenishment.yml).
 
@@ -47,6 +48,13 @@ def main() -> int:
                              "is run too")
     parser.add_argument("--safety-factor", type=float, default=1.65,
                         help="the built-in rules' safety stock (simulation.safety_factor)")
+    parser.add_argument("--allocation", default="cost", choices=["uniform", "cost"],
+                        help="uniform: every cell at the level; cost: the uniform level's "
+                             "safety stock value re-spent by lost units saved per unit of cost")
+    parser.add_argument("--level-bounds", default="0.5,0.995",
+                        help="each cell's service level under --allocation cost")
+    parser.add_argument("--supply-risk", action="store_true",
+                        help="size the level on short deliveries and slips too")
     parser.add_argument("--model", default="TSB",
                         help="the intermittent forecaster's statsforecast model")
     args = parser.parse_args()
@@ -72,6 +80,9 @@ def main() -> int:
                              safety_from_forecast_errors=args.safety_from_errors,
                              safety_stock=args.safety_stock,
                              calibration_origins=args.calibration_origins,
+                             allocation=args.allocation,
+                             level_bounds=tuple(float(x) for x in args.level_bounds.split(",")),
+                             supply_risk=args.supply_risk,
                              forecast_params={"intermittent": {"model": args.model}})
     started = time.perf_counter()
     study = run_study(settings, forecaster_for, context_for_world)

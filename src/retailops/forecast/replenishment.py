@@ -61,6 +61,10 @@ SLIP_SQUARE = float((_SLIP**2 * _SLIP_P).sum())
 UNIT_VARIANCE_PER_UNIT = (UNITS_PER_LINE_EXTRA + (1 + UNITS_PER_LINE_EXTRA) ** 2) / (
     1 + UNITS_PER_LINE_EXTRA)
 RECENT_RATE_DAYS = 28
+# The missing share of a short delivery line is read at this many equally likely points, and a
+# supplier's short-line rate is shrunk toward the chain's with the weight of this many lines.
+SHORT_SHARE_POINTS = 4
+SHORT_RATE_PRIOR_LINES = 200.0
 # The publication's week and the four after it (contract: the promotion plan).
 PLAN_WEEKS_AHEAD = 5
 # p90 - p10 of a normal distribution, in standard deviations (the forecast's 80% interval).
@@ -83,6 +87,11 @@ class ObservedSales:
         # The discount the day's sale lines carried, per product (0 without a sale).
         self.discount = np.zeros((days, world.n_products), dtype=np.float32)
         self.recorded = 0
+        # Goods receipts, as the deliveries table records them: lines received and lines
+        # short per supplier, and the share missing on each short line.
+        self.lines_received = np.zeros(len(world.supplier_id), dtype=np.int64)
+        self.lines_short = np.zeros(len(world.supplier_id), dtype=np.int64)
+        self._short_shares: list[np.ndarray] = []
 
     def record(self, activity: DayActivity) -> None:
         index = (activity.day - self.first_day).days
@@ -102,6 +111,15 @@ class ObservedSales:
                                         minlength=self.world.n_cells)
         self.on_hand[index, activity.count_cell] = activity.count_on_hand
         np.maximum.at(self.discount[index], activity.sale_product, activity.sale_discount)
+        received = activity.received
+        if received and received["supplier"].size:
+            ordered = received["quantity_ordered"].astype(np.float64)
+            got = received["quantity_received"].astype(np.float64)
+            short = got < ordered
+            np.add.at(self.lines_received, received["supplier"], 1)
+            np.add.at(self.lines_short, received["supplier"][short], 1)
+            if short.any():
+                self._short_shares.append(1.0 - got[short] / ordered[short])
         self.recorded += 1
 
     def recent_rate(self, until: date, days: int) -> np.ndarray:
@@ -119,7 +137,26 @@ class ObservedSales:
         twin.on_hand = self.on_hand[: self.recorded].copy()
         twin.discount = self.discount[: self.recorded].copy()
         twin.recorded = self.recorded
+        twin.lines_received = self.lines_received.copy()
+        twin.lines_short = self.lines_short.copy()
+        twin._short_shares = list(self._short_shares)
         return twin
+
+    def short_delivery_risk(self, points: int = SHORT_SHARE_POINTS,
+                            prior_lines: float = SHORT_RATE_PRIOR_LINES
+                            ) -> tuple[np.ndarray, np.ndarray]:
+        """From the goods receipts so far: each supplier's rate of short lines (shrunk toward
+        the chain's rate with the weight of ``prior_lines`` lines) and ``points`` equally likely
+        shares of a short line that go missing (the midpoint quantiles of what was missing).
+        No receipts yet: no risk."""
+        lines, short = self.lines_received.astype(float), self.lines_short.astype(float)
+        if lines.sum() == 0 or not self._short_shares:
+            return np.zeros(lines.size), np.zeros(0)
+        pooled = short.sum() / lines.sum()
+        rate = (short + prior_lines * pooled) / (lines + prior_lines)
+        shares = np.quantile(np.concatenate(self._short_shares),
+                             (np.arange(points) + 0.5) / points)
+        return rate, shares
 
     def frame(self, until: date, days: int | None = None) -> pd.DataFrame:
         """The forecasters' ``history`` frame through ``until`` (the last ``days`` days of it
@@ -225,9 +262,15 @@ class ForecastOrderUpTo:
                  history_days: int | None = None,
                  plan_source: PlanSource = published_plan, error_scale: float = 1.0,
                  cover_errors: "CoverErrors | None" = None,
-                 plan_lift: "PlanLift | None" = None):
+                 plan_lift: "PlanLift | None" = None, allocation: str = "uniform",
+                 level_bounds: tuple[float, float] = (0.5, 0.995), supply_risk: bool = False):
         if not 0.5 <= service_level < 1:
             raise ValueError(f"service_level={service_level} must be in [0.5, 1)")
+        if allocation not in ALLOCATIONS:
+            raise ValueError(f"allocation={allocation!r} must be one of {', '.join(ALLOCATIONS)}")
+        if (allocation == "cost" or supply_risk) and cover_errors is None:
+            raise ValueError("allocation='cost' and supply_risk need the empirical safety stock "
+                             "(cover_errors)")
         self.forecaster = forecaster
         self.observed = observed
         self.context = context
@@ -244,6 +287,17 @@ class ForecastOrderUpTo:
         # For a forecaster that does not read the plan: the planned discounts' lift, applied
         # where the published plan reaches (None: the forecaster reads the plan itself).
         self.plan_lift = plan_lift
+        # "uniform": every cell at service_level. "cost": the safety stock value uniform
+        # service_level would hold, re-spent per cell where a unit at cost saves the most lost
+        # units (allocate_service_levels), each cell's level within level_bounds.
+        self.allocation = allocation
+        self.level_bounds = level_bounds
+        self._levels: np.ndarray | None = None    # per cell, under allocation "cost"
+        # Size the level on demand over the cover plus the supply's own risks, as the goods
+        # receipts show them: a short delivery of this order or of the lines still open, and
+        # the next delivery's slip (supply_aware_order_up_to); otherwise the slip alone, in
+        # quadrature.
+        self.supply_risk = supply_risk
         self.log = ForecastLog()
         self._origin: date | None = None
         self._mean: np.ndarray | None = None      # (n_cells, horizon) from origin + 1
@@ -268,6 +322,8 @@ class ForecastOrderUpTo:
             self.history_days, self.plan_lift)
         self._recent_rate = self.observed.recent_rate(origin, RECENT_RATE_DAYS)
         self._origin = origin
+        if self.allocation == "cost":
+            self._levels = self._allocate(world)
         plan_end = plan_horizon_end(origin)
         beyond = max(0, (origin + timedelta(days=horizon) - plan_end).days)
         if beyond:
@@ -280,9 +336,11 @@ class ForecastOrderUpTo:
         self.log.plans_seen_until.append(
             plan["end_date"].max().date() if len(plan) else origin)
 
-    def order_up_to_levels(self, world: World, day: date, cells: np.ndarray) -> np.ndarray:
+    def order_up_to_levels(self, world: World, day: date, cells: np.ndarray,
+                           state: SimulationState | None = None) -> np.ndarray:
         """The target position of ``cells`` at a review on ``day`` (orders arrive from
-        day + lead time; the next review's order from day + review period + lead time)."""
+        day + lead time; the next review's order from day + review period + lead time).
+        With ``supply_risk``, ``state`` (the open orders and the stock) is needed."""
         origin = day - timedelta(days=1)   # the review runs before today's sales are booked
         self._refresh(world, origin)
         assert self._origin is not None and self._mean is not None and self._variance is not None
@@ -301,10 +359,22 @@ class ForecastOrderUpTo:
         if self.cover_errors is not None:
             # The quantile of what covers like this one really sold against their forecast
             # (measured before the start), with the supplier's slip added in quadrature.
-            safety = self.cover_errors.safety(demand, self.service_level)
-            slip = self.z * np.sqrt(slip_variance) * daily
-            extra = np.sqrt(safety**2 + slip**2) - np.abs(safety)
-            return np.maximum(demand + safety + extra, 0.0)
+            level = (self.service_level if self._levels is None else self._levels[cells])
+            safety = empirical_safety(self.cover_errors, demand, daily, slip_variance, level)
+            plain = np.maximum(demand + safety, 0.0)
+            if not self.supply_risk:
+                return plain
+            if state is None:
+                raise ValueError("supply_risk needs the state (open orders) at the review")
+            short_rate, shares = self.observed.short_delivery_risk()
+            supplier = world.product_supplier[cells % world.n_products]
+            return supply_aware_order_up_to(
+                self.cover_errors, demand, daily, level,
+                (state.on_hand[cells] + state.on_order[cells]).astype(float),
+                state.on_order[cells].astype(float), short_rate[supplier], shares,
+                world.supplier_on_time_rate[supplier],
+                cover - world.supplier_lead_time[supplier] - world.config.review_period_days,
+                plain)
         # A forecast of nothing is not a certainty of nothing: demand noise is at least that of
         # the cell's recent observed selling rate (units arrive in basket lines, 1.45 units²
         # of variance per unit sold), so a slow mover a forecaster rounds to 0 keeps a buffer.
@@ -313,19 +383,160 @@ class ForecastOrderUpTo:
                          + slip_variance * daily**2)
         return demand + self.z * spread
 
+    def _allocate(self, world: World) -> np.ndarray:
+        """Per-cell service levels for the forecast just made: each cell's cover as ordered
+        the day after the origin, the budget that of ``service_level`` for every cell."""
+        assert self._mean is not None and self.cover_errors is not None
+        cells = np.arange(world.n_cells)
+        cover, slip_variance = cover_days(world, cells)
+        last = np.minimum(1 + cover, self._mean.shape[1])
+        mean_cum = np.cumsum(self._mean, axis=1)
+        demand = mean_cum[cells, last - 1] - self._mean[:, 0]
+        daily = demand / np.maximum(last - 1, 1)
+        errors = self.cover_errors
+        return allocate_service_levels(
+            np.tile(world.product_unit_cost.astype(float), world.n_stores),
+            lambda levels: empirical_safety(errors, demand, daily, slip_variance, levels),
+            self.service_level, self.level_bounds)
+
     def order_quantities(self, world: World, state: SimulationState, day: date,
                          due: DueReviews) -> np.ndarray:
         cells = np.flatnonzero(due.cell_mask(world))
         quantities = np.zeros(world.n_cells, dtype=np.int32)
         if cells.size == 0:
             return quantities
-        target = self.order_up_to_levels(world, day, cells)
+        target = self.order_up_to_levels(world, day, cells, state)
         position = (state.on_hand[cells] + state.on_order[cells]).astype(float)
         short = target - position
         ordering = short > 0
         quantities[cells[ordering]] = round_up_to_case_packs(
             world, cells[ordering], short[ordering])
         return quantities
+
+
+ALLOCATIONS = ("uniform", "cost")
+# z for a level, tabulated (np.interp): the per-cell levels of allocation "cost" need it for
+# tens of thousands of cells at every step of the budget's bisection.
+_Z_LEVELS = np.linspace(0.001, 0.999, 999)
+_Z_VALUES = np.array([NormalDist().inv_cdf(float(p)) for p in _Z_LEVELS])
+
+
+def empirical_safety(cover_errors: "CoverErrors", demand: np.ndarray, daily: np.ndarray,
+                     slip_variance: np.ndarray, level: float | np.ndarray) -> np.ndarray:
+    """Safety stock in units for covers forecast at ``demand`` (``daily`` a day): the cover
+    errors' quantile at ``level`` (one, or one per cover) plus the supplier's slip in
+    quadrature (z × slip standard deviation × daily demand)."""
+    safety = cover_errors.safety(demand, level)
+    z = (NormalDist().inv_cdf(float(level)) if np.ndim(level) == 0
+         else np.interp(level, _Z_LEVELS, _Z_VALUES))
+    slip = z * np.sqrt(slip_variance) * daily
+    return safety + np.sqrt(safety**2 + slip**2) - np.abs(safety)
+
+
+# A late delivery's slip (simulation.engine._replenish: Geometric(0.45) capped at 9), in four
+# buckets for the supply-aware level: probabilities given late, and each bucket's mean days.
+_SLIP_BUCKETS = [(1, 1), (2, 2), (3, 4), (5, 9)]
+_SLIP_BUCKET_P = np.array([_SLIP_P[a - 1:b].sum() for a, b in _SLIP_BUCKETS])
+_SLIP_BUCKET_DAYS = np.array([(_SLIP[a - 1:b] * _SLIP_P[a - 1:b]).sum() / _SLIP_P[a - 1:b].sum()
+                              for a, b in _SLIP_BUCKETS])
+
+
+def supply_aware_order_up_to(cover_errors: "CoverErrors", demand: np.ndarray,
+                             daily: np.ndarray, level: float | np.ndarray,
+                             position: np.ndarray, open_units: np.ndarray,
+                             short_rate: np.ndarray, short_shares: np.ndarray,
+                             on_time_rate: np.ndarray, slip_days_in_cover: np.ndarray,
+                             plain: np.ndarray, iterations: int = 30) -> np.ndarray:
+    """The order-up-to level S at which P(demand over the cover + what the supply takes away
+    <= S) reaches ``level``, per cell.
+
+    Demand over the cover is the cover errors' distribution (class of ``demand``, scaled by
+    sqrt(demand)), the cover counting ``slip_days_in_cover`` days of expected slip. The supply
+    takes away: the next delivery's slip beyond those days (on time with the supplier's on-time
+    rate, else the known slip distribution; ``daily`` units a day), and a short line — of the
+    order placed now (S − ``position`` units) or of the units still open (``open_units``) —
+    with the supplier's short-line rate, missing one of ``short_shares`` (equally likely).
+    Both short at once counts as not covered. A unit more of S saves P(demand + taken > S),
+    so this is the fractile of the whole risk, not of the demand alone. Capped at ``plain``
+    (the level without short deliveries) + the cover's demand + the open units."""
+    level = np.broadcast_to(np.asarray(level, dtype=float), demand.shape)
+    sigma = np.sqrt(np.maximum(demand, COVER_ERROR_FLOOR))
+    cls = np.digitize(demand, cover_errors.edges)
+    sorted_all, starts, sizes, low, high, offset = cover_errors.stacked()
+    size = np.maximum(sizes[cls], 1)
+
+    def cdf(x: np.ndarray) -> np.ndarray:
+        key = np.clip(x, low, high) + cls * offset
+        return (np.searchsorted(sorted_all, key, side="right") - starts[cls]) / size
+
+    late = 1.0 - on_time_rate
+    slips = [(1.0 - late, -slip_days_in_cover)] + [
+        (late * p, d - slip_days_in_cover) for p, d in zip(_SLIP_BUCKET_P, _SLIP_BUCKET_DAYS)]
+    has_open = open_units > 0
+    q = np.asarray(short_rate, dtype=float)
+    none_short = (1 - q) * np.where(has_open, 1 - q, 1.0)
+    k = max(len(short_shares), 1)
+    now_short = q * np.where(has_open, 1 - q, 1.0) / k
+    open_short = np.where(has_open, q * (1 - q), 0.0) / k
+
+    def covered(target: np.ndarray) -> np.ndarray:
+        order = np.maximum(target - position, 0.0)
+        total = np.zeros(target.shape)
+        for p_slip, days in slips:
+            base = target - demand - days * daily
+            total += p_slip * none_short * cdf(base / sigma)
+            for share in short_shares:
+                total += p_slip * now_short * cdf((base - share * order) / sigma)
+                total += p_slip * open_short * cdf((base - share * open_units) / sigma)
+        return total
+
+    lo = np.zeros(demand.shape)
+    hi = plain + demand + open_units + 1.0
+    enough = covered(hi) >= level
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        ok = covered(mid) >= level
+        hi = np.where(ok, mid, hi)
+        lo = np.where(ok, lo, mid)
+    return np.where(enough, hi, plain + demand + open_units + 1.0)
+
+
+def allocate_service_levels(unit_cost: np.ndarray,
+                            safety_at: Callable[[np.ndarray], np.ndarray], level: float,
+                            bounds: tuple[float, float] = (0.5, 0.995),
+                            iterations: int = 50) -> np.ndarray:
+    """Per-cell service levels that spend the safety stock value of ``level`` for every cell
+    (sum of unit cost × ``safety_at(levels)``) where it saves the most lost units.
+
+    Raising a cell's order-up-to level by a unit adds about a unit to its average stock (its
+    unit cost to the inventory value) and saves the lost units of the covers whose demand
+    exceeds the level: P(demand > S) per review. The lost units are counted alike whatever
+    they cost, so the value is best spent where P(demand > S) / unit cost is equal across
+    cells: 1 - p_i = lambda × cost_i (clipped to ``bounds``), with the budget multiplier lambda
+    found by bisection so the cells' safety stock value equals that of the uniform level.
+    Expensive cells get lower levels than ``level``, cheap ones higher."""
+    low, high = bounds
+    cost = np.asarray(unit_cost, dtype=float)
+    budget = float(cost @ safety_at(np.full(cost.size, level)))
+
+    def levels_for(multiplier: float) -> np.ndarray:
+        return np.clip(1.0 - multiplier * cost, low, high)
+
+    def spent(multiplier: float) -> float:
+        return float(cost @ safety_at(levels_for(multiplier)))
+
+    lo, hi = 0.0, (1.0 - low) / max(float(cost.min()), 1e-9)   # all at high .. all at low
+    if spent(lo) <= budget:
+        return levels_for(lo)
+    if spent(hi) >= budget:
+        return levels_for(hi)
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        if spent(mid) > budget:
+            lo = mid
+        else:
+            hi = mid
+    return levels_for(hi)
 
 
 def cover_days(world: World, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -468,9 +679,40 @@ class CoverErrors:
     def quantile(self, level: float) -> np.ndarray:
         return np.array([np.quantile(e, level) if e.size else 0.0 for e in self.errors])
 
-    def safety(self, cover_mean: np.ndarray, level: float) -> np.ndarray:
+    def safety(self, cover_mean: np.ndarray, level: float | np.ndarray) -> np.ndarray:
+        """Units of safety stock over covers forecast at ``cover_mean``: the class's quantile
+        at ``level`` (one level for all, or one per cover) × sqrt(forecast)."""
         cls = np.digitize(cover_mean, self.edges)
-        return self.quantile(level)[cls] * np.sqrt(np.maximum(cover_mean, COVER_ERROR_FLOOR))
+        if np.ndim(level) == 0:
+            q = self.quantile(float(level))[cls]
+        else:
+            q = self.quantile_per_cell(cls, np.broadcast_to(level, cls.shape))
+        return q * np.sqrt(np.maximum(cover_mean, COVER_ERROR_FLOOR))
+
+    def stacked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, float]:
+        """All classes' sorted errors in one sorted array, class c shifted by c × offset (for
+        one searchsorted over cells of many classes): (array, start and size per class, the
+        lowest and highest error, offset)."""
+        sizes = np.array([e.size for e in self.errors])
+        every = np.concatenate(self.errors) if sizes.sum() else np.zeros(1)
+        low, high = float(every.min()) - 0.5, float(every.max()) + 0.5
+        offset = high - low + 1.0
+        stacked = np.concatenate([e + c * offset for c, e in enumerate(self.errors)])
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        return stacked, starts, sizes, low, high, offset
+
+    def quantile_per_cell(self, cls: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """Each cover's class quantile at its own level (np.quantile's linear rule)."""
+        out = np.zeros(cls.shape)
+        for c, errors in enumerate(self.errors):
+            hit = cls == c
+            if not hit.any() or errors.size == 0:
+                continue
+            position = levels[hit] * (errors.size - 1)
+            low = np.floor(position).astype(np.int64)
+            high = np.minimum(low + 1, errors.size - 1)
+            out[hit] = errors[low] + (position - low) * (errors[high] - errors[low])
+        return out
 
     def summary(self, level: float) -> str:
         q = self.quantile(level)
@@ -629,6 +871,14 @@ class StudySettings:
     plan_lift: str | bool = "auto"
     # Each forecaster's own options under its name (as in parameters_forecast.yml).
     forecast_params: Mapping[str, Any] = field(default_factory=dict)
+    # "uniform": every cell at the service level; "cost": the safety stock value of the
+    # uniform level re-spent per cell where a unit at cost saves the most lost units
+    # (allocate_service_levels), each cell's level within level_bounds. Empirical only.
+    allocation: str = "uniform"
+    level_bounds: tuple[float, float] = (0.5, 0.995)
+    # Size the level on demand plus short deliveries and slips, read from the goods receipts
+    # (supply_aware_order_up_to). Empirical only.
+    supply_risk: bool = False
 
     @property
     def start(self) -> date:
@@ -802,7 +1052,11 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
         policy = ForecastOrderUpTo(forecaster, observed.copy(), context, level,
                                    settings.forecast_every_days, settings.history_days,
                                    error_scale=error_scale, cover_errors=cover_errors,
-                                   plan_lift=lift)
+                                   plan_lift=lift,
+                                   allocation=(settings.allocation if cover_errors is not None
+                                               else "uniform"),
+                                   level_bounds=tuple(settings.level_bounds),
+                                   supply_risk=settings.supply_risk and cover_errors is not None)
         trace = run_closed_loop(world, state, days, policy, policy.observed,
                                 service_level=level)
         if on_trace:
@@ -814,6 +1068,7 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
                    safety_stock=("empirical cover errors" if cover_errors is not None
                                  else "forecast intervals"),
                    plan_lift=lift is not None,
+                   allocation=policy.allocation, supply_risk=policy.supply_risk,
                    forecast_every_days=settings.forecast_every_days,
                    days_beyond_plan=policy.log.days_beyond_plan,
                    plan_note=(f"{policy.log.days_beyond_plan} forecast days past the published "
@@ -875,6 +1130,20 @@ def settings_from_params(params: Mapping[str, Any], seed: int, scale: float,
         raise InvalidParameterError(
             f"replenishment_study.safety_stock={params['safety_stock']!r} must be one of "
             f"{', '.join(SAFETY_STOCKS)}")
+    if params.get("allocation", "uniform") not in ALLOCATIONS:
+        from retailops.errors import InvalidParameterError
+        raise InvalidParameterError(
+            f"replenishment_study.allocation={params['allocation']!r} must be one of "
+            f"{', '.join(ALLOCATIONS)}")
+    bounds = params.get("level_bounds", StudySettings.level_bounds)
+    if (not isinstance(bounds, (list, tuple)) or len(bounds) != 2
+            or not 0 < float(bounds[0]) <= float(bounds[1]) < 1):
+        from retailops.errors import InvalidParameterError
+        raise InvalidParameterError(
+            f"replenishment_study.level_bounds={bounds!r} must be [low, high] with "
+            "0 < low <= high < 1")
+    if "level_bounds" in params:
+        params["level_bounds"] = (float(bounds[0]), float(bounds[1]))
     if params.get("plan_lift", "auto") not in ("auto", True, False):
         from retailops.errors import InvalidParameterError
         raise InvalidParameterError(
