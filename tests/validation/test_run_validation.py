@@ -21,10 +21,12 @@ import duckdb
 import pytest
 
 from retailops.validation import (
+    DayResults,
     DeliveryTotals,
     Settings,
     daily_window,
     reconcile,
+    reconcile_daily,
     reconcile_keeping,
 )
 from retailops.warehouse.engines import DuckDBWarehouse, frame_rows
@@ -400,6 +402,16 @@ def test_every_check_is_athena_sql_with_the_same_answers(platform, tmp_path):
         athena = AsAthena(warehouse)
         translated = reconcile(athena, date(2024, 7, 13), date.fromisoformat(LAST))
         daily_window(athena, date.fromisoformat(LAST), 7)
+        # The daily path: the fingerprints, then the kept days left out (a subset of days).
+        kept_paths = []
+        for reader in (warehouse, athena):
+            _, _, kept = reconcile_daily(reader, date(2024, 7, 12), date(2024, 7, 18),
+                                         Settings(), None, None, DayResults(), "p")
+            kept_paths.append(reconcile_daily(reader, date(2024, 7, 13),
+                                              date.fromisoformat(LAST), Settings(), None,
+                                              None, kept, "p")[0])
+    assert [c.describe() for c in kept_paths[1]] == [c.describe() for c in kept_paths[0]]
+    assert [c.describe() for c in kept_paths[0]] == [c.describe() for c in direct]
     assert [c.describe() for c in translated] == [c.describe() for c in direct]
     assert [c.name for c in direct if not c.ok] == [
         "stock: on hand conserved between consecutive counts"]
@@ -525,3 +537,165 @@ def test_the_daily_run_keeps_delivery_totals_in_the_lake(platform, tmp_path):
     message, report = validate(platform, copy, run_date=LAST)
     assert message is None and report["ok"], report["failures"]
     assert (kept / f"dt={LAST}" / "deliveries.json").exists()
+
+
+# --- kept day results: a daily run reads the new day, not the week --------------------------
+
+PRODUCTS = "sha-of-the-products-file"
+
+
+def _daily(copy: Copy, first: str, last: str, kept, products: str | None = PRODUCTS,
+           **settings):
+    """One daily validation of first..last with day results ``kept`` (DayResults)."""
+    with DuckDBWarehouse(str(copy.warehouse)).session() as warehouse:
+        checks, _, results = reconcile_daily(
+            warehouse, date.fromisoformat(first), date.fromisoformat(last),
+            Settings(**settings), None, None, kept, products)
+    return checks, results
+
+
+def _describe(checks) -> list[str]:
+    return [c.describe() for c in checks]
+
+
+def test_kept_day_results_read_the_new_day_and_say_what_a_full_pass_says(platform, tmp_path):
+    copy = copy_of(platform, tmp_path)
+    _, kept = _daily(copy, "2024-07-12", "2024-07-18", DayResults())
+    week = [f"2024-07-{d}" for d in range(12, 19)]
+    assert kept.recomputed == {"promotions": week, "money": week, "stock": week}
+    checks, results = _daily(copy, "2024-07-13", LAST, kept)
+    # Only the new day was read by the three families ...
+    assert results.recomputed == {"promotions": [LAST], "money": [LAST], "stock": [LAST]}
+    # ... and the week's checks say exactly what reading the whole week says.
+    with DuckDBWarehouse(str(copy.warehouse)).session() as warehouse:
+        full = reconcile(warehouse, date(2024, 7, 13), date.fromisoformat(LAST))
+    assert _describe(checks) == _describe(full) and all(c.ok for c in checks)
+    stock = {c.name: c for c in checks}["stock: on hand conserved between consecutive counts"]
+    assert stock.expected > 0  # the pairs ending on 07-19 (counted on 07-01 too) were read
+    # The kept file round-trips; a file that does not parse is nothing kept.
+    assert DayResults.from_json(results.to_json()).days == results.days
+    for data in (None, b"", b"{", b"[]", b'{"format": 0}', b'{"format": 1, "days": 3}'):
+        assert DayResults.from_json(data).days == {}
+    # Without the products file's checksum the money check keeps nothing (unit costs unknown).
+    _, unkeyed = _daily(copy, "2024-07-13", LAST, DayResults(), products=None)
+    assert "money" not in unkeyed.days
+    _, again = _daily(copy, "2024-07-13", LAST, unkeyed, products=None)
+    assert again.recomputed["money"] == [f"2024-07-{d}" for d in range(13, 20)]
+
+
+def _kept_clean(platform: Built, tmp_path: Path):
+    copy = copy_of(platform, tmp_path / "clean")
+    checks, kept = _daily(copy, "2024-07-13", LAST, DayResults())
+    assert all(c.ok for c in checks), _describe(checks)
+    return kept
+
+
+def test_a_kept_day_whose_mart_changed_is_read_again_and_fails(platform, tmp_path):
+    kept = _kept_clean(platform, tmp_path)
+    store, product = _a_clean_pair(platform)
+    # The pair 07-01..07-19 was found clean and kept; then the mart's first count changes
+    # (07-01 lies in 07-19's lookback): 07-19 is read again and the pair fails.
+    copy = copy_of(platform, tmp_path / "count",
+                   f"update marts.fct_inventory_snapshots "
+                   f"set recorded_quantity_on_hand = recorded_quantity_on_hand + 2 "
+                   f"where store_id = '{store}' and product_id = '{product}' "
+                   f"and snapshot_date = date '2024-07-01'")
+    checks, results = _daily(copy, "2024-07-13", LAST, kept)
+    name = "stock: on hand conserved between consecutive counts"
+    # 07-01 is in the lookback of every day of the week: each is read again.
+    assert results.recomputed["stock"] == [f"2024-07-{d}" for d in range(13, 20)]
+    assert [c.name for c in checks if not c.ok] == [name]
+    assert {c.name: c for c in checks}[name].problems[0].startswith(
+        f"{store}/{product} 2024-07-01..2024-07-19:")
+    # A failing day is not kept: the next run reads it again, and it fails again.
+    assert LAST not in results.days["stock"]
+    checks, again = _daily(copy, "2024-07-13", LAST, results)
+    assert again.recomputed["stock"] == [LAST] and name in [c.name for c in checks if not c.ok]
+    # Units sold in the mart between the two counts: the same.
+    sold_day = one(platform.warehouse, (
+        f"select cast(sale_date as varchar) from marts.fct_daily_sales "
+        f"where store_id = '{store}' and product_id = '{product}' and quantity > 0 "
+        f"and sale_date between date '2024-07-02' and date '2024-07-18' limit 1"))[0]
+    copy = copy_of(platform, tmp_path / "sold",
+                   f"update marts.fct_daily_sales set quantity = quantity + 1 "
+                   f"where store_id = '{store}' and product_id = '{product}' "
+                   f"and sale_date = date '{sold_day}'")
+    checks, _ = _daily(copy, "2024-07-13", LAST, kept)
+    stock = {c.name: c for c in checks}[name]
+    assert not stock.ok and stock.problems[0].startswith(f"{store}/{product} 2024-07-01..")
+    # Money's mart side is read every run: a kept day's revenue changed in the mart fails.
+    copy = copy_of(platform, tmp_path / "money",
+                   "update marts.fct_daily_sales set net_revenue = net_revenue + 25 "
+                   "where sale_date = date '2024-07-16' and quantity > 0")
+    checks, results = _daily(copy, "2024-07-13", LAST, kept)
+    net = "money: net revenue from the raw sale lines = fct_daily_sales net revenue, every day"
+    assert results.recomputed["money"] == []
+    assert {c.name: c for c in checks}[net].problems[0].startswith("2024-07-16:")
+
+
+def test_a_kept_day_whose_partition_was_relanded_is_read_again_and_fails(platform, tmp_path):
+    kept = _kept_clean(platform, tmp_path)
+    # 07-16 re-landed (a new checksum in its manifest) with one sale line at a discount nobody
+    # published and one more unit: promotions and money read 07-16 again and fail naming it.
+    sale_id, product = one(platform.warehouse, (
+        "select sale_id, product_id from staging.base_sales where dt = '2024-07-16' "
+        "and discount_pct = 0 order by sale_id limit 1"))
+    copy = copy_of(platform, tmp_path / "relanded",
+                   "update staging.stg_manifests set sha256 = 'relanded' "
+                   "where table_name = 'sales' and partition_dt = '2024-07-16'",
+                   f"update staging.base_sales set discount_pct = 0.37, quantity = quantity + 1 "
+                   f"where sale_id = {sale_id}")
+    checks, results = _daily(copy, "2024-07-13", LAST, kept)
+    assert results.recomputed["promotions"] == ["2024-07-16"]
+    assert results.recomputed["money"] == ["2024-07-16"]
+    # 07-16's sales are in the lookback of every later day's stock pairs.
+    assert results.recomputed["stock"] == ["2024-07-16", "2024-07-17", "2024-07-18", LAST]
+    found = {c.name: c for c in checks}
+    plan = found["sales: every discount equals the published plan"]
+    assert not plan.ok and plan.problems[0].startswith(f"2024-07-16 {product}: 1 line(s) "
+                                                       f"sold at 0.37")
+    cost = found["money: cost from the raw sale lines = fct_daily_sales cost, every day"]
+    assert not cost.ok and cost.problems[0].startswith("2024-07-16:")
+    # The same checks without kept results: the same verdicts.
+    with DuckDBWarehouse(str(copy.warehouse)).session() as warehouse:
+        full = reconcile(warehouse, date(2024, 7, 13), date.fromisoformat(LAST))
+    assert _describe(checks) == _describe(full)
+
+
+def _with_products_file(platform: Built, copy: Copy) -> Copy:
+    """The copy's lake with the products file the money check's key is the checksum of."""
+    (copy.reports / "raw/products").mkdir(parents=True, exist_ok=True)
+    shutil.copy(platform.lake / "raw/products/products.csv", copy.reports / "raw/products")
+    return copy
+
+
+def test_the_daily_run_keeps_day_results_in_the_lake(platform, tmp_path):
+    copy = _with_products_file(platform, copy_of(platform, tmp_path))
+    message, report = validate(platform, copy, run_date=LAST)
+    assert message is None and report["ok"], report["failures"]
+    kept = DayResults.from_json(
+        (copy.reports / "metadata/validation/day_results.json").read_bytes())
+    week = [f"2024-07-{d}" for d in range(13, 20)]
+    assert sorted(kept.days["money"]) == week and sorted(kept.days["stock"]) == week
+    # The next daily run uses them: a kept day's mart broken since is read again and named.
+    copy2 = _with_products_file(platform, copy_of(
+        platform, tmp_path / "broken", "update marts.fct_daily_sales set net_revenue = "
+        "net_revenue + 25 where sale_date = date '2024-07-18' and quantity > 0"))
+    (copy2.reports / "metadata/validation").mkdir(parents=True)
+    shutil.copy(copy.reports / "metadata/validation/day_results.json",
+                copy2.reports / "metadata/validation/day_results.json")
+    message, _ = validate(platform, copy2, run_date=LAST)
+    assert_one_line_naming(message, "money: net revenue from the raw sale lines", "2024-07-18:")
+    # The kept raw side is what the next run adds up (really used, not recomputed): a kept
+    # day's net revenue changed in the file makes that day disagree with the mart.
+    kept_file = copy.reports / "metadata/validation/day_results.json"
+    document = json.loads(kept_file.read_text())
+    document["days"]["money"]["2024-07-15"][1][0] += 100.0
+    kept_file.write_text(json.dumps(document))
+    message, _ = validate(platform, copy, run_date=LAST)
+    assert_one_line_naming(message, "money: net revenue from the raw sale lines", "2024-07-15:")
+    # A backfill reads its whole window and keeps nothing.
+    (copy.reports / "metadata/validation/day_results.json").unlink()
+    message, report = validate(platform, copy, start_date="2024-07-13", end_date=LAST)
+    assert message is None and report["ok"]
+    assert not (copy.reports / "metadata/validation/day_results.json").exists()

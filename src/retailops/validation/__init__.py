@@ -3,9 +3,16 @@ supplier scorecard and stock reconciled from the raw data, the defect ledger aga
 staging caught, and the dbt test summary, gathered into one run report."""
 
 from retailops.validation.checks import Check
-from retailops.validation.reconcile import Settings, reconcile, reconcile_keeping, run_report
+from retailops.validation.kept import DayResults
+from retailops.validation.reconcile import (
+    Settings,
+    reconcile,
+    reconcile_daily,
+    reconcile_keeping,
+    run_report,
+)
 from retailops.validation.suppliers import DeliveryTotals
 from retailops.validation.window import Window, daily_window
 
-__all__ = ["Check", "DeliveryTotals", "Settings", "Window", "daily_window", "reconcile",
-           "reconcile_keeping", "run_report"]
+__all__ = ["Check", "DayResults", "DeliveryTotals", "Settings", "Window", "daily_window",
+           "reconcile", "reconcile_daily", "reconcile_keeping", "run_report"]

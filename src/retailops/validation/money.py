@@ -10,28 +10,54 @@ the contract's definitions rather than the mart's SQL:
 
 Each day of the window must agree within ``tolerance`` (0.01% by default: the two sides add
 the same doubles in a different order, and a wrong day is off by far more).
+
+The mart side is read for the whole window every run. The raw side of a day depends only on
+its sale lines and the products' unit cost: a daily run keeps it (``retailops.validation.kept``,
+keyed by the sales partition's and the products file's sha256) and reads from the raw lines
+only the days not kept, so a day's sale lines are read once, not on each of seven runs.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from retailops.validation.checks import Check, named, rows
+from retailops.validation.kept import DayResults
 from retailops.validation.window import Window
 from retailops.warehouse.engines import Warehouse
 
 MEASURES = ("net revenue", "cost", "profit")
 
 
-def money_checks(warehouse: Warehouse, window: Window, tolerance: float = 1e-4) -> list[Check]:
+def money_checks(warehouse: Warehouse, window: Window, tolerance: float = 1e-4,
+                 kept: DayResults | None = None,
+                 keys: dict[str, str | None] | None = None) -> list[Check]:
+    """``kept``: the raw side of days earlier runs read (fingerprints ``keys``), not read
+    again; the days read now are added to it."""
     a, b = window.first.isoformat(), window.last.isoformat()
-    raw = {str(day)[:10]: (net, cost, None if net is None or cost is None else net - cost)
-           for day, net, cost in rows(warehouse, (
-               f"select sales.dt, "
-               f"sum(sales.quantity * sales.unit_price * (1 - coalesce(sales.discount_pct, 0))), "
-               f"sum(sales.quantity * products.unit_cost) "
-               f"from {warehouse.table('staging', 'base_sales')} sales "
-               f"left join {warehouse.table('staging', 'stg_products')} products "
-               f"on sales.product_id = products.product_id "
-               f"where sales.dt between '{a}' and '{b}' group by sales.dt"))}
+    keys = keys or {}
+    window_days = [(window.first + timedelta(days=i)).isoformat()
+                   for i in range((window.last - window.first).days + 1)]
+    reused = {} if kept is None else {
+        day: values for day in window_days
+        if (values := kept.get("money", day, keys.get(day))) is not None}
+    unread = [day for day in window_days if day not in reused]
+    if kept is not None:
+        kept.read("money", unread)
+    if not unread:
+        read = []
+    elif len(unread) == len(window_days):
+        read = _raw_totals(warehouse, f"between '{a}' and '{b}'")
+    else:
+        read = _raw_totals(warehouse, "in (" + ", ".join(f"'{d}'" for d in unread) + ")")
+    raw_sums = {**{day: tuple(values) for day, values in reused.items()},
+                **{str(day)[:10]: (net, cost) for day, net, cost in read}}
+    if kept is not None:
+        for day, net, cost in read:
+            if net is not None and cost is not None:
+                kept.put("money", str(day)[:10], keys.get(str(day)[:10]), [net, cost])
+    raw = {day: (net, cost, None if net is None or cost is None else net - cost)
+           for day, (net, cost) in raw_sums.items()}
     mart = {str(day)[:10]: values for day, *values in rows(warehouse, (
         f"select cast(sale_date as varchar), sum(net_revenue), sum(cost), sum(profit) "
         f"from {warehouse.table('marts', 'fct_daily_sales')} "
@@ -56,6 +82,18 @@ def money_checks(warehouse: Warehouse, window: Window, tolerance: float = 1e-4) 
             f"recomputed from base_sales and the products' unit cost; agree within "
             f"{tolerance:.2%} a day", tolerance=tolerance, problems=named(problems)))
     return checks
+
+
+def _raw_totals(warehouse: Warehouse, days: str) -> list[tuple]:
+    """(day, net revenue, cost) per day from the raw sale lines of ``dt <days>``."""
+    return rows(warehouse, (
+        f"select sales.dt, "
+        f"sum(sales.quantity * sales.unit_price * (1 - coalesce(sales.discount_pct, 0))), "
+        f"sum(sales.quantity * products.unit_cost) "
+        f"from {warehouse.table('staging', 'base_sales')} sales "
+        f"left join {warehouse.table('staging', 'stg_products')} products "
+        f"on sales.product_id = products.product_id "
+        f"where sales.dt {days} group by sales.dt"))
 
 
 def _money(value: float | None) -> str:

@@ -6,7 +6,8 @@ partition; none means the week's plan was never published, named), and every sal
 discount equals the plan's for its product and week, 0 when the product is not listed. Sale
 lines whose blank discount the defect ledger records (null_discount) are left out: their
 discount is unknown, and the ledger checks account for them. Only the window's sale
-partitions and its Mondays' plan partitions are read.
+partitions and its Mondays' plan partitions are read; with results kept by earlier daily runs
+(``retailops.validation.kept``), only the days not already found clean with the same inputs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from retailops.validation.checks import Check, day_list, days, named, rows
+from retailops.validation.kept import DayResults
 from retailops.validation.window import Window
 from retailops.warehouse.engines import Warehouse
 
@@ -34,10 +36,12 @@ def _sql_list(values: list[str]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
-def promotion_checks(warehouse: Warehouse, window: Window) -> list[Check]:
-    """The window's weeks each have their published plan; the sales follow it."""
+def promotion_checks(warehouse: Warehouse, window: Window, kept: DayResults | None = None,
+                     keys: dict[str, str] | None = None) -> list[Check]:
+    """The window's weeks each have their published plan; the sales follow it. ``kept``: the
+    days earlier runs found clean (fingerprints ``keys``), not read again; the days found
+    clean now are added to it."""
     stg = lambda name: warehouse.table("staging", name)  # noqa: E731
-    a, b = window.first.isoformat(), window.last.isoformat()
     mondays = _mondays(window)
     published = {date.fromisoformat(str(row[0])) for row in rows(warehouse, (
         f"select distinct partition_dt from {stg('stg_manifests')} "
@@ -57,11 +61,43 @@ def promotion_checks(warehouse: Warehouse, window: Window) -> list[Check]:
         checks.append(Check("sales: every discount equals the published plan", 0.0, None,
                             "no day of the window has a published plan to compare with"))
         return checks
+    keys = keys or {}
+    if kept is not None:
+        planned_days = [d for d in planned_days if kept.get("promotions", d, keys.get(d)) is None]
+        kept.read("promotions", planned_days)
+    mismatches = _mismatches(warehouse, planned_days) if planned_days else []
+    if kept is not None:
+        broken = {str(row[0])[:10] for row in mismatches}
+        for day in planned_days:
+            if day in broken:
+                kept.forget("promotions", day)
+            else:
+                kept.put("promotions", day, keys.get(day), [])
+    lines = sum(int(row[4]) for row in mismatches)
+    problems = [
+        f"{day} {product}: {int(n)} line(s) sold at {sold:g}, "
+        + ("not in the plan" if plan is None else f"plan {plan:g}")
+        for day, product, sold, plan, n in mismatches]
+    bad_days = sorted({date.fromisoformat(str(row[0])) for row in mismatches})
+    explanation = ("sale lines whose discount differs from their week's published plan "
+                   "(0 when not promoted); ledgered blank discounts excepted")
+    if bad_days:
+        explanation += f"; days {day_list(bad_days)}"
+    checks.append(Check("sales: every discount equals the published plan", 0.0, float(lines),
+                        explanation, problems=named(problems)))
+    return checks
+
+
+def _mismatches(warehouse: Warehouse, planned_days: list[str]) -> list[tuple]:
+    """(day, product, discount sold, plan, lines) for the sale lines of ``planned_days`` (ISO
+    dates whose week has a plan) that do not follow their week's plan."""
+    stg = lambda name: warehouse.table("staging", name)  # noqa: E731
+    a, b = min(planned_days), max(planned_days)
     plan_partitions = _sql_list(sorted({(date.fromisoformat(d) - timedelta(
         days=date.fromisoformat(d).weekday())).isoformat() for d in planned_days}))
     # The week's own publication (start_date = published_date); one row per product and
     # week expected (dbt's grain test), min/max so that two disagreeing rows never pass.
-    mismatches = rows(warehouse, f"""
+    return rows(warehouse, f"""
         with plan as (
             select start_date, product_id, min(discount_pct) as low, max(discount_pct) as high
             from {stg('stg_promotions')}
@@ -91,16 +127,3 @@ def promotion_checks(warehouse: Warehouse, window: Window) -> list[Check]:
         group by partition_dt, product_id, discount_pct, low
         order by partition_dt, product_id
     """)
-    lines = sum(int(row[4]) for row in mismatches)
-    problems = [
-        f"{day} {product}: {int(n)} line(s) sold at {sold:g}, "
-        + ("not in the plan" if plan is None else f"plan {plan:g}")
-        for day, product, sold, plan, n in mismatches]
-    bad_days = sorted({date.fromisoformat(str(row[0])) for row in mismatches})
-    explanation = ("sale lines whose discount differs from their week's published plan "
-                   "(0 when not promoted); ledgered blank discounts excepted")
-    if bad_days:
-        explanation += f"; days {day_list(bad_days)}"
-    checks.append(Check("sales: every discount equals the published plan", 0.0, float(lines),
-                        explanation, problems=named(problems)))
-    return checks

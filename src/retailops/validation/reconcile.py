@@ -14,6 +14,10 @@ Warehouse interface, so the same checks run on DuckDB and Athena:
 - stock: on hand conserved between consecutive counts of every cell.
 
 Coverage comes first: when a day is missing, the run's one-line error names the day.
+
+A daily run keeps, besides the supplier totals, the promotion, money (raw side) and stock
+results of the days it read (``retailops.validation.kept``): the next run reads those families
+only for the days not kept with the same inputs, so its cost is a day's, not a week's.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 from retailops.errors import InvalidParameterError
 from retailops.validation.checks import Check
 from retailops.validation.coverage import presence_checks, row_checks
+from retailops.validation.kept import DayResults, fingerprints
 from retailops.validation.ledger import ledger_checks
 from retailops.validation.money import money_checks
 from retailops.validation.promotions import promotion_checks
@@ -40,7 +45,7 @@ class Settings:
 
     daily_window_days: int = 7          # a daily run validates max(first landed, D-6)..D
     money_tolerance: float = 1e-4       # relative, per day (0.01%)
-    stock_lookback_days: int = 31       # how far back a count pair's first count may lie
+    stock_lookback_days: int = 37       # how far back a pair's first count may lie (per pair)
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> "Settings":
@@ -78,17 +83,38 @@ def reconcile_keeping(warehouse: Warehouse, first: date, last: date, settings: S
     last run (None: none kept; ``read_days`` reads its day files); returns them with the
     totals to keep for the next run. Every
     other family reads only the window's partitions (and the stock check's lookback)."""
+    checks, totals, _ = reconcile_daily(warehouse, first, last, settings, kept, read_days)
+    return checks, totals
+
+
+def reconcile_daily(warehouse: Warehouse, first: date, last: date, settings: Settings,
+                    kept: DeliveryTotals | None, read_days: DayReader | None = None,
+                    kept_days: DayResults | None = None, products_sha: str | None = None
+                    ) -> tuple[list[Check], DeliveryTotals, DayResults | None]:
+    """``reconcile_keeping``, and with ``kept_days`` (the day results the last run kept; an
+    empty ``DayResults()`` when none are) the promotion, money and stock families read only
+    the window's days not kept with the same inputs; returns the day results to keep
+    (``None`` without ``kept_days``). ``products_sha``: the sha256 of the products file the
+    money check's unit costs come from (None: the money check keeps nothing)."""
     window = Window(first, last)
     suppliers, totals = supplier_checks(warehouse, window, kept, read_days)
-    return [
+    keys = None
+    if kept_days is not None:
+        keys = fingerprints(warehouse, window, settings.stock_lookback_days, products_sha)
+        kept_days = DayResults({family: dict(per_day)
+                                for family, per_day in kept_days.days.items()})
+    checks = [
         *presence_checks(warehouse, window),
         *row_checks(warehouse, window),
         *ledger_checks(warehouse, window),
-        *promotion_checks(warehouse, window),
-        *money_checks(warehouse, window, settings.money_tolerance),
+        *promotion_checks(warehouse, window, kept_days, keys and keys.promotions),
+        *money_checks(warehouse, window, settings.money_tolerance, kept_days,
+                      keys and keys.money),
         *suppliers,
-        *stock_checks(warehouse, window, settings.stock_lookback_days),
-    ], totals
+        *stock_checks(warehouse, window, settings.stock_lookback_days, kept_days,
+                      keys and keys.stock),
+    ]
+    return checks, totals, None if kept_days is None else kept_days.within(window)
 
 
 def run_report(checks: list[Check], build_summary: dict[str, Any], first: date, last: date,

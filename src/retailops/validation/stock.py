@@ -12,36 +12,51 @@ delivery line counts once per copy the ledger does not list as a duplicate_shipm
 Anything else that breaks the balance (a lost day of sales, a changed count, a receipt
 counted twice) fails the check, naming the cell and the two days.
 
-History is bounded: a run checks the pairs whose second count falls in its window, looking
-back at most ``lookback_days`` for the first count (the simulated chain counts every cell
-every 18 days). Consecutive counts are paired with ``lag`` over the counts alone, and each
-pair's flows are summed by a join on the cell and the days (t1, t2]: a running total over every
-flow row (a window over ~300K rows in ~70K cells a week at scale 1) cost DuckDB twice as
-long. The ledger is filtered on its partition column, so only the days of
-``first - lookback_days .. last`` are opened whatever the history.
+History is bounded: a run checks the pairs whose second count falls in its window and whose
+first count lies at most ``lookback_days`` before the second (the simulated chain counts every
+cell every 18 days). A pair's verdict depends only on ``t2 - lookback_days .. t2``, so a daily
+run keeps each day's clean result (``retailops.validation.kept``, with a fingerprint of those
+days' partitions, ledger and mart totals) and reads only the pairs ending on the days not kept:
+the new day, and any day whose inputs changed or that was not clean. (The bound was once
+shared by the window, ``first - lookback_days``, which gave the week's last day six more days;
+the default lookback, 37 days, keeps every pair that bound of 31 days reached.)
+
+Consecutive counts are paired with ``lag`` over the counts alone, and each pair's flows are
+summed by a join on the cell and the days (t1, t2]: a running total over every flow row (a
+window over ~300K rows in ~70K cells a week at scale 1) cost DuckDB twice as long. The ledger
+is filtered on its partition column, so only the days of ``first - lookback_days .. last`` (of
+the days read) are opened whatever the history.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from retailops.validation.checks import MAX_NAMED_PROBLEMS, Check, rows
+from retailops.validation.kept import DayResults
 from retailops.validation.window import Window
 from retailops.warehouse.engines import Warehouse
 
 
-def _pairs_sql(warehouse: Warehouse, window: Window, lookback_days: int) -> str:
+def _pairs_sql(warehouse: Warehouse, second_days: list[date], lookback_days: int) -> str:
+    """The pairs whose second count is on one of ``second_days``: one row per such day (its
+    pairs, its broken pairs) and the first MAX_NAMED_PROBLEMS broken pairs."""
     stg = lambda name: warehouse.table("staging", name)  # noqa: E731
     mart = lambda name: warehouse.table("marts", name)  # noqa: E731
-    since = (window.first - timedelta(days=lookback_days)).isoformat()
-    a, b = window.first.isoformat(), window.last.isoformat()
+    first, last = min(second_days), max(second_days)
+    since = (first - timedelta(days=lookback_days)).isoformat()
+    a, b = first.isoformat(), last.isoformat()
+    if len(second_days) == (last - first).days + 1:
+        on_days = f"between date '{a}' and date '{b}'"
+    else:
+        on_days = "in (" + ", ".join(f"date '{d.isoformat()}'" for d in second_days) + ")"
     cell = "partition by store_id, product_id order by on_day"
     return f"""
         with checked_cells as (
-            -- only cells counted in the window have a pair to check
+            -- only cells counted on the days checked have a pair to check
             select distinct store_id, product_id
             from {mart('fct_inventory_snapshots')}
-            where snapshot_date between date '{a}' and date '{b}'
+            where snapshot_date {on_days}
         ),
         counts as (
             select counts.store_id, counts.product_id, counts.snapshot_date as on_day,
@@ -79,7 +94,8 @@ def _pairs_sql(warehouse: Warehouse, window: Window, lookback_days: int) -> str:
             select store_id, product_id, previous_day, on_day, on_hand, previous_on_hand
             from consecutive
             where previous_day is not null
-              and on_day between date '{a}' and date '{b}'
+              and on_day {on_days}
+              and date_diff('day', previous_day, on_day) <= {lookback_days}
               and excused = 0 and previous_excused = 0
         ),
         sold as (
@@ -92,12 +108,16 @@ def _pairs_sql(warehouse: Warehouse, window: Window, lookback_days: int) -> str:
             where sales.sale_date between date '{since}' and date '{b}'
         ),
         delivery_lines as (
-            select shipment_id, line_number, store_id, product_id, received_date,
-                   quantity_received, count(*) as copies
-            from {stg('base_shipments')}
-            where dt between '{since}' and '{b}'
-            group by shipment_id, line_number, store_id, product_id, received_date,
-                     quantity_received
+            -- the checked cells' lines only: a week's delivery lines number ~900K at scale 16
+            select lines.shipment_id, lines.line_number, lines.store_id, lines.product_id,
+                   lines.received_date, lines.quantity_received, count(*) as copies
+            from {stg('base_shipments')} lines
+            join checked_cells
+              on lines.store_id = checked_cells.store_id
+             and lines.product_id = checked_cells.product_id
+            where lines.dt between '{since}' and '{b}'
+            group by lines.shipment_id, lines.line_number, lines.store_id, lines.product_id,
+                     lines.received_date, lines.quantity_received
         ),
         listed_duplicates as (
             select record_key, count(*) as listed
@@ -145,27 +165,56 @@ def _pairs_sql(warehouse: Warehouse, window: Window, lookback_days: int) -> str:
         ),
         ranked as (
             select judged.*,
-                   count(*) over () as pairs_checked,
-                   sum(broken) over () as pairs_broken,
-                   row_number() over (order by broken desc, store_id, product_id, on_day)
-                       as report_order
+                   row_number() over (order by store_id, product_id, on_day) as report_order
             from judged
+            where broken = 1
         )
-        select store_id, product_id, previous_day, on_day, on_hand, expected_on_hand, broken,
-               pairs_checked, pairs_broken
+        select 0 as report_order, cast(null as varchar) as store_id,
+               cast(null as varchar) as product_id, cast(null as date) as previous_day,
+               on_day, cast(null as bigint) as on_hand, cast(null as bigint) as expected_on_hand,
+               count(*) as pairs, sum(broken) as broken
+        from judged
+        group by on_day
+        union all
+        select report_order, store_id, product_id, previous_day, on_day, on_hand,
+               expected_on_hand, 1 as pairs, 1 as broken
         from ranked
         where report_order <= {MAX_NAMED_PROBLEMS}
-        order by report_order
+        order by report_order, on_day
     """
 
 
-def stock_checks(warehouse: Warehouse, window: Window, lookback_days: int = 31) -> list[Check]:
-    found = rows(warehouse, _pairs_sql(warehouse, window, lookback_days))
-    checked = int(found[0][7]) if found else 0
-    broken = int(found[0][8]) if found else 0
+def stock_checks(warehouse: Warehouse, window: Window, lookback_days: int = 37,
+                 kept: DayResults | None = None,
+                 keys: dict[str, str] | None = None) -> list[Check]:
+    """``kept``: the days earlier runs found clean (fingerprints ``keys``), not read again; the
+    days found clean now are added to it."""
+    keys = keys or {}
+    window_days = [window.first + timedelta(days=i)
+                   for i in range((window.last - window.first).days + 1)]
+    checked = broken = 0
+    unread = []
+    for day in window_days:
+        values = None if kept is None else kept.get("stock", day.isoformat(),
+                                                   keys.get(day.isoformat()))
+        if values is None:
+            unread.append(day)
+        else:
+            checked += int(values[0])
+    if kept is not None:
+        kept.read("stock", [d.isoformat() for d in unread])
+    found = rows(warehouse, _pairs_sql(warehouse, unread, lookback_days)) if unread else []
+    per_day = {str(row[4])[:10]: (int(row[7]), int(row[8])) for row in found if row[0] == 0}
+    for day in unread:
+        pairs, broken_pairs = per_day.get(day.isoformat(), (0, 0))
+        checked, broken = checked + pairs, broken + broken_pairs
+        if kept is not None and broken_pairs:
+            kept.forget("stock", day.isoformat())
+        elif kept is not None:
+            kept.put("stock", day.isoformat(), keys.get(day.isoformat()), [pairs])
     problems = [f"{store}/{product} {str(t1)[:10]}..{str(t2)[:10]}: counted {_units(on_hand)}, "
                 f"expected {_units(expected)}"
-                for store, product, t1, t2, on_hand, expected, is_broken, *_ in found if is_broken]
+                for order, store, product, t1, t2, on_hand, expected, *_ in found if order]
     if broken > len(problems):
         problems.append(f"and {broken - len(problems)} more")
     return [Check(
