@@ -97,7 +97,10 @@ def run_step(root: Path, name: str, *args: str, command: list[str] | None = None
     output) kept in the workdir."""
     (root / "logs").mkdir(exist_ok=True)
     log = root / "logs" / f"{name}.log"
-    command = [sys.executable, MEASURE, str(log), "--",
+    # DuckDB's spill folder beside the warehouse (its peak size: the full build's limit at
+    # scale 16, docs/scale.md finding 8).
+    spill = root / "warehouse" / "retailops.duckdb.tmp"
+    command = [sys.executable, MEASURE, str(log), "--spill", str(spill), "--",
                *(command or [KEDRO, "run", "--conf-source", str(root / "conf"), *args])]
     done = subprocess.run(command, cwd=PROJECT_ROOT, env=_env(root), capture_output=True,
                           text=True, check=True)
@@ -181,9 +184,10 @@ def save_record(root: Path, record: dict) -> None:
 
 
 def _say(root: Path, step: str, result: dict) -> None:
-    print(f"{root.name}: {step:<9} {result['seconds']:8.1f} s, peak {result['peak_tree_mb']:7,.0f}"
-          f" MB (largest process {result['peak_single_mb']:,.0f} MB), load {result['load']:.1f}",
-          flush=True)
+    print(f"{root.name}: {step:<9} {result['seconds']:8.1f} s ({result.get('cpu_seconds', 0):,.0f}"
+          f" s CPU), peak {result['peak_tree_mb']:7,.0f} MB (largest process "
+          f"{result['peak_single_mb']:,.0f} MB), spill peak {result.get('peak_spill_mb', 0):,.0f} MB,"
+          f" load {result['load']:.1f}", flush=True)
 
 
 def prepare_scale(scale: float, args: argparse.Namespace) -> None:
@@ -284,12 +288,16 @@ def gather(prefix: str) -> list[dict]:
 def summarise(record: dict) -> dict:
     steps = record["steps"]
     row = {"scale": record["scale"], "days": record["days"], "variant": record.get("variant", ""),
+           # The scale-1 row (its variant) whose daily runs alternated with this row's.
+           "daily_base": record.get("daily_base"),
            "sale_lines": record["volume"]["sale_lines"],
            "csv_gb": record["volume"]["csv_bytes"] / 1e9}
     for step in STEPS[:-1]:
         if step in steps:
             row[step] = steps[step]["seconds"]
             row[f"{step}_mb"] = steps[step]["peak_tree_mb"]
+            if steps[step].get("peak_spill_mb"):  # DuckDB's spill folder, MB (not memory)
+                row[f"spill_{step}"] = steps[step]["peak_spill_mb"]
     dailies = steps.get("daily_runs", [])
     if dailies:
         row["daily"] = statistics.median(d["seconds"] for d in dailies)
@@ -300,7 +308,10 @@ def summarise(record: dict) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    base = next((r for r in rows if r["scale"] == 1 and "daily" in r), None)
+    def base_of(row: dict) -> dict | None:
+        return next((r for r in rows if r["scale"] == 1 and "daily" in r and
+                     (row.get("daily_base") is None or r["variant"] == row["daily_base"])), None)
+
     head = ("| scale | sale lines | CSV | ingest | full build | forecast | publish | report "
             "| Metabase questions | daily run (median) | daily / scale 1 | peak memory (step) |")
     lines = [head.replace("| scale |", "| scale × days |"), "|" + "---|" * (head.count("|") - 1)]
@@ -308,9 +319,12 @@ def table(rows: list[dict]) -> str:
     def cell(row: dict, step: str) -> str:
         if step not in row:
             return "—"
-        return f"{row[step]:,.0f} s / {row[step + '_mb'] / 1024:.1f} GiB"
+        spill = (f", {row['spill_' + step] / 1024:.1f} GiB spilled"
+                 if row.get(f"spill_{step}", 0) >= 100 else "")
+        return f"{row[step]:,.0f} s / {row[step + '_mb'] / 1024:.1f} GiB{spill}"
 
     for row in rows:
+        base = base_of(row)
         ratio = f"{row['daily'] / base['daily']:.2f}×" if base and "daily" in row else "—"
         peak_step = max((k for k in row if k.endswith("_mb") and k != "peak_mb"),
                         key=lambda k: row[k])
