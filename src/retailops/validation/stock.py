@@ -60,7 +60,13 @@ def _pairs_sql(warehouse: Warehouse, second_days: list[date], lookback_days: int
         ),
         counts as (
             select counts.store_id, counts.product_id, counts.snapshot_date as on_day,
-                   counts.recorded_quantity_on_hand as on_hand
+                   counts.recorded_quantity_on_hand as on_hand,
+                   -- the ledger's key and value, computed here on the checked cells' counts:
+                   -- written in the join, DuckDB joined the ledger to every count of the
+                   -- lookback first (a third of a single day's check at scale 16)
+                   cast(counts.snapshot_date as varchar) || '|' || counts.store_id || '|'
+                   || counts.product_id as count_key,
+                   cast(counts.recorded_quantity_on_hand as varchar) as recorded_text
             from {mart('fct_inventory_snapshots')} counts
             join checked_cells
               on counts.store_id = checked_cells.store_id
@@ -79,9 +85,8 @@ def _pairs_sql(warehouse: Warehouse, second_days: list[date], lookback_days: int
                    case when listed_counts.record_key is null then 0 else 1 end as excused
             from counts
             left join listed_counts
-              on listed_counts.record_key = cast(counts.on_day as varchar) || '|'
-                                            || counts.store_id || '|' || counts.product_id
-             and listed_counts.recorded_value = cast(counts.on_hand as varchar)
+              on listed_counts.record_key = counts.count_key
+             and listed_counts.recorded_value = counts.recorded_text
         ),
         consecutive as (
             select store_id, product_id, on_day, on_hand, excused,
