@@ -6,6 +6,7 @@ forecast-driven order-up-to policy over 13 weeks, at default scale unless told o
         [--levels 0.75,0.8,0.85,0.9,0.95] [--safety-stock empirical|intervals]
         [--calibration-origins 4] [--builtin-policy periodic_review] [--safety-factor 1.65]
         [--allocation cost|uniform] [--level-bounds 0.5,0.995] [--supply-risk]
+        [--compare-uniform 0.95]
 
 The defaults are the study's (conf/base/parameters_replenishment.yml).
 
@@ -53,6 +54,8 @@ def main() -> int:
                              "safety stock value re-spent by lost units saved per unit of cost")
     parser.add_argument("--level-bounds", default="0.5,0.995",
                         help="each cell's service level under --allocation cost")
+    parser.add_argument("--compare-uniform", default="",
+                        help="uniform levels run too, side by side on the same demand")
     parser.add_argument("--supply-risk", action="store_true",
                         help="size the level on short deliveries and slips too")
     parser.add_argument("--model", default="TSB",
@@ -83,12 +86,14 @@ def main() -> int:
                              allocation=args.allocation,
                              level_bounds=tuple(float(x) for x in args.level_bounds.split(",")),
                              supply_risk=args.supply_risk,
+                             compare_uniform_levels=tuple(
+                                 float(x) for x in args.compare_uniform.split(",") if x),
                              forecast_params={"intermittent": {"model": args.model}})
     started = time.perf_counter()
     study = run_study(settings, forecaster_for, context_for_world)
     total = time.perf_counter() - started
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    columns = ["policy", "service_level", "lost_units", "fill_rate", "avg_inventory_value",
+    columns = ["policy", "service_level", "allocation", "supply_risk", "lost_units", "fill_rate", "avg_inventory_value",
                "days_of_cover", "orders", "order_lines", "delivery_lines",
                "lost_units_vs_builtin", "inventory_vs_builtin", "lost_units_vs_old_rule",
                "inventory_vs_old_rule", "forecasts", "forecast_seconds",
