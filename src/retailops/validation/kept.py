@@ -22,6 +22,12 @@ A day is read again when its fingerprint differs, when it was not clean (a faili
 failing until repaired), or when nothing is kept (the first run, a lost or unreadable file).
 The week's check is then the kept days' results plus the days read: the same numbers and the
 same named problems as reading the whole week.
+
+What a kept day does not see: a change to its raw lines that leaves the manifest's checksum as
+it was (the lake's contract is that a partition's bytes are its manifest's), and an edit made
+to a mart outside dbt that keeps the day's row count and unit total (a rebuild from changed
+data changes them; the mart side of the money check, the presence and row checks still read
+the whole week).
 """
 
 from __future__ import annotations
