@@ -45,10 +45,13 @@ def test_the_study_writes_both_policies_and_the_curve(study):
     assert frame["policy"].tolist() == (["periodic_review", "periodic_review_before_issue_15"]
                                         + ["forecast_order_up_to"] * 5)
     assert frame["service_level"].iloc[:2].isna().all()
-    assert frame["service_level"].iloc[2:].tolist() == [0.75, 0.80, 0.85, 0.90, 0.95]
+    assert frame["service_level"].iloc[2:].tolist() == [0.85, 0.90, 0.95, 0.97, 0.98]
     # Six weeks of history hold no calibration cover (the longest is ~5 weeks plus the
     # model's 4): the safety stock falls back to the intervals, and the dataset says so.
     assert set(frame["safety_stock"].iloc[2:]) == {"forecast intervals"}
+    # The cost allocation needs the empirical errors: without them every cell is at the level.
+    assert set(frame["allocation"].iloc[2:]) == {"uniform"}
+    assert not frame["supply_risk"].iloc[2:].any() and not frame["comparison"].iloc[2:].any()
     assert frame["plan_lift"].iloc[2:].all()   # seasonal naive does not read the plan
     assert frame["headline"].sum() == 1
     for column in ("lost_units", "fill_rate", "avg_inventory_value", "days_of_cover", "orders",
