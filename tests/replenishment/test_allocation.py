@@ -206,3 +206,24 @@ def test_bad_allocation_settings_are_one_clear_line():
     settings = settings_from_params({"allocation": "cost", "level_bounds": [0.6, 0.99]}, 1,
                                     0.02, None)
     assert settings.allocation == "cost" and settings.level_bounds == (0.6, 0.99)
+
+
+def test_comparison_runs_are_never_the_headline_or_the_verdict():
+    import pandas as pd
+
+    from retailops.forecast.replenishment import target_verdict
+
+    study = pd.DataFrame({
+        "policy": ["periodic_review", "periodic_review_before_issue_15",
+                   "forecast_order_up_to", "forecast_order_up_to"],
+        "service_level": [None, None, 0.95, 0.95],
+        "lost_units": [100.0, 400.0, 120.0, 40.0],
+        "avg_inventory_value": [1000.0, 800.0, 990.0, 900.0],
+        "comparison": [None, None, False, True],
+        "headline": [False, False, True, False],
+    })
+    verdict = target_verdict(study)
+    # The comparison row (40 lost at 0.9x) would meet the target; it is not the study's run.
+    assert verdict["headline_meets_target"] is False
+    assert verdict["levels_meeting_target"] == []
+    assert verdict["levels_meeting_target_vs_old_rule"] == []

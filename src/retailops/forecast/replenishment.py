@@ -1104,8 +1104,7 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
     frame["lost_units_vs_old_rule"] = frame["lost_units"] / old["lost_units"]
     frame["inventory_vs_old_rule"] = frame["avg_inventory_value"] / old["avg_inventory_value"]
     frame["headline"] = ((frame["service_level"] == settings.headline_service_level)
-                         & ~frame.get("comparison", pd.Series(False, frame.index))
-                         .fillna(False).astype(bool))
+                         & ~frame.get("comparison", pd.Series(False, frame.index)).eq(True))
     frame["warmup_seconds"] = warmup_seconds
     frame["fit_seconds"] = fit_seconds
     frame["calibration_seconds"] = calibration_seconds
@@ -1116,7 +1115,7 @@ def target_verdict(study: pd.DataFrame) -> dict[str, Any]:
     """The issue's target on the headline row: >= 50% fewer lost units than the built-in
     policy (the study's first row, the chain's own) at no more average inventory value; also
     whether any service level meets it, and the same against the rule before issue 15."""
-    comparison = (study["comparison"].fillna(False).astype(bool) if "comparison" in study
+    comparison = (study["comparison"].eq(True) if "comparison" in study
                   else pd.Series(False, study.index))
     forecast = study[study["service_level"].notna() & ~comparison]   # the study's own runs
     headline = forecast[forecast["headline"].astype(bool)]
