@@ -93,8 +93,8 @@ def main() -> int:
     study = run_study(settings, forecaster_for, context_for_world)
     total = time.perf_counter() - started
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    columns = ["policy", "service_level", "allocation", "supply_risk", "lost_units", "fill_rate", "avg_inventory_value",
-               "days_of_cover", "orders", "order_lines", "delivery_lines",
+    columns = ["policy", "service_level", "allocation", "supply_risk", "lost_units",
+               "fill_rate", "avg_inventory_value", "days_of_cover", "orders", "order_lines", "delivery_lines",
                "lost_units_vs_builtin", "inventory_vs_builtin", "lost_units_vs_old_rule",
                "inventory_vs_old_rule", "forecasts", "forecast_seconds",
                "simulation_seconds"]
