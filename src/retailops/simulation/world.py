@@ -207,8 +207,11 @@ def build_world(config: SimulationConfig) -> World:
     countries = list(_COUNTRIES)
     shares = np.array([_COUNTRIES[c][0] for c in countries])
     sup_country = rng.choice(len(countries), size=n_sup, p=shares / shares.sum())
-    sup_lead = np.array([rng.integers(*_COUNTRIES[countries[c]][1], endpoint=True)
-                         for c in sup_country])
+    # One draw per row with that row's bounds: numpy draws an array of bounds element by element
+    # from the same stream, so the values equal the former per-row scalar draws (a frozen digest
+    # test, tests/ingest/test_world_cost.py, holds every array of the world to them).
+    lead_range = np.array([_COUNTRIES[c][1] for c in countries])[sup_country]
+    sup_lead = rng.integers(lead_range[:, 0], lead_range[:, 1], endpoint=True)
     sup_on_time = np.clip(rng.beta(12, 1.6, size=n_sup), 0.62, 0.995).round(2)
     sup_fill = np.clip(rng.beta(30, 1.5, size=n_sup), 0.85, 0.998)
     sup_names, seen = [], set()
@@ -224,7 +227,8 @@ def build_world(config: SimulationConfig) -> World:
     types = list(_STORE_TYPES)
     type_share = np.array([_STORE_TYPES[t][0] for t in types])
     st_type = rng.choice(len(types), size=n_st, p=type_share)
-    st_size = np.array([rng.integers(*_STORE_TYPES[types[t]][1]) for t in st_type]) // 100 * 100
+    size_range = np.array([_STORE_TYPES[t][1] for t in types])[st_type]
+    st_size = rng.integers(size_range[:, 0], size_range[:, 1]) // 100 * 100
     regions = list(_REGIONS)
     st_region = rng.integers(len(regions), size=n_st)
     st_city, st_name, used = [], [], set()
@@ -260,14 +264,19 @@ def build_world(config: SimulationConfig) -> World:
     brands = {c: [f"{_BRAND_FIRST[a]} {_BRAND_SECOND[b]}" for a, b in zip(
         rng.permutation(len(_BRAND_FIRST))[:5], rng.integers(len(_BRAND_SECOND), size=5))]
         for c in cat_names}
-    pr_sub, pr_brand, pr_name = [], [], []
-    for c in pr_cat:
-        cat = cat_names[c]
-        sub = CATEGORIES[cat][0][rng.integers(len(CATEGORIES[cat][0]))]
-        brand = brands[cat][rng.integers(len(brands[cat]))]
-        pr_sub.append(sub)
-        pr_brand.append(brand)
-        pr_name.append(f"{brand} {sub} {_VARIANTS[rng.integers(len(_VARIANTS))]}")
+    # Per product, in product order: its subcategory, brand and variant (three draws, bounds
+    # the category's subcategories, its brands and the variants), drawn as one array.
+    subs_of = [CATEGORIES[cat][0] for cat in cat_names]
+    bounds = np.empty((n_pr, 3), dtype=np.int64)
+    bounds[:, 0] = np.array([len(subs) for subs in subs_of])[pr_cat]
+    bounds[:, 1] = np.array([len(brands[cat]) for cat in cat_names])[pr_cat]
+    bounds[:, 2] = len(_VARIANTS)
+    picks = rng.integers(0, bounds).tolist()
+    cats = pr_cat.tolist()
+    pr_sub = [subs_of[c][p[0]] for c, p in zip(cats, picks)]
+    pr_brand = [brands[cat_names[c]][p[1]] for c, p in zip(cats, picks)]
+    pr_name = [f"{brand} {sub} {_VARIANTS[p[2]]}"
+               for brand, sub, p in zip(pr_brand, pr_sub, picks)]
     median_cost = np.array([CATEGORIES[cat_names[c]][2] for c in pr_cat])
     pr_cost = (median_cost * rng.lognormal(0, 0.45, size=n_pr)).round(2).clip(0.15)
     pr_price = _price_ending(pr_cost * rng.uniform(1.22, 1.75, size=n_pr))
@@ -281,7 +290,12 @@ def build_world(config: SimulationConfig) -> World:
     for s in range(n_sup):
         serves[s].update(rng.choice(len(cat_names), size=rng.integers(1, 3), replace=False).tolist())
     suppliers_of = [[s for s in range(n_sup) if c in serves[s]] for c in range(len(cat_names))]
-    pr_supplier = np.array([suppliers_of[c][rng.integers(len(suppliers_of[c]))] for c in pr_cat])
+    # Padded table of each category's suppliers; a product draws among its category's.
+    supplier_table = np.zeros((len(cat_names), max(map(len, suppliers_of))), dtype=np.int64)
+    for c, sups in enumerate(suppliers_of):
+        supplier_table[c, :len(sups)] = sups
+    n_suppliers_of = np.array([len(sups) for sups in suppliers_of])
+    pr_supplier = supplier_table[pr_cat, rng.integers(0, n_suppliers_of[pr_cat])]
 
     # --- demand per cell ---------------------------------------------------------------------
     # Lognormal popularity: a grocery assortment's head is broad and its tail long (Favorita:
@@ -291,36 +305,63 @@ def build_world(config: SimulationConfig) -> World:
     popularity = rng.lognormal(0.0, POPULARITY_LOG_SD, size=n_pr) * frequency[pr_cat]
     store_pull = (st_size / 50_000.0) ** 0.65
     local_taste = rng.lognormal(0, 0.35, size=(n_st, n_pr))
-    weight = (store_pull[:, None] * popularity[None, :] * local_taste
-              * _cluster_mix(st_type, affluence, cat_names)[:, pr_cat])
+    # The cells' arithmetic is done in place on store × product arrays, with per-product terms
+    # broadcast (not tiled), in the same order of operations as the plain expressions in the
+    # comments, so every value is the same float (IEEE + and * are commutative, not associative).
+    # weight = store_pull[:, None] * popularity[None, :] * local_taste * mix[:, pr_cat]
+    weight = np.multiply.outer(store_pull, popularity)
+    weight *= local_taste
+    del local_taste
+    weight *= _cluster_mix(st_type, affluence, cat_names)[:, pr_cat]
     cells_at_scale_1 = STORES_AT_SCALE_1 * PRODUCTS_AT_SCALE_1
     target_lines = SALE_LINES_PER_DAY_AT_SCALE_1 * (n_st * n_pr) / cells_at_scale_1
     # Stock-outs and closed days swallow some demand; aim a little above the target.
-    base_lines = (weight / weight.sum() * target_lines * 1.04).ravel()
+    # base_lines = (weight / weight.sum() * target_lines * 1.04).ravel()
+    weight /= weight.sum()
+    weight *= target_lines
+    weight *= 1.04
+    base_lines = weight.reshape(-1)
 
     # --- stocking policy: periodic review (R, s, S) ------------------------------------------
     mean_units = base_lines * (1 + UNITS_PER_LINE_EXTRA)
-    lead = np.tile(sup_lead[pr_supplier], n_st).astype(float)
+    units = mean_units.reshape(n_st, n_pr)
     review = config.review_period_days
     # The reorder point covers the protection interval, lead time + review period: what sells
     # before this order arrives and the next review's order can arrive (plus safety stock).
-    exposure = mean_units * (lead + review)
+    # exposure = mean_units * (lead + review), lead the product's supplier's lead time;
+    # reorder_point = ceil(exposure + safety * sqrt(exposure) + 1)
+    exposure = units * (sup_lead[pr_supplier].astype(float) + review)
     safety = config.safety_factor
-    reorder_point = np.ceil(exposure + safety * np.sqrt(exposure) + 1).astype(np.int32)
+    cover = np.sqrt(exposure)
+    cover *= safety
+    cover += exposure
+    del exposure
+    cover += 1
+    reorder_point = np.ceil(cover, out=cover).astype(np.int32)
+    del cover
     case_pack = np.select([mean_units < 0.5, mean_units < 3, mean_units < 10], [1, 6, 12], 24)
     # Perishables are ordered for a short shelf life: a fraction of a review period above the
     # reorder point, so they are ordered at nearly every review in small quantities and small
     # case packs; other products carry 1.2 review periods and are ordered every other review.
-    perishable = np.tile(pr_perishable, n_st)
-    cycle_cover = np.where(perishable, PERISHABLE_CYCLE_COVER, CYCLE_COVER)
-    case_pack = np.where(perishable, np.minimum(case_pack, 6), case_pack)
-    order_up_to = (reorder_point + np.ceil(mean_units * review * cycle_cover)
-                   + case_pack).astype(np.int32)
+    # case_pack = min(case_pack, 6) for perishables (24, the largest pack, caps the others).
+    case_pack = np.minimum(case_pack.reshape(n_st, n_pr), np.where(pr_perishable, 6, 24))
+    # order_up_to = reorder_point + ceil(mean_units * review * cycle_cover) + case_pack
+    cycle_cover = np.where(pr_perishable, PERISHABLE_CYCLE_COVER, CYCLE_COVER)
+    stock = units * review
+    stock *= cycle_cover
+    np.ceil(stock, out=stock)
+    stock += reorder_point
+    stock += case_pack
+    order_up_to = stock.astype(np.int32).reshape(-1)
+    del stock
+    reorder_point = reorder_point.reshape(-1)
+    case_pack = case_pack.reshape(-1)
 
     n_cells = n_st * n_pr
     cycle_days = max(CYCLE_COUNT_DAYS_MIN,
                      round(n_cells / (SNAPSHOTS_PER_DAY_AT_SCALE_1 * n_cells / cells_at_scale_1)))
-    cycle_bucket = rng.permutation(n_cells) % cycle_days
+    cycle_bucket = rng.permutation(n_cells)
+    np.remainder(cycle_bucket, cycle_days, out=cycle_bucket)
     review_offset = rng.integers(0, review, size=(n_st, n_sup))
 
     return World(
