@@ -23,3 +23,22 @@ def test_dbt_duckdb_memory_is_capped_at_4gb_by_default(tmp_path: Path,
     # DuckDB reports 4 GB (4e9 bytes) in binary units: 4e9 / 2**30 = 3.725... GiB (its default,
     # 80% of this machine's memory, would read 18-19 GiB).
     assert result.result.results[0].agate_table.rows[0][0] == "3.7 GiB"
+
+
+def test_the_platforms_own_duckdb_reads_take_the_same_cap(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation, reports and the forecast read the warehouse through DuckDBWarehouse.session;
+    over a year at scale 16 the validate stage grew to 8.4 GB before it was capped."""
+    import duckdb
+
+    from retailops.warehouse.engines import DuckDBWarehouse
+
+    path = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(path)).close()
+    warehouse = DuckDBWarehouse(str(path))
+    monkeypatch.delenv("RETAILOPS_DUCKDB_MEMORY_LIMIT", raising=False)
+    setting = "select current_setting('memory_limit')"
+    assert warehouse.rows(setting) == [("3.7 GiB",)]  # 4e9 bytes in DuckDB's binary units
+    monkeypatch.setenv("RETAILOPS_DUCKDB_MEMORY_LIMIT", "1GB")
+    with warehouse.session() as session:
+        assert session.rows(setting) == [("953.6 MiB",)]  # 1e9 / 2**20

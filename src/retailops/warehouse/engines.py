@@ -9,6 +9,7 @@ pandas, so the daily run's planning and validation never import it (0.25 s of CP
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
@@ -73,8 +74,22 @@ class DuckDBWarehouse:
         if not Path(self.path).is_file():
             raise LakeUnavailableError(
                 f"the warehouse {self.path} does not exist yet: run the transform stage first")
-        with duckdb.connect(self.path, read_only=True) as con:
+        with duckdb.connect(self.path, read_only=True, config=duckdb_memory_config()) as con:
             yield DuckDBSession(self.path, con)
+
+
+# DuckDB's own default is 80% of the machine's memory. dbt's connection is capped in
+# dbt_athena/profiles.yml; the platform's reads (validation, reports, the forecast's history) take
+# the same cap, so a pass over a long history spills to the file's ``.tmp`` folder instead of
+# growing (issue 13: the validate stage over a year at scale 16 reached 8.4 GB uncapped).
+DEFAULT_DUCKDB_MEMORY_LIMIT = "4GB"
+
+
+def duckdb_memory_config() -> dict[str, str]:
+    """DuckDB's connection settings for the memory cap: ``RETAILOPS_DUCKDB_MEMORY_LIMIT`` (as
+    dbt's profile reads it), 4GB by default."""
+    return {"memory_limit": os.environ.get("RETAILOPS_DUCKDB_MEMORY_LIMIT",
+                                           DEFAULT_DUCKDB_MEMORY_LIMIT)}
 
 
 @dataclass(frozen=True)
