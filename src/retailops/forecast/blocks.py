@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 
 from retailops.forecast import frames as F
-from retailops.forecast.censoring import (CensoringRule, censored_matrix, mark_censoring,
-                                          profile_from_totals, recent_totals)
+from retailops.forecast.censoring import (CensoringRule, censored_matrix, dense_matrices,
+                                          mark_censoring, profile_from_totals, recent_totals)
 from retailops.forecast.data import load_history
 from retailops.forecast.features import history_days
 
@@ -93,25 +93,13 @@ class ChainShared:
     sold_discounts: dict
 
 
-def _dense(history: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray]:
-    """Days, units, counts and closed days of a dense history, as ``mark_censoring`` reads them."""
-    days = pd.DatetimeIndex(np.sort(history[F.DATE].unique()))
-    n_days = len(days)
-    units = history[F.UNITS].to_numpy(dtype=np.float32).reshape(-1, n_days)
-    on_hand = (history[F.ON_HAND].to_numpy(dtype=np.float32) if F.ON_HAND in history
-               else np.full(len(history), np.nan, dtype=np.float32)).reshape(-1, n_days)
-    closed = (history[F.CLOSED].to_numpy(dtype=bool).reshape(-1, n_days)[0]
-              if F.CLOSED in history else np.zeros(n_days, dtype=bool))
-    return days, units, on_hand, closed
-
-
 def block_shares(history: pd.DataFrame, context: F.ForecastContext, rule: CensoringRule
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """One block's part of ``ChainShared``: its weekday totals (sums, counts) and the largest
     discount each product sold at on its last day (None without a discount column)."""
     from retailops.forecast.gbm import largest_sold_discounts
 
-    days, units, on_hand, closed = _dense(history)
+    days, units, on_hand, closed = dense_matrices(history)
     censored = censored_matrix(units, on_hand, closed, rule)
     sums, counts = recent_totals(units, censored, closed, days)
     largest = None

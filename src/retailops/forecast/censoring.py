@@ -248,6 +248,21 @@ def _trailing_rate_at(values: np.ndarray, usable: np.ndarray, window: int, rows:
 _CELLS_PER_CHUNK = 250_000
 
 
+def dense_matrices(history: pd.DataFrame
+                   ) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray]:
+    """Days, units and on-hand counts (series × day) and the closed days of a dense history
+    sorted by store, product, date. float32: unit counts and stock counts are whole numbers,
+    exact in float32 (half the memory of the matrices at a year's scale)."""
+    days = pd.DatetimeIndex(np.sort(history[F.DATE].unique()))
+    n_days = len(days)
+    units = history[F.UNITS].to_numpy(dtype=np.float32).reshape(-1, n_days)
+    on_hand = (history[F.ON_HAND].to_numpy(dtype=np.float32) if F.ON_HAND in history
+               else np.full(len(history), np.nan, dtype=np.float32)).reshape(-1, n_days)
+    closed = (history[F.CLOSED].to_numpy(dtype=bool).reshape(-1, n_days)[0]
+              if F.CLOSED in history else np.zeros(n_days, dtype=bool))
+    return days, units, on_hand, closed
+
+
 def mark_censoring(history: pd.DataFrame, rule: CensoringRule = CensoringRule(),
                    copy: bool = True, profile: np.ndarray | None = None) -> pd.DataFrame:
     """The history with ``censored`` (bool) and ``units_filled`` (units, censored days imputed).
@@ -256,15 +271,7 @@ def mark_censoring(history: pd.DataFrame, rule: CensoringRule = CensoringRule(),
     when the history is a block of the chain's stores (``forecast.blocks``).
 
     The history must be dense and sorted by store, product, date (``data.load_history``)."""
-    days = pd.DatetimeIndex(np.sort(history[F.DATE].unique()))
-    n_days = len(days)
-    # float32: unit counts and stock counts are whole numbers, exact in float32 (half the
-    # memory of the matrices below at a year's scale).
-    units = history[F.UNITS].to_numpy(dtype=np.float32).reshape(-1, n_days)
-    on_hand = (history[F.ON_HAND].to_numpy(dtype=np.float32) if F.ON_HAND in history
-               else np.full(len(history), np.nan, dtype=np.float32)).reshape(-1, n_days)
-    closed = (history[F.CLOSED].to_numpy(dtype=bool).reshape(-1, n_days)[0]
-              if F.CLOSED in history else np.zeros(n_days, dtype=bool))
+    days, units, on_hand, closed = dense_matrices(history)
     censored = censored_matrix(units, on_hand, closed, rule)
     filled = impute_matrix(units, censored, closed, days, rule.rate_window_days, profile)
     out = history.copy() if copy else history
