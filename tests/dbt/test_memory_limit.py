@@ -42,3 +42,17 @@ def test_the_platforms_own_duckdb_reads_take_the_same_cap(tmp_path: Path,
     monkeypatch.setenv("RETAILOPS_DUCKDB_MEMORY_LIMIT", "1GB")
     with warehouse.session() as session:
         assert session.rows(setting) == [("953.6 MiB",)]  # 1e9 / 2**20
+
+
+def test_a_memory_limit_duckdb_cannot_read_is_one_clear_error(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import duckdb
+
+    from retailops.errors import InvalidParameterError
+    from retailops.warehouse.engines import DuckDBWarehouse
+
+    path = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(path)).close()
+    monkeypatch.setenv("RETAILOPS_DUCKDB_MEMORY_LIMIT", "lots")
+    with pytest.raises(InvalidParameterError, match="RETAILOPS_DUCKDB_MEMORY_LIMIT='lots'"):
+        DuckDBWarehouse(str(path)).rows("select 1")

@@ -262,8 +262,8 @@ def import_in_background() -> None:
 # --- dbt on the second core: a worker process ------------------------------------------------
 # A thread that imports dbt (~3 s of CPU, pure Python) shares the GIL with the run's own start-up
 # and first nodes, so on two cores the import mostly delays them. ``kedro run`` (``retailops.cli``)
-# therefore forks a worker as soon as Kedro knows the run will build (``start_worker``, from the
-# project hooks): the child imports dbt on the other core while the parent materializes its
+# therefore forks a worker before Kedro starts its session when the pipelines asked for may run
+# dbt (``worker_for``; the project hooks stop it when the run's filters leave no dbt node): the child imports dbt on the other core while the parent materializes its
 # catalog and lands the day, then runs the run's ``dbt build`` / forecast ``dbt test`` when
 # asked (``build`` and ``run_forecast_tests`` send it the command, the parent's environment and
 # working folder) and sends back the summary. dbt is still the engine, in-process in the child
@@ -437,6 +437,14 @@ def _run_summarised(args: list[str], target: str, env: dict[str, str], command: 
     return summary
 
 
+def _file_log_level() -> list[str]:
+    """dbt's log file at info for a build or the forecast's tests: each node's result, every
+    warning and error, not the SQL of every statement (debug: ~0.3 s of a daily build's CPU,
+    written one record at a time through a rotating file handler). DBT_LOG_LEVEL_FILE=debug
+    (dbt's own variable) keeps it all."""
+    return [] if "DBT_LOG_LEVEL_FILE" in os.environ else ["--log-level-file", "info"]
+
+
 def invoke(args: list[str], target: str, env: dict[str, str] | None = None) -> Any:
     """Run one dbt command in-process against the project; returns dbt's result object."""
     for thread in _IMPORTING:
@@ -527,12 +535,8 @@ def build(lake_root: str, target: str, run_date: str | None = None,
     if duckdb_path:
         Path(duckdb_path).parent.mkdir(parents=True, exist_ok=True)
         env["RETAILOPS_DUCKDB_PATH"] = str(Path(duckdb_path).resolve())
-    # dbt's log file at info: each node's result, every warning and error, not the SQL of every
-    # statement (debug: ~0.3 s of a daily build's CPU, written one record at a time through a
-    # rotating file handler). DBT_LOG_LEVEL_FILE=debug (dbt's own variable) keeps it all.
-    log_level = [] if "DBT_LOG_LEVEL_FILE" in os.environ else ["--log-level-file", "info"]
-    summary = _run_summarised(args + log_level, target, env, " ".join(args[:1] + args[4:]),
-                              duckdb_path)
+    summary = _run_summarised(args + _file_log_level(), target, env,
+                              " ".join(args[:1] + args[4:]), duckdb_path)
     summary["run_date"] = run_date
     summary["rebuild_days"] = None if rebuild_days is None else sorted(set(rebuild_days))
     summary["selector"] = selector
@@ -617,9 +621,8 @@ def run_forecast_tests(lake_root: str, target: str, forecast_date: str,
     env = {"RETAILOPS_RUN_DATE": "", "RETAILOPS_REBUILD_DAYS": rebuild_days_value([forecast_date])}
     if duckdb_path:
         env["RETAILOPS_DUCKDB_PATH"] = str(Path(duckdb_path).resolve())
-    # dbt's log file at info, as a build's (see ``build``).
-    log_level = [] if "DBT_LOG_LEVEL_FILE" in os.environ else ["--log-level-file", "info"]
-    summary = _run_summarised(args + log_level, target, env, "test --select " + FORECAST_SELECTION)
+    summary = _run_summarised(args + _file_log_level(), target, env,
+                              "test --select " + FORECAST_SELECTION)
     summary["forecast_date"] = forecast_date
     log.info("dbt test of the forecast for %s: %d test(s) passed, %d failed in %.1f s",
              forecast_date, summary["tests_passed"], len(summary["failed_tests"]),

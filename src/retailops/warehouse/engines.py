@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager, Iterator, Protocol
 
-from retailops.errors import LakeUnavailableError
+from retailops.errors import InvalidParameterError, LakeUnavailableError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,7 +74,14 @@ class DuckDBWarehouse:
         if not Path(self.path).is_file():
             raise LakeUnavailableError(
                 f"the warehouse {self.path} does not exist yet: run the transform stage first")
-        with duckdb.connect(self.path, read_only=True, config=duckdb_memory_config()) as con:
+        config = duckdb_memory_config()
+        try:
+            connection = duckdb.connect(self.path, read_only=True, config=config)
+        except duckdb.ParserException as exc:  # connecting parses only the settings
+            raise InvalidParameterError(
+                f"RETAILOPS_DUCKDB_MEMORY_LIMIT={config['memory_limit']!r} is not a DuckDB "
+                f"memory limit (e.g. 4GB): {exc}") from None
+        with connection as con:
             yield DuckDBSession(self.path, con)
 
 
