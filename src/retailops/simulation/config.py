@@ -44,8 +44,10 @@ DEFAULT_SAFETY_FACTOR = 1.65
 MAX_SAFETY_FACTOR = 5.0
 # The chain's built-in ordering rule (`simulation.builtin_policy`): the rule of issue 15
 # (reorder point covering lead time + review period, ordering ahead for the promotion plan), or
-# generator 1.0.0's (lead time + 1 day, no plan), to land a world that runs out often.
-BUILTIN_POLICIES = ("periodic_review", "periodic_review_before_issue_15")
+# generator 1.0.0's (lead time + 1 day, no plan), to land a world that runs out often, or
+# (opt-in) the rule of issue 15 with its levels set from each cell's observed sales.
+BUILTIN_POLICIES = ("periodic_review", "periodic_review_before_issue_15",
+                    "periodic_review_from_sales")
 
 
 def last_supported_day(years_ahead: int = 1, today: date | None = None) -> date:
