@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -82,31 +83,44 @@ def land_dimensions(lake: Lake, batch: DimensionBatch) -> dict[str, int]:
     return {table: data.num_rows for table, data in batch.tables.items()}
 
 
+def _truth_parquet(truth: pa.Table) -> bytes:
+    """The day's ground truth as Parquet bytes."""
+    sink = io.BytesIO()
+    # Dictionary-encoding the float column costs more than it saves: ids only.
+    pq.write_table(truth, sink, compression="zstd", compression_level=1,
+                   write_statistics=False, use_dictionary=["store_id", "product_id"])
+    return sink.getvalue()
+
+
 def land_day(lake: Lake, landing: DayLanding) -> DayReport:
     """Land one simulated day under the commit protocol; complete partitions are kept as they
-    are (with ``overwrite``, as long as the stored bytes still match their manifests)."""
+    are (with ``overwrite``, as long as the stored bytes still match their manifests).
+
+    The fact tables' CSV (the day's bulk: ~60 MB of sales at scale 16) is encoded on a second
+    thread while this one encodes and writes the ledger, the truth and the checkpoint:
+    pyarrow's writers, zstd and sha256 release the GIL, so on two cores the two overlap. Only
+    where the bytes are made changes: the writes keep the protocol's order, and the thread is
+    gone when the day is landed (the daily run forks nothing after it, but nothing lingers)."""
     batch = landing.batch
     day = batch.day
     outcomes: dict[str, Outcome] = {}
     done = {t: day in complete_days(lake, t, [day]) for t in FACT_TABLES}
-    if landing.overwrite or not all(done.values()):
-        lake.write_bytes(layout.day_defects_file(day), encode_csv(batch.defects))
-        truth = io.BytesIO()
-        # Dictionary-encoding the float column costs more than it saves: ids only.
-        pq.write_table(batch.truth, truth, compression="zstd", compression_level=1,
-                       write_statistics=False, use_dictionary=["store_id", "product_id"])
-        lake.write_bytes(layout.truth_file(day), truth.getvalue())
-    if landing.checkpoint:
-        save_state(lake, batch.state, landing.fingerprint)
-    for table in FACT_TABLES:
-        if done[table] and not landing.overwrite:
-            outcomes[table] = "skipped"
-            continue
-        data = batch.tables[table]
-        outcomes[table] = commit_partition(
-            lake, table, day, encode_csv(data), data.num_rows, RAW_COLUMNS[table],
-            GENERATOR_VERSION, overwrite=landing.overwrite,
-            config_fingerprint=landing.fingerprint)
+    to_land = [t for t in FACT_TABLES if landing.overwrite or not done[t]]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="land-day") as second_thread:
+        encoded = {t: second_thread.submit(encode_csv, batch.tables[t]) for t in to_land}
+        if to_land:
+            lake.write_bytes(layout.day_defects_file(day), encode_csv(batch.defects))
+            lake.write_bytes(layout.truth_file(day), _truth_parquet(batch.truth))
+        if landing.checkpoint:
+            save_state(lake, batch.state, landing.fingerprint)
+        for table in FACT_TABLES:
+            if table not in encoded:
+                outcomes[table] = "skipped"
+                continue
+            outcomes[table] = commit_partition(
+                lake, table, day, encoded.pop(table).result(), batch.tables[table].num_rows,
+                RAW_COLUMNS[table], GENERATOR_VERSION, overwrite=landing.overwrite,
+                config_fingerprint=landing.fingerprint)
     # After the day is landed, so a crash never loses the checkpoint a re-run resumes from.
     prune_checkpoints(lake)
     seconds = time.perf_counter() - landing.started

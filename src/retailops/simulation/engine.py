@@ -180,6 +180,31 @@ def _receive(world: World, state: SimulationState, today: int) -> dict[str, np.n
     return {k: v[order] for k, v in received.items()}
 
 
+_SECONDS_PER_DAY = 86_400
+
+
+def _arrival_order(cell: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    """The permutation ``np.lexsort((seconds, cell))`` gives: by cell, then by second, ties in
+    their drawn order. ``cell`` comes from ``np.repeat`` over the cells in order, so the one
+    int64 key (cell, second) is already sorted in runs, which a stable sort (timsort) merges
+    ~20x faster than lexsort's two passes at scale 16 (0.8M lines). Both sorts are stable on
+    the same order, so the permutation is the same, element for element."""
+    return np.argsort(cell * _SECONDS_PER_DAY + seconds, kind="stable")
+
+
+def _time_order(seconds: np.ndarray) -> np.ndarray:
+    """The permutation ``np.lexsort((product, store, seconds))`` gives, for sale lines already
+    in (store, product) order (``_arrival_order``, then filtered): a stable sort by the second
+    alone keeps ties in (store, product, arrival) order, which is lexsort's tie order. Seconds
+    since opening fit 16 bits, where numpy's stable sort is a radix sort (~10x lexsort)."""
+    if seconds.size == 0:
+        return np.zeros(0, dtype=np.intp)
+    since_opening = seconds - seconds.min()
+    if since_opening.max() <= np.iinfo(np.uint16).max:
+        since_opening = since_opening.astype(np.uint16)
+    return np.argsort(since_opening, kind="stable")
+
+
 def _sell(world: World, state: SimulationState, day: date, rng: np.random.Generator,
           discount: np.ndarray) -> tuple:
     n_products = world.n_products
@@ -196,7 +221,7 @@ def _sell(world: World, state: SimulationState, day: date, rng: np.random.Genera
 
     # Shoppers of one cell arrive in time order; once the shelf cannot cover a basket line,
     # that shopper and everyone after leave without it (a stock-out).
-    order = np.lexsort((seconds, cell))
+    order = _arrival_order(cell, seconds)
     cell, quantity, seconds = cell[order], quantity[order], seconds[order]
     cumulative = np.cumsum(quantity, dtype=np.int64)
     first = np.concatenate(([0], np.cumsum(lines_per_cell)[:-1]))
@@ -209,7 +234,7 @@ def _sell(world: World, state: SimulationState, day: date, rng: np.random.Genera
 
     cell, quantity, seconds = cell[kept], quantity[kept], seconds[kept]
     store, product = cell // n_products, cell % n_products
-    by_time = np.lexsort((product, store, seconds))
+    by_time = _time_order(seconds)
     store, product = store[by_time].astype(np.int32), product[by_time].astype(np.int32)
     expected = (lam * (1 + np.tile(extra, world.n_stores))).astype(np.float32)
     return (seconds[by_time], store, product, quantity[by_time],

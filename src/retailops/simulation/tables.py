@@ -96,8 +96,22 @@ def _calendar_strings(blocks: int) -> pa.Array:
 
 @lru_cache(maxsize=1)
 def _clock_strings() -> pa.Array:
-    """"HH:MM:SS" for every second of a day (a lookup is much faster than strftime)."""
-    return pa.array([f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400)])
+    """"HH:MM:SS" for every second of a day (a lookup is much faster than strftime), built as
+    one block of fixed-width text: a daily run is a new process, and formatting 86,400
+    strings in Python cost it ~0.05 s of CPU (~0.5 s on a loaded machine)."""
+    second = np.arange(86_400)
+    fields = (second // 3600, second // 60 % 60, second % 60)
+    text = np.full((second.size, 8), ord(":"), dtype=np.uint8)
+    for position, value in zip((0, 3, 6), fields):
+        text[:, position] = ord("0") + value // 10
+        text[:, position + 1] = ord("0") + value % 10
+    offsets = np.arange(0, text.size + 1, 8, dtype=np.int32)
+    return pa.StringArray.from_buffers(second.size, pa.py_buffer(offsets), pa.py_buffer(text))
+
+
+def _constant_text(value: str, n: int) -> pa.Array:
+    """``n`` copies of one string (a day's date on each of its lines)."""
+    return pa.repeat(pa.scalar(value, pa.string()), n)
 
 
 def _iso_days(days: np.ndarray) -> pa.Array:
@@ -194,14 +208,15 @@ def _sales(world: World, activity: DayActivity, rng: np.random.Generator,
         discount = pc.if_else(pa.array(mask), pa.scalar(None, pa.float64()), discount)
     sales = pa.table({
         "sale_id": pa.array(sale_id, pa.int64()),
-        "sold_at": pc.binary_join_element_wise(
-            f"{dt}T", pc.take(_clock_strings(), pa.array(activity.sale_seconds)), ""),
+        # The day's 86,400 timestamps are joined once and looked up (not joined per line).
+        "sold_at": pc.take(pc.binary_join_element_wise(f"{dt}T", _clock_strings(), ""),
+                           pa.array(activity.sale_seconds)),
         "store_id": pc.take(_text(world.store_id), pa.array(activity.sale_store)),
         "product_id": pc.take(_text(world.product_id), pa.array(activity.sale_product)),
         "quantity": pa.array(activity.sale_quantity, pa.int32()),
         "unit_price": pa.array(activity.sale_unit_price, pa.float64()),
         "discount_pct": discount,
-        "dt": pa.array(np.full(n, dt).tolist(), pa.string()) if n else pa.array([], pa.string()),
+        "dt": _constant_text(dt, n),
     })
     ledger = {
         "dt": [dt] * blank.size, "table_name": ["sales"] * blank.size,
@@ -224,7 +239,7 @@ def _inventory(world: World, activity: DayActivity, rng: np.random.Generator,
     store_ids = pc.take(_text(world.store_id), pa.array(store))
     product_ids = pc.take(_text(world.product_id), pa.array(product))
     inventory = pa.table({
-        "snapshot_date": pa.array([dt] * cells.size, pa.string()),
+        "snapshot_date": _constant_text(dt, cells.size),
         "store_id": store_ids, "product_id": product_ids,
         "quantity_on_hand": pa.array(recorded, pa.int64()),
         "quantity_on_order": pa.array(activity.count_on_order, pa.int64()),
