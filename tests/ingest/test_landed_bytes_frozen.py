@@ -114,3 +114,33 @@ def test_the_clock_lookup_spells_every_second():
     clock = tables._clock_strings().to_pylist()
     assert len(clock) == 86_400
     assert clock == [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400)]
+
+
+def test_a_day_encoded_in_small_pieces_keeps_its_bytes(tmp_path, monkeypatch):
+    # At these scales a table is one piece; pieces of 97 rows make every table several
+    # (and a last piece shorter than the others).
+    from retailops.lake import landing
+
+    monkeypatch.setattr(landing, "ROWS_PER_PIECE", 97)
+    key = (0.05, "2024-07-01", "2024-07-10")
+    ingest(Lake(str(tmp_path / "lake")), key[1], key[2], scale=key[0], seed=7)
+    got = _group_digests(tmp_path / "lake")
+    assert {g for g in got if got[g] != FROZEN[key][g]} == set()
+
+
+@pytest.mark.parametrize("rows", [0, 1, 96, 97, 98, 291, 300])
+def test_pieces_join_into_the_whole_tables_csv(rows, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+
+    from retailops.lake import landing
+    from retailops.lake.partitions import encode_csv
+
+    monkeypatch.setattr(landing, "ROWS_PER_PIECE", 97)
+    table = pa.table({"id": pa.array(range(rows), pa.int64()),
+                      "name": pa.array([None if i % 7 == 0 else f'p"{i},x' for i in range(rows)],
+                                       pa.string()),
+                      "price": pa.array([i / 3 for i in range(rows)], pa.float64())})
+    with ThreadPoolExecutor(max_workers=2) as encoders:
+        assert landing._joined(landing._csv_in_pieces(encoders, table)) == encode_csv(table)
