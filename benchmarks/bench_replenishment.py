@@ -6,9 +6,12 @@ forecast-driven order-up-to policy over 13 weeks, at default scale unless told o
         [--levels 0.75,0.8,0.85,0.9,0.95] [--safety-stock empirical|intervals]
         [--calibration-origins 4] [--builtin-policy periodic_review] [--safety-factor 1.65]
         [--allocation cost|uniform] [--level-bounds 0.5,0.995] [--supply-risk]
-        [--compare-uniform 0.95]
+        [--compare-uniform 0.95] [--criteria-weeks 8]
 
-The defaults are the study's (conf/base/parameters_replenishment.yml).
+The defaults are the study's (conf/base/parameters_replenishment.yml). Every built-in rule
+(the chain's own, the rule before issue 15 and the rule from observed sales) runs from the same
+state beside the forecast-driven levels. ``--criteria-weeks N`` instead lands each built-in rule
+as the chain's own for N weeks and prints its lost demand and issue 15's promotion criteria.
 
 Prints every policy run (lost units, fill rate, average inventory value at cost, days of cover,
 orders, order and delivery lines), the issue's target verdict (>= 50% fewer lost units than the
@@ -45,8 +48,9 @@ def main() -> int:
     parser.add_argument("--safety-stock", default="empirical", choices=["empirical", "intervals"])
     parser.add_argument("--calibration-origins", type=int, default=4)
     parser.add_argument("--builtin-policy", default="periodic_review",
-                        help="the chain's own rule (simulation.builtin_policy); the other one "
-                             "is run too")
+                        help="the chain's own rule (simulation.builtin_policy: "
+                             "periodic_review, periodic_review_before_issue_15 or "
+                             "periodic_review_from_sales); the others are run too")
     parser.add_argument("--safety-factor", type=float, default=1.65,
                         help="the built-in rules' safety stock (simulation.safety_factor)")
     parser.add_argument("--allocation", default="cost", choices=["uniform", "cost"],
@@ -60,8 +64,14 @@ def main() -> int:
                         help="size the level on short deliveries and slips too")
     parser.add_argument("--model", default="TSB",
                         help="the intermittent forecaster's statsforecast model")
+    parser.add_argument("--criteria-weeks", type=int, default=0,
+                        help="instead of the study: land each built-in rule as the chain's own "
+                             "for N weeks from the first day and print its lost demand and "
+                             "issue 15's two promotion criteria")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.criteria_weeks:
+        return print_builtin_criteria(args)
 
     import pandas as pd
 
@@ -96,7 +106,8 @@ def main() -> int:
     columns = ["policy", "service_level", "allocation", "supply_risk", "lost_units",
                "fill_rate", "avg_inventory_value", "days_of_cover", "orders", "order_lines", "delivery_lines",
                "lost_units_vs_builtin", "inventory_vs_builtin", "lost_units_vs_old_rule",
-               "inventory_vs_old_rule", "forecasts", "forecast_seconds",
+               "inventory_vs_old_rule", "lost_units_vs_sales_rule", "inventory_vs_sales_rule",
+               "forecasts", "forecast_seconds",
                "simulation_seconds"]
     columns = [c for c in columns if c in study]
     with pd.option_context("display.width", 250, "display.max_columns", 30):
@@ -116,6 +127,73 @@ def main() -> int:
                                    "start": str(settings.start), "end": str(settings.end)},
                       "total_seconds": total, "peak_gb": peak_gb, "verdict": verdict,
                       "rows": study[columns].to_dict("records")}, default=str))
+    return 0
+
+
+def builtin_criteria(config, weeks: int) -> dict:
+    """A chain landed under ``config``'s built-in rule from its first day for ``weeks`` weeks:
+    the share of demand lost, and issue 15's criteria as tests/ingest/test_simulation_realism
+    measures them: on store-days with a sale, a product's promoted days against its other days
+    (units, median over products with both), and the lost share on promoted vs other days."""
+    import numpy as np
+    import pandas as pd
+
+    from retailops.simulation import build_world, initial_state
+    from retailops.simulation.engine import simulate_day
+
+    world = build_world(config)
+    state = initial_state(world)
+    cost = np.tile(world.product_unit_cost, world.n_stores)
+    product = np.arange(world.n_cells) % world.n_products
+    units = {True: np.zeros(world.n_products), False: np.zeros(world.n_products)}
+    store_days = {True: np.zeros(world.n_products), False: np.zeros(world.n_products)}
+    demanded = {True: 0.0, False: 0.0}
+    lost = {True: 0.0, False: 0.0}
+    inventory = []
+    for _ in range(7 * weeks):
+        activity, state = simulate_day(world, state)
+        sold, wanted = activity.sold_units, activity.demanded_units
+        for promoted in (True, False):
+            cells = (activity.on_promotion == promoted)
+            with_sale = cells & (sold > 0)
+            units[promoted] += np.bincount(product[with_sale], weights=sold[with_sale],
+                                           minlength=world.n_products)
+            store_days[promoted] += np.bincount(product[with_sale], minlength=world.n_products)
+            demanded[promoted] += float(wanted[cells].sum())
+            lost[promoted] += float((wanted - sold)[cells].sum())
+        inventory.append(float(state.on_hand @ cost))
+    both = (store_days[True] > 0) & (store_days[False] > 0)
+    ratio = (units[True][both] / store_days[True][both]) / (units[False][both]
+                                                            / store_days[False][both])
+    share = {k: lost[k] / demanded[k] for k in (True, False)}
+    return {"rule": config.builtin_policy, "scale": config.scale, "weeks": weeks,
+            "lost_share": (lost[True] + lost[False]) / (demanded[True] + demanded[False]),
+            "promoted_vs_other_store_days": float(pd.Series(ratio).median()),
+            "products_compared": int(both.sum()),
+            "lost_share_promoted": share[True], "lost_share_other": share[False],
+            "lost_share_ratio": share[True] / share[False] if share[False] else float("nan"),
+            "avg_inventory_value": float(np.mean(inventory))}
+
+
+def print_builtin_criteria(args) -> int:
+    from retailops.simulation import SimulationConfig
+    from retailops.simulation.config import BUILTIN_POLICIES
+
+    rows = []
+    for rule in BUILTIN_POLICIES:
+        started = time.perf_counter()
+        row = builtin_criteria(SimulationConfig(seed=args.seed, scale=args.scale,
+                                                safety_factor=args.safety_factor,
+                                                builtin_policy=rule), args.criteria_weeks)
+        row["seconds"] = time.perf_counter() - started
+        rows.append(row)
+        print(f"{rule}: lost {row['lost_share']:.2%} of demand; promoted store-days with a "
+              f"sale sell {row['promoted_vs_other_store_days']:.2f}x the others (median of "
+              f"{row['products_compared']} products; >= 1.3x); lost share promoted "
+              f"{row['lost_share_promoted']:.2%} vs other {row['lost_share_other']:.2%} "
+              f"({row['lost_share_ratio']:.2f}x; <= 1.3x); average inventory at cost "
+              f"{row['avg_inventory_value']:,.0f}; {row['seconds']:.0f} s", flush=True)
+    print(json.dumps(rows))
     return 0
 
 

@@ -41,25 +41,30 @@ def study(tmp_path_factory):
 def test_the_study_writes_both_policies_and_the_curve(study):
     tmp, _, result = study
     frame = pd.read_parquet(tmp / "reports" / "replenishment_study.parquet")
-    # The chain's own rule first, then the rule before issue 15 (both without a service level).
-    assert frame["policy"].tolist() == (["periodic_review", "periodic_review_before_issue_15"]
+    # The chain's own rule first, then the rule before issue 15 and the rule from observed
+    # sales (all three without a service level).
+    assert frame["policy"].tolist() == (["periodic_review", "periodic_review_before_issue_15",
+                                         "periodic_review_from_sales"]
                                         + ["forecast_order_up_to"] * 5)
-    assert frame["service_level"].iloc[:2].isna().all()
-    assert frame["service_level"].iloc[2:].tolist() == [0.85, 0.90, 0.95, 0.97, 0.98]
+    assert frame["service_level"].iloc[:3].isna().all()
+    assert frame["service_level"].iloc[3:].tolist() == [0.85, 0.90, 0.95, 0.97, 0.98]
     # Six weeks of history hold no calibration cover (the longest is ~5 weeks plus the
     # model's 4): the safety stock falls back to the intervals, and the dataset says so.
-    assert set(frame["safety_stock"].iloc[2:]) == {"forecast intervals"}
+    assert set(frame["safety_stock"].iloc[3:]) == {"forecast intervals"}
     # The cost allocation needs the empirical errors: without them every cell is at the level.
-    assert set(frame["allocation"].iloc[2:]) == {"uniform"}
-    assert not frame["supply_risk"].iloc[2:].any() and not frame["comparison"].iloc[2:].any()
-    assert frame["plan_lift"].iloc[2:].all()   # seasonal naive does not read the plan
+    assert set(frame["allocation"].iloc[3:]) == {"uniform"}
+    assert not frame["supply_risk"].iloc[3:].any() and not frame["comparison"].iloc[3:].any()
+    assert frame["plan_lift"].iloc[3:].all()   # seasonal naive does not read the plan
     assert frame["headline"].sum() == 1
     for column in ("lost_units", "fill_rate", "avg_inventory_value", "days_of_cover", "orders",
                    "order_lines", "delivery_lines"):
         assert frame[column].notna().all() and (frame[column] > 0).all(), column
     # Every run faced the same demand.
     assert frame["demanded_units"].nunique() == 1
-    assert (frame["days_beyond_plan"].iloc[2:] > 0).all()
+    assert (frame["days_beyond_plan"].iloc[3:] > 0).all()
+    sales_rule = frame[frame["policy"] == "periodic_review_from_sales"].iloc[0]
+    assert (frame["lost_units_vs_sales_rule"] == frame["lost_units"]
+            / sales_rule["lost_units"]).all()
     page = (tmp / "reports" / "replenishment.html").read_text()
     assert "Closed-loop replenishment study" in page and "chart-replenishment" in page
     log = result.stdout + result.stderr

@@ -41,6 +41,7 @@ from retailops.simulation.policies import (
     PERIODIC_REVIEW_BEFORE_ISSUE_15,
     DueReviews,
     OrderingPolicy,
+    PeriodicReviewFromSales,
     builtin_policy,
     round_up_to_case_packs,
 )
@@ -842,6 +843,10 @@ def forecaster_for(settings: "StudySettings") -> Any:
 
 
 SAFETY_STOCKS = ("empirical", "intervals")
+# The built-in rules every row is also compared with, by the suffix of the comparison's columns
+# (``lost_units_vs_old_rule``, ...) and of the verdict's keys.
+RULE_SUFFIXES = {"_vs_old_rule": PERIODIC_REVIEW_BEFORE_ISSUE_15.name,
+                 "_vs_sales_rule": PeriodicReviewFromSales.name}
 # Forecasters that read the promotion plan themselves (the others get ``PlanLift``).
 PLAN_READING_FORECASTERS = frozenset({"lightgbm"})
 
@@ -960,15 +965,19 @@ def run_closed_loop(world: World, state: SimulationState, days: int, policy: Ord
                      cell_demanded=cell_demanded, cell_sold=cell_sold, **series)
 
 
-def warm_up(world: World, start: date) -> tuple[SimulationState, ObservedSales]:
+def warm_up(world: World, start: date, observers: Sequence[PeriodicReviewFromSales] = ()
+            ) -> tuple[SimulationState, ObservedSales]:
     """The chain under its built-in policy from its first day to ``start`` (the state a
-    checkpoint at the end of the day before holds), with the sales it observed."""
+    checkpoint at the end of the day before holds), with the sales it observed; each of
+    ``observers`` (a rule that sets its levels from sales) observes the same days."""
     days = (start - FIRST_DAY).days
     observed = ObservedSales(world, FIRST_DAY, days + 7 * 53)
     state = initial_state(world)
     for _ in range(days):
         activity, state = simulate_day(world, state)
         observed.record(activity)
+        for observer in observers:
+            observer.observe(world, activity.sold_units, state)
     return state, observed
 
 
@@ -1005,17 +1014,26 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
               context_factory: ContextFactory,
               on_trace: Callable[[LoopTrace], None] | None = None) -> pd.DataFrame:
     """Every policy over the same weeks from the same state: a row for the chain's built-in
-    policy (``simulation.builtin_policy``), one for the other built-in rule (issue 15 asks for
-    the study against the rule before it and the rule after it), and one per service level of
-    the forecast-driven policy, compared with both built-in rules.
+    policy (``simulation.builtin_policy``), one for each other built-in rule (issue 15 asks for
+    the study against the rule before it and the rule after it; the rule from sales sets the
+    same levels from what the chain observed, for a comparison that reads no simulation
+    parameter), and one per service level of the forecast-driven policy, compared with each.
 
     The forecaster is fitted once, on the sales observed before the start; each forecast-driven
     run then predicts from the sales it observes itself (censored by its own stock-outs).
     """
     world = build_world(settings.config())
     forecaster = forecaster_factory(settings)  # a bad name fails before the long replay
+    chains_own = builtin_policy(world)
+    # The built-in rules side by side: the chain's own (its warm-up), then the others. The rule
+    # from sales, when it is not the chain's own, observes the warm-up to start with a history.
+    from_sales = (chains_own if isinstance(chains_own, PeriodicReviewFromSales)
+                  else PeriodicReviewFromSales())
+    builtin_rules = [chains_own] + [p for p in (PERIODIC_REVIEW, PERIODIC_REVIEW_BEFORE_ISSUE_15,
+                                                from_sales) if p is not chains_own]
     started = time.perf_counter()
-    state, observed = warm_up(world, settings.start)
+    state, observed = warm_up(world, settings.start,
+                              () if from_sales is chains_own else (from_sales,))
     warmup_seconds = time.perf_counter() - started
     days = settings.study_weeks * 7
     context = context_factory(world)
@@ -1053,9 +1071,7 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
                  "uses the intervals as they are (safety_from_forecast_errors: false)")
 
     rows = []
-    chains_own = builtin_policy(world)
-    for rule in [chains_own] + [p for p in (PERIODIC_REVIEW, PERIODIC_REVIEW_BEFORE_ISSUE_15)
-                                if p is not chains_own]:
+    for rule in builtin_rules:
         builtin = run_closed_loop(world, state, days, rule, observed.copy())
         if on_trace:
             on_trace(builtin)
@@ -1098,11 +1114,12 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
                  rows[0]["avg_inventory_value"], row["plan_note"])
     frame = pd.DataFrame(rows)
     base = frame.iloc[0]
-    old = frame[frame["policy"] == PERIODIC_REVIEW_BEFORE_ISSUE_15.name].iloc[0]
     frame["lost_units_vs_builtin"] = frame["lost_units"] / base["lost_units"]
     frame["inventory_vs_builtin"] = frame["avg_inventory_value"] / base["avg_inventory_value"]
-    frame["lost_units_vs_old_rule"] = frame["lost_units"] / old["lost_units"]
-    frame["inventory_vs_old_rule"] = frame["avg_inventory_value"] / old["avg_inventory_value"]
+    for suffix, rule in RULE_SUFFIXES.items():
+        other = frame[frame["policy"] == rule].iloc[0]
+        frame[f"lost_units{suffix}"] = frame["lost_units"] / other["lost_units"]
+        frame[f"inventory{suffix}"] = frame["avg_inventory_value"] / other["avg_inventory_value"]
     frame["headline"] = ((frame["service_level"] == settings.headline_service_level)
                          & ~frame.get("comparison", pd.Series(False, frame.index)).eq(True))
     frame["warmup_seconds"] = warmup_seconds
@@ -1111,21 +1128,38 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
     return frame
 
 
+def lost_ratio_at_equal_inventory(forecast: pd.DataFrame, base: pd.Series) -> float | None:
+    """The forecast-driven policy's lost units at ``base``'s average inventory value, read off
+    its trade-off curve (linear between the two service levels around that value), over
+    ``base``'s lost units; None when no two levels bracket it."""
+    curve = forecast.sort_values("avg_inventory_value")
+    inventory = curve["avg_inventory_value"].to_numpy(float)
+    lost = curve["lost_units"].to_numpy(float)
+    target = float(base["avg_inventory_value"])
+    if inventory.size < 2 or not inventory[0] <= target <= inventory[-1]:
+        return None
+    return float(np.interp(target, inventory, lost) / float(base["lost_units"]))
+
+
 def target_verdict(study: pd.DataFrame) -> dict[str, Any]:
     """The issue's target on the headline row: >= 50% fewer lost units than the built-in
     policy (the study's first row, the chain's own) at no more average inventory value; also
-    whether any service level meets it, and the same against the rule before issue 15."""
+    whether any service level meets it, the same against the rule before issue 15 and the rule
+    from sales, and against each the curve's lost units at that rule's inventory."""
     comparison = (study["comparison"].eq(True) if "comparison" in study
                   else pd.Series(False, study.index))
     forecast = study[study["service_level"].notna() & ~comparison]   # the study's own runs
     headline = forecast[forecast["headline"].astype(bool)]
     verdict: dict[str, Any] = {"headline_service_level": (float(headline["service_level"].iloc[0])
                                                           if len(headline) else None)}
-    old = study[study["policy"] == PERIODIC_REVIEW_BEFORE_ISSUE_15.name]
     against = {"": study.iloc[0]}
-    if len(old) and old.index[0] != study.index[0]:
-        against["_vs_old_rule"] = old.iloc[0]
+    for suffix, rule in RULE_SUFFIXES.items():
+        other = study[study["policy"] == rule]
+        if len(other) and other.index[0] != study.index[0]:
+            against[suffix] = other.iloc[0]
     for suffix, base in against.items():
+        verdict[f"lost_ratio_at_equal_inventory{suffix}"] = lost_ratio_at_equal_inventory(
+            forecast, base)
         meets = ((forecast["lost_units"] <= 0.5 * base["lost_units"])
                  & (forecast["avg_inventory_value"] <= base["avg_inventory_value"]))
         verdict[f"headline_meets_target{suffix}"] = bool(
