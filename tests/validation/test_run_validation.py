@@ -81,6 +81,11 @@ def copy_of(platform: Built, tmp_path: Path, *statements: str) -> Copy:
     return Copy(conf, warehouse, reports)
 
 
+def rows_of(con_path: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(con_path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
 def one(con_path: Path, sql: str) -> tuple:
     with duckdb.connect(str(con_path), read_only=True) as con:
         found = con.execute(sql).fetchall()
@@ -427,10 +432,62 @@ def test_validation_settings_are_checked_in_one_line():
     for bad, named_ in (({"stock_lookback_dayz": 3}, "stock_lookback_dayz"),
                         ({"daily_window_days": 0}, "daily_window_days"),
                         ({"daily_window_days": 2.5}, "daily_window_days"),
+                        ({"batch_days": 0}, "batch_days"),
                         ({"money_tolerance": -0.1}, "money_tolerance")):
         with pytest.raises(InvalidParameterError, match=named_) as caught:
             Settings.from_params(bad)
         assert "\n" not in str(caught.value)
+
+
+def test_day_batches_cut_a_window_into_spans_of_at_most_n_days():
+    from retailops.validation.checks import day_batches
+
+    july = [date(2024, 7, d) for d in (9, 1, 2, 3, 5, 8, 12)]
+    assert day_batches(july, 3) == [[date(2024, 7, 1), date(2024, 7, 2), date(2024, 7, 3)],
+                                    [date(2024, 7, 5)], [date(2024, 7, 8), date(2024, 7, 9)],
+                                    [date(2024, 7, 12)]]
+    assert day_batches(july, 31) == [sorted(july)] and day_batches([], 5) == []
+
+
+def test_a_window_read_in_batches_says_what_one_pass_says(platform, tmp_path):
+    """A backfill's heavy checks read the window a few days at a time: on data broken in
+    several places (a count, revenue, a discount nobody published, a received quantity),
+    every check says exactly what one pass over the window says."""
+    pairs = rows_of(platform.warehouse, (
+        "select store_id, product_id, max(snapshot_date) from marts.fct_inventory_snapshots "
+        "group by 1, 2 having count(*) = 2 and bool_and(not is_negative_on_hand) "
+        "and min(snapshot_date) < max(snapshot_date) - 4 order by 2 desc, 1 desc limit 3"))
+    sale_id = one(platform.warehouse, (
+        "select sale_id from staging.base_sales where dt = '2024-07-09' "
+        "and discount_pct = 0 order by sale_id limit 1"))[0]
+    shipment, line = one(platform.warehouse, (
+        "select shipment_id, line_number from staging.base_shipments "
+        "where quantity_received > 1 and dt = '2024-07-04' order by 1, 2 limit 1"))
+    copy = copy_of(platform, tmp_path, *[
+        f"update marts.fct_inventory_snapshots "
+        f"set recorded_quantity_on_hand = recorded_quantity_on_hand + 2 "
+        f"where store_id = '{store}' and product_id = '{product}' "
+        f"and snapshot_date = date '{day}'" for store, product, day in pairs],
+        "update marts.fct_daily_sales set net_revenue = net_revenue + 25 "
+        "where sale_date = date '2024-07-03' and quantity > 0",
+        f"update staging.base_sales set discount_pct = 0.37 where sale_id = {sale_id}",
+        f"update staging.base_shipments set quantity_received = quantity_received - 1 "
+        f"where shipment_id = {shipment} and line_number = {line}")
+    with DuckDBWarehouse(str(copy.warehouse)).session() as warehouse:
+        one_pass = reconcile(warehouse, date.fromisoformat(FIRST), date.fromisoformat(LAST),
+                             Settings(batch_days=31))
+        for batch_days in (1, 4):
+            batched = reconcile(warehouse, date.fromisoformat(FIRST),
+                                date.fromisoformat(LAST), Settings(batch_days=batch_days))
+            assert [c.describe() for c in batched] == [c.describe() for c in one_pass]
+    failing = {c.name for c in one_pass if not c.ok}
+    assert failing >= {
+        "stock: on hand conserved between consecutive counts",
+        "money: net revenue from the raw sale lines = fct_daily_sales net revenue, every day",
+        "sales: every discount equals the published plan",
+        "suppliers: fill rate per supplier = mart_supplier_performance fill rate"}
+    stock = {c.name: c for c in one_pass}["stock: on hand conserved between consecutive counts"]
+    assert stock.actual <= stock.expected - len(pairs)
 
 
 # --- history does not slow the day ---------------------------------------------------------
@@ -531,12 +588,63 @@ def test_the_daily_run_keeps_delivery_totals_in_the_lake(platform, tmp_path):
     (kept / "summary.json").write_text(json.dumps(summary))
     message, _ = validate(platform, copy, run_date=LAST)
     assert_one_line_naming(message, "suppliers: lines per supplier", f"{supplier[0]}:")
-    # A window day's file lost: what the sums hold for it is unknown, so every day is
-    # recomputed from the raw lines (and the tampered sum with them).
+    # A daily run recomputes only new and re-landed days: a kept day's file lost while its
+    # partition is unchanged is not needed, and the tampered sum still fails.
     (kept / f"dt={LAST}" / "deliveries.json").unlink()
+    message, _ = validate(platform, copy, run_date=LAST)
+    assert_one_line_naming(message, "suppliers: lines per supplier", f"{supplier[0]}:")
+    # The summary lost: every day is recomputed from the raw lines (and the tampered sum
+    # with them), and every day file written again.
+    (kept / "summary.json").unlink()
     message, report = validate(platform, copy, run_date=LAST)
     assert message is None and report["ok"], report["failures"]
     assert (kept / f"dt={LAST}" / "deliveries.json").exists()
+
+
+def _suppliers(found) -> list[str]:
+    return [c.describe() for c in found if c.name.startswith("suppliers:")]
+
+
+def test_a_daily_run_recomputes_the_supplier_totals_of_its_new_day_only(platform, tmp_path):
+    # What the run of 07-18 kept: the lake as it was before 07-19 landed.
+    before = copy_of(platform, tmp_path / "before",
+                     f"delete from staging.stg_manifests where partition_dt = '{LAST}'")
+    kept = _kept_totals(before, FIRST, "2024-07-18")
+    assert LAST not in kept.days and "2024-07-13" in kept.days
+    copy = copy_of(platform, tmp_path / "clean")
+    with DuckDBWarehouse(str(copy.warehouse)).session() as warehouse:
+        checks, totals, _ = reconcile_daily(warehouse, date(2024, 7, 13),
+                                            date.fromisoformat(LAST), Settings(), kept, None,
+                                            DayResults(), PRODUCTS)
+        full = reconcile(warehouse, date(2024, 7, 13), date.fromisoformat(LAST))
+    # The new day alone is read from the raw lines, and the checks say what a full pass says.
+    assert totals.recomputed == [LAST]
+    assert _suppliers(checks) == _suppliers(full) and all(c.ok for c in checks)
+    # A day of the week re-landed since (a new checksum) is read again too.
+    relanded = copy_of(platform, tmp_path / "relanded",
+                       "update staging.stg_manifests set sha256 = 'feed' "
+                       "where table_name = 'shipments' and partition_dt = '2024-07-15'")
+    with DuckDBWarehouse(str(relanded.warehouse)).session() as warehouse:
+        checks, totals, _ = reconcile_daily(warehouse, date(2024, 7, 13),
+                                            date.fromisoformat(LAST), Settings(), kept, None,
+                                            DayResults(), PRODUCTS)
+    assert totals.recomputed == ["2024-07-15", LAST]
+    assert _suppliers(checks) == _suppliers(full)
+    # The scorecard is read whole every run: a kept day's delivery counted twice in the mart
+    # fails the daily check, naming the supplier.
+    supplier = one(platform.warehouse, "select supplier_id from marts.mart_supplier_performance "
+                                       "where shipments > 0 order by supplier_id limit 1")[0]
+    broken = copy_of(platform, tmp_path / "broken",
+                     f"update marts.mart_supplier_performance set shipments = shipments + 1 "
+                     f"where supplier_id = '{supplier}'")
+    with DuckDBWarehouse(str(broken.warehouse)).session() as warehouse:
+        checks, totals, _ = reconcile_daily(warehouse, date(2024, 7, 13),
+                                            date.fromisoformat(LAST), Settings(), kept, None,
+                                            DayResults(), PRODUCTS)
+    assert totals.recomputed == [LAST]
+    shipments = {c.name: c for c in checks}[
+        "suppliers: shipments per supplier = mart_supplier_performance shipments"]
+    assert not shipments.ok and shipments.problems[0].startswith(f"{supplier}:")
 
 
 # --- kept day results: a daily run reads the new day, not the week --------------------------

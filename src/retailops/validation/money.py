@@ -19,9 +19,9 @@ only the days not kept, so a day's sale lines are read once, not on each of seve
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
-from retailops.validation.checks import Check, named, rows
+from retailops.validation.checks import Check, day_batches, named, rows
 from retailops.validation.kept import DayResults
 from retailops.validation.window import Window
 from retailops.warehouse.engines import Warehouse
@@ -31,9 +31,11 @@ MEASURES = ("net revenue", "cost", "profit")
 
 def money_checks(warehouse: Warehouse, window: Window, tolerance: float = 1e-4,
                  kept: DayResults | None = None,
-                 keys: dict[str, str | None] | None = None) -> list[Check]:
+                 keys: dict[str, str | None] | None = None,
+                 batch_days: int = 31) -> list[Check]:
     """``kept``: the raw side of days earlier runs read (fingerprints ``keys``), not read
-    again; the days read now are added to it."""
+    again; the days read now are added to it. The raw lines are read ``batch_days`` at a
+    time."""
     a, b = window.first.isoformat(), window.last.isoformat()
     keys = keys or {}
     window_days = [(window.first + timedelta(days=i)).isoformat()
@@ -44,12 +46,13 @@ def money_checks(warehouse: Warehouse, window: Window, tolerance: float = 1e-4,
     unread = [day for day in window_days if day not in reused]
     if kept is not None:
         kept.read("money", unread)
-    if not unread:
-        read = []
-    elif len(unread) == len(window_days):
-        read = _raw_totals(warehouse, f"between '{a}' and '{b}'")
-    else:
-        read = _raw_totals(warehouse, "in (" + ", ".join(f"'{d}'" for d in unread) + ")")
+    read = []
+    for batch in day_batches([date.fromisoformat(d) for d in unread], batch_days):
+        if len(batch) == (batch[-1] - batch[0]).days + 1:
+            days = f"between '{batch[0].isoformat()}' and '{batch[-1].isoformat()}'"
+        else:
+            days = "in (" + ", ".join(f"'{d.isoformat()}'" for d in batch) + ")"
+        read.extend(_raw_totals(warehouse, days))
     raw_sums = {**{day: tuple(values) for day, values in reused.items()},
                 **{str(day)[:10]: (net, cost) for day, net, cost in read}}
     if kept is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from retailops.validation.checks import Check, day_list, days, named, rows
+from retailops.validation.checks import Check, day_batches, day_list, days, named, rows
 from retailops.validation.kept import DayResults
 from retailops.validation.window import Window
 from retailops.warehouse.engines import Warehouse
@@ -37,10 +37,10 @@ def _sql_list(values: list[str]) -> str:
 
 
 def promotion_checks(warehouse: Warehouse, window: Window, kept: DayResults | None = None,
-                     keys: dict[str, str] | None = None) -> list[Check]:
+                     keys: dict[str, str] | None = None, batch_days: int = 31) -> list[Check]:
     """The window's weeks each have their published plan; the sales follow it. ``kept``: the
     days earlier runs found clean (fingerprints ``keys``), not read again; the days found
-    clean now are added to it."""
+    clean now are added to it. The sale lines are read ``batch_days`` at a time."""
     stg = lambda name: warehouse.table("staging", name)  # noqa: E731
     mondays = _mondays(window)
     published = {date.fromisoformat(str(row[0])) for row in rows(warehouse, (
@@ -65,7 +65,10 @@ def promotion_checks(warehouse: Warehouse, window: Window, kept: DayResults | No
     if kept is not None:
         planned_days = [d for d in planned_days if kept.get("promotions", d, keys.get(d)) is None]
         kept.read("promotions", planned_days)
-    mismatches = _mismatches(warehouse, planned_days) if planned_days else []
+    # In day order, batch after batch: the order one pass over the days gives.
+    mismatches = [row for batch in day_batches([date.fromisoformat(d) for d in planned_days],
+                                               batch_days)
+                  for row in _mismatches(warehouse, [d.isoformat() for d in batch])]
     if kept is not None:
         broken = {str(row[0])[:10] for row in mismatches}
         for day in planned_days:

@@ -10,7 +10,8 @@ Warehouse interface, so the same checks run on DuckDB and Athena:
   the plan's;
 - money: net revenue, cost and profit recomputed from the raw sale lines;
 - suppliers: the supplier scorecard recomputed from the raw delivery lines (per-day totals
-  kept between runs, so a day recomputes only its window and re-landed days);
+  kept between runs, so a daily run recomputes only its new and re-landed days, a backfill
+  its window and those);
 - stock: on hand conserved between consecutive counts of every cell.
 
 Coverage comes first: when a day is missing, the run's one-line error names the day.
@@ -46,6 +47,7 @@ class Settings:
     daily_window_days: int = 7          # a daily run validates max(first landed, D-6)..D
     money_tolerance: float = 1e-4       # relative, per day (0.01%)
     stock_lookback_days: int = 37       # how far back a pair's first count may lie (per pair)
+    batch_days: int = 31                # the heavy checks read a long window this many days at a time
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> "Settings":
@@ -57,7 +59,7 @@ class Settings:
                 f"unknown validation setting(s) {', '.join(unknown)} (known: "
                 f"{', '.join(f.name for f in fields(cls))})")
         settings = cls(**params)
-        for name in ("daily_window_days", "stock_lookback_days"):
+        for name in ("daily_window_days", "stock_lookback_days", "batch_days"):
             value = getattr(settings, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidParameterError(
@@ -97,7 +99,11 @@ def reconcile_daily(warehouse: Warehouse, first: date, last: date, settings: Set
     (``None`` without ``kept_days``). ``products_sha``: the sha256 of the products file the
     money check's unit costs come from (None: the money check keeps nothing)."""
     window = Window(first, last)
-    suppliers, totals = supplier_checks(warehouse, window, kept, read_days)
+    # A daily run recomputes the supplier totals of the days that are new, re-landed or
+    # removed only (the new day, as a rule), not its whole week: a day's totals are keyed by
+    # its partition's checksum, as the day results are. A backfill recomputes its window.
+    suppliers, totals = supplier_checks(warehouse, None if kept_days is not None else window,
+                                        kept, read_days, settings.batch_days)
     keys = None
     if kept_days is not None:
         keys = fingerprints(warehouse, window, settings.stock_lookback_days, products_sha)
@@ -106,13 +112,14 @@ def reconcile_daily(warehouse: Warehouse, first: date, last: date, settings: Set
     checks = [
         *presence_checks(warehouse, window),
         *row_checks(warehouse, window),
-        *ledger_checks(warehouse, window),
-        *promotion_checks(warehouse, window, kept_days, keys and keys.promotions),
+        *ledger_checks(warehouse, window, settings.batch_days),
+        *promotion_checks(warehouse, window, kept_days, keys and keys.promotions,
+                          settings.batch_days),
         *money_checks(warehouse, window, settings.money_tolerance, kept_days,
-                      keys and keys.money),
+                      keys and keys.money, settings.batch_days),
         *suppliers,
         *stock_checks(warehouse, window, settings.stock_lookback_days, kept_days,
-                      keys and keys.stock),
+                      keys and keys.stock, settings.batch_days),
     ]
     return checks, totals, None if kept_days is None else kept_days.within(window)
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from retailops.validation.checks import MAX_NAMED_PROBLEMS, Check, rows
+from retailops.validation.checks import MAX_NAMED_PROBLEMS, Check, day_batches, rows
 from retailops.validation.kept import DayResults
 from retailops.validation.window import Window
 from retailops.warehouse.engines import Warehouse
@@ -103,14 +103,21 @@ def _pairs_sql(warehouse: Warehouse, second_days: list[date], lookback_days: int
               and date_diff('day', previous_day, on_day) <= {lookback_days}
               and excused = 0 and previous_excused = 0
         ),
+        -- Each pair's flows are summed by joining the flows to the pairs themselves (a cell
+        -- has at most one pair ending on a day, so store, product and second day name it):
+        -- joined to the checked cells first and then to the pairs, DuckDB matched the
+        -- flows twice and grouped them on all six columns of a pair (half the check).
         sold as (
-            select sales.store_id, sales.product_id, sales.sale_date as on_day,
-                   sales.quantity as units
+            select pairs.store_id, pairs.product_id, pairs.on_day,
+                   sum(sales.quantity) as units
             from {mart('fct_daily_sales')} sales
-            join checked_cells
-              on sales.store_id = checked_cells.store_id
-             and sales.product_id = checked_cells.product_id
+            join pairs
+              on sales.store_id = pairs.store_id
+             and sales.product_id = pairs.product_id
+             and sales.sale_date > pairs.previous_day
+             and sales.sale_date <= pairs.on_day
             where sales.sale_date between date '{since}' and date '{b}'
+            group by pairs.store_id, pairs.product_id, pairs.on_day
         ),
         delivery_lines as (
             -- the checked cells' lines only: a week's delivery lines number ~900K at scale 16
@@ -132,7 +139,7 @@ def _pairs_sql(warehouse: Warehouse, second_days: list[date], lookback_days: int
               and defect_date between date '{since}' and date '{b}'
             group by record_key
         ),
-        received as (
+        received_lines as (
             select delivery_lines.store_id, delivery_lines.product_id,
                    delivery_lines.received_date as on_day,
                    delivery_lines.quantity_received
@@ -143,24 +150,31 @@ def _pairs_sql(warehouse: Warehouse, second_days: list[date], lookback_days: int
                  = cast(delivery_lines.shipment_id as varchar) || '|'
                    || cast(delivery_lines.line_number as varchar)
         ),
-        flows as (
-            select store_id, product_id, on_day, -units as units from sold
-            union all
-            select store_id, product_id, on_day, units from received
+        received as (
+            select pairs.store_id, pairs.product_id, pairs.on_day,
+                   sum(received_lines.units) as units
+            from received_lines
+            join pairs
+              on received_lines.store_id = pairs.store_id
+             and received_lines.product_id = pairs.product_id
+             and received_lines.on_day > pairs.previous_day
+             and received_lines.on_day <= pairs.on_day
+            group by pairs.store_id, pairs.product_id, pairs.on_day
         ),
         -- What was sold and received in (t1, t2], the days between a pair's counts.
         pair_flows as (
             select pairs.store_id, pairs.product_id, pairs.previous_day, pairs.on_day,
                    pairs.on_hand, pairs.previous_on_hand,
-                   coalesce(sum(flows.units), 0) as net_flow
+                   coalesce(received.units, 0) - coalesce(sold.units, 0) as net_flow
             from pairs
-            left join flows
-              on flows.store_id = pairs.store_id
-             and flows.product_id = pairs.product_id
-             and flows.on_day > pairs.previous_day
-             and flows.on_day <= pairs.on_day
-            group by pairs.store_id, pairs.product_id, pairs.previous_day, pairs.on_day,
-                     pairs.on_hand, pairs.previous_on_hand
+            left join sold
+              on sold.store_id = pairs.store_id
+             and sold.product_id = pairs.product_id
+             and sold.on_day = pairs.on_day
+            left join received
+              on received.store_id = pairs.store_id
+             and received.product_id = pairs.product_id
+             and received.on_day = pairs.on_day
         ),
         judged as (
             select store_id, product_id, previous_day, on_day, on_hand,
@@ -191,9 +205,10 @@ def _pairs_sql(warehouse: Warehouse, second_days: list[date], lookback_days: int
 
 def stock_checks(warehouse: Warehouse, window: Window, lookback_days: int = 37,
                  kept: DayResults | None = None,
-                 keys: dict[str, str] | None = None) -> list[Check]:
+                 keys: dict[str, str] | None = None, batch_days: int = 31) -> list[Check]:
     """``kept``: the days earlier runs found clean (fingerprints ``keys``), not read again; the
-    days found clean now are added to it."""
+    days found clean now are added to it. The days read are read ``batch_days`` at a time
+    (each batch with its own lookback): a day's pairs do not depend on the batch."""
     keys = keys or {}
     window_days = [window.first + timedelta(days=i)
                    for i in range((window.last - window.first).days + 1)]
@@ -208,8 +223,13 @@ def stock_checks(warehouse: Warehouse, window: Window, lookback_days: int = 37,
             checked += int(values[0])
     if kept is not None:
         kept.read("stock", [d.isoformat() for d in unread])
-    found = rows(warehouse, _pairs_sql(warehouse, unread, lookback_days)) if unread else []
+    found = [row for batch in day_batches(unread, batch_days)
+             for row in rows(warehouse, _pairs_sql(warehouse, batch, lookback_days))]
     per_day = {str(row[4])[:10]: (int(row[7]), int(row[8])) for row in found if row[0] == 0}
+    # Each batch names its first broken pairs in (store, product, day) order; the window's
+    # first are the first of those.
+    named_pairs = sorted((row for row in found if row[0]),
+                         key=lambda row: (row[1], row[2], row[4]))[:MAX_NAMED_PROBLEMS]
     for day in unread:
         pairs, broken_pairs = per_day.get(day.isoformat(), (0, 0))
         checked, broken = checked + pairs, broken + broken_pairs
@@ -219,7 +239,7 @@ def stock_checks(warehouse: Warehouse, window: Window, lookback_days: int = 37,
             kept.put("stock", day.isoformat(), keys.get(day.isoformat()), [pairs])
     problems = [f"{store}/{product} {str(t1)[:10]}..{str(t2)[:10]}: counted {_units(on_hand)}, "
                 f"expected {_units(expected)}"
-                for order, store, product, t1, t2, on_hand, expected, *_ in found if order]
+                for order, store, product, t1, t2, on_hand, expected, *_ in named_pairs]
     if broken > len(problems):
         problems.append(f"and {broken - len(problems)} more")
     return [Check(

@@ -15,8 +15,9 @@ arrives whole on one day, in that day's partition (staging's rule: received_date
 partition date), so every measure is a sum of per-day, per-supplier counts (all integers: sums
 are exact). Validation keeps them between runs (``DeliveryTotals``): the per-supplier sums over
 every checked day, with each day's partition checksum, in one small summary, and each day's own
-counts in a file of its own. A run recomputes from the raw lines only its window's days and
-the days whose partition is new, re-landed (its manifest's checksum changed) or removed,
+counts in a file of its own. A run recomputes from the raw lines only the days whose partition
+is new, re-landed (its manifest's checksum changed) or removed (and, given a window, a
+backfill's, that window's days; a daily run passes none, so it reads its new day, not its week),
 subtracting what the summary held for them (read from their day files) and adding what they
 hold now: its reads and writes do not grow with history. A delivery split over two days would
 count twice here and once in the mart, so it fails the check rather than pass unseen. Without
@@ -27,9 +28,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Callable
 
-from retailops.validation.checks import Check, named, rows
+from retailops.validation.checks import Check, day_batches, named, rows
 from retailops.validation.window import Window
 from retailops.warehouse.engines import Warehouse
 
@@ -120,8 +122,9 @@ class DeliveryTotals:
 
 def stale_days(kept: DeliveryTotals, committed: dict[str, str | None],
                window: Window | None) -> list[str]:
-    """The days a run recomputes: its window's, and every day whose partition is new,
-    re-landed or removed since the kept totals (all of them without kept totals)."""
+    """The days a run recomputes: every day whose partition is new, re-landed or removed
+    since the kept totals (all of them without kept totals), and ``window``'s days (None: no
+    window, as a daily run passes)."""
     if not kept.days:
         return sorted(committed)
     first = None if window is None else window.first.isoformat()
@@ -143,9 +146,19 @@ def _committed(warehouse: Warehouse) -> dict[str, str | None]:
         f"where table_name = 'shipments'"))}
 
 
-def _day_totals(warehouse: Warehouse, days: list[str] | None) -> dict[str, dict]:
-    """``{day: {supplier: measures}}`` from the raw lines of ``days`` (None: every day)."""
-    where = "" if days is None else f"where dt in {_sql_list(days)}"
+def _day_totals(warehouse: Warehouse, days: list[str], batch_days: int = 31
+                ) -> dict[str, dict]:
+    """``{day: {supplier: measures}}`` from the raw lines of ``days``, ``batch_days`` at a
+    time (every measure is per day: a batch's distinct lines are the day's)."""
+    found: dict[str, dict] = {}
+    for batch in day_batches([date.fromisoformat(day) for day in days], batch_days):
+        found.update(_batch_totals(warehouse, [day.isoformat() for day in batch]))
+    return found
+
+
+def _batch_totals(warehouse: Warehouse, days: list[str]) -> dict[str, dict]:
+    """One batch of ``_day_totals``."""
+    where = f"where dt in {_sql_list(days)}"
     sql = f"""
         with lines as (
             select distinct
@@ -190,7 +203,8 @@ def _day_totals(warehouse: Warehouse, days: list[str] | None) -> dict[str, dict]
 
 
 def delivery_totals(warehouse: Warehouse, window: Window | None, kept: DeliveryTotals | None,
-                    read_days: DayReader | None = None) -> DeliveryTotals:
+                    read_days: DayReader | None = None, batch_days: int = 31
+                    ) -> DeliveryTotals:
     """Today's totals: the kept sums with the stale days' old counts taken out and their
     counts recomputed from the raw lines put in (every day, in one pass, without usable kept
     totals). ``read_days`` reads the kept day files of the days to take out (``{day:
@@ -204,7 +218,7 @@ def delivery_totals(warehouse: Warehouse, window: Window | None, kept: DeliveryT
         kept = kept.with_day_files(read_days(unread))
     if any(day not in kept.day_totals for day in previous):
         kept, stale, previous = DeliveryTotals(), sorted(committed), []
-    computed = (_day_totals(warehouse, stale if kept.days else None) if stale else {})
+    computed = _day_totals(warehouse, stale, batch_days) if stale else {}
     sums = {supplier: list(values) for supplier, values in kept.suppliers.items()}
     for day in previous:
         _add(sums, kept.day_totals[day], -1)
@@ -246,10 +260,10 @@ def _differs(left: float | None, right: float | None, tolerance: float) -> bool:
 
 
 def supplier_checks(warehouse: Warehouse, window: Window | None = None,
-                    kept: DeliveryTotals | None = None, read_days: DayReader | None = None
-                    ) -> tuple[list[Check], DeliveryTotals]:
+                    kept: DeliveryTotals | None = None, read_days: DayReader | None = None,
+                    batch_days: int = 31) -> tuple[list[Check], DeliveryTotals]:
     """The scorecard's checks, and the totals to keep for the next run."""
-    totals = delivery_totals(warehouse, window, kept, read_days)
+    totals = delivery_totals(warehouse, window, kept, read_days, batch_days)
     raw, mart = _recomputed(totals), _in_mart(warehouse)
     # Suppliers the mart says delivered; those the raw lines say delivered are in `raw`.
     delivering = set(raw) | {s for s, m in mart.items() if m["shipments"] or m["lines"]}
