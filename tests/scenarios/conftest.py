@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import textwrap
 from dataclasses import dataclass, field
@@ -348,6 +349,36 @@ def assert_same_as_reference(got: Project, want: Project) -> None:
                                  else [])
         raise AssertionError("not the same as a clean full build of the same days:\n  "
                              + "\n  ".join(shown) + "\n" + got.history())
+
+
+def validation_verdicts(project: Project) -> list[tuple]:
+    """The checks of the project's last validation report: name, expected, actual, verdict."""
+    report = json.loads((project.lake / "metadata" / "runs" / "validation" / "latest.json")
+                        .read_bytes())
+    return [(c["name"], c["expected"], c["actual"], c["ok"]) for c in report["checks"]]
+
+
+def assert_same_verdicts_as_reference(got: Project, want: Project, k: int,
+                                      folder: Path) -> None:
+    """The daily validation ``got`` just ran for day k says, check by check, what the same
+    validation says on a copy of the clean full build, where nothing was kept from earlier
+    runs (validation/kept.py: a day found clean is not read again while its inputs keep their
+    fingerprints; after a repair, a stale kept result would show here)."""
+    clean = Project.create(folder)
+    shutil.copytree(want.lake, clean.lake, dirs_exist_ok=True)
+    shutil.copytree(want.warehouse.parent, clean.warehouse.parent, dirs_exist_ok=True)
+    if (clean.lake / "metadata" / "validation").exists():
+        raise AssertionError("the reference holds kept validation results (harness problem)")
+    clean.ok(clean.kedro("validate", {"run_date": day(k)}))
+    got_checks, want_checks = validation_verdicts(got), validation_verdicts(clean)
+    if not want_checks:
+        raise AssertionError("the clean validation ran no checks (harness problem)")
+    if got_checks != want_checks:
+        differ = [f"{g} != {w}" for g, w in zip(got_checks, want_checks) if g != w]
+        if len(got_checks) != len(want_checks):
+            differ.append(f"{len(got_checks)} checks != {len(want_checks)}")
+        raise AssertionError("the daily validation's verdicts differ from a clean full "
+                             "build's:\n  " + "\n  ".join(differ[:20]) + "\n" + got.history())
 
 
 def snapshot(*folders: Path) -> dict[str, tuple[int, int, str]]:

@@ -16,6 +16,7 @@ from tests.scenarios.conftest import (
     WINDOW_DAYS,
     Project,
     assert_same_as_reference,
+    assert_same_verdicts_as_reference,
     crash_env,
     day,
     mart_differences,
@@ -37,7 +38,7 @@ def test_history_landed_by_ingest_then_daily_runs_only(project: Project, referen
 
 
 def test_daily_runs_only_from_an_empty_lake_then_the_last_day_re_run_three_times(
-        project: Project, reference: Project):
+        project: Project, reference: Project, tmp_path):
     for k in range(1, WINDOW_DAYS + 1):
         project.ok(project.daily(k))
     assert_same_as_reference(project, reference)
@@ -45,6 +46,7 @@ def test_daily_runs_only_from_an_empty_lake_then_the_last_day_re_run_three_times
     for _ in range(2):
         project.ok(project.daily(WINDOW_DAYS))
     assert_same_as_reference(project, reference)
+    assert_same_verdicts_as_reference(project, reference, WINDOW_DAYS, tmp_path / "clean")
 
 
 def test_gap_then_backfill(project: Project, reference: Project):
@@ -61,7 +63,7 @@ def test_gap_then_backfill(project: Project, reference: Project):
 
 
 def test_corrupted_past_partition_is_named_repaired_and_rebuilt(project: Project,
-                                                                reference: Project):
+                                                                reference: Project, tmp_path):
     project.ok(project.build(1, 3))
     # A past day's data file loses its last line after the warehouse was built.
     damaged = project.raw_file("sales", 1)
@@ -78,6 +80,7 @@ def test_corrupted_past_partition_is_named_repaired_and_rebuilt(project: Project
     # The next daily run rebuilds everything the damage touched.
     project.ok(project.daily(4))
     assert_same_as_reference(project, reference)
+    assert_same_verdicts_as_reference(project, reference, 4, tmp_path / "clean")
 
 
 def test_sigkill_in_the_middle_of_a_file_write_then_rerun(project: Project, reference: Project,
@@ -115,7 +118,7 @@ def test_scale_change_is_refused_with_nothing_written(project: Project, referenc
 
 
 def test_a_truncated_past_manifest_makes_its_day_incomplete_until_it_is_re_landed(
-        project: Project, reference: Project):
+        project: Project, reference: Project, tmp_path):
     project.ok(project.build(1, WINDOW_DAYS))
     # A past day's manifest is cut short (a bad copy, a full disk): it no longer parses, so that
     # partition is incomplete for every reader, dbt included (no "Malformed JSON" from dbt).
@@ -132,14 +135,17 @@ def test_a_truncated_past_manifest_makes_its_day_incomplete_until_it_is_re_lande
     project.ok(project.ingest(1, WINDOW_DAYS))
     project.ok(project.daily(WINDOW_DAYS))
     assert_same_as_reference(project, reference)
+    assert_same_verdicts_as_reference(project, reference, WINDOW_DAYS, tmp_path / "clean")
 
 
 def test_a_partition_relanded_with_other_bytes_reaches_the_marts(project: Project,
                                                                  reference: Project, tmp_path):
     # The simulation is deterministic, so a re-land normally brings back the same bytes. Here
     # day 2's sales are re-landed with one price changed - data file and manifest together,
-    # as the commit protocol writes them - after the warehouse was built from the old bytes.
+    # as the commit protocol writes them - after the warehouse was built from the old bytes
+    # and a daily run validated the week (keeping each clean day's results, validation/kept.py).
     project.ok(project.build(1, 3))
+    project.ok(project.daily(3))
     data_file = project.raw_file("sales", 2)
     lines = data_file.read_bytes().split(b"\n")
     fields = lines[1].split(b",")
@@ -170,3 +176,5 @@ def test_a_partition_relanded_with_other_bytes_reaches_the_marts(project: Projec
                           + "\n  ".join(problems) + "\n" + project.history())
     # ... which differ from the untouched build: the change is visible, not lost.
     assert any("fct_daily_sales" in p for p in mart_differences(project, reference))
+    # And the daily validation judged the new bytes, not the results kept for the old ones.
+    assert_same_verdicts_as_reference(project, clean, 4, tmp_path / "clean-validated")
