@@ -2,7 +2,8 @@
 
 ``metadata/models/forecast/<model>/<version>/`` holds ``model.pkl`` (the fitted forecaster,
 pickled: only this project's own lake is ever unpickled) and ``training.json`` (training window,
-parameters, metrics, data fingerprint). A version is ``<last training day>_<UTC training time>``,
+parameters, metrics, data fingerprint), and files derived from the model (``compiled/``: the
+LightGBM trees compiled for a CPU type, ``VersionFiles``). A version is ``<last training day>_<UTC training time>``,
 so versions sort by the data they were trained on, then by when. Written through the ``Lake``
 (local folder or S3); ``training.json`` is written last, so a version without it is incomplete
 and never loaded.
@@ -70,6 +71,22 @@ def save(lake: Lake, model: str, forecaster: Any, training: dict[str, Any],
     lake.write_bytes(f"{folder}/training.json",
                      json.dumps(record, indent=2, sort_keys=True, default=str).encode())
     return StoredModel(model, version, record)
+
+
+class VersionFiles:
+    """Files derived from one stored version, kept beside it (``<version>/<folder>/<key>``):
+    the LightGBM model's compiled trees, one object per CPU type (``gbm.use_compiled``)."""
+
+    def __init__(self, lake: Lake, stored: StoredModel, folder: str) -> None:
+        self.lake = lake
+        self.folder = f"{model_folder(stored.model)}/{stored.version}/{folder}"
+
+    def get(self, key: str) -> bytes | None:
+        path = f"{self.folder}/{key}"
+        return self.lake.read_bytes(path) if self.lake.exists(path) else None
+
+    def put(self, key: str, data: bytes) -> None:
+        self.lake.write_bytes(f"{self.folder}/{key}", data)
 
 
 def load(lake: Lake, stored: StoredModel) -> Any:

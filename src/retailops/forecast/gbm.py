@@ -7,13 +7,24 @@ of the last ``window_days`` whose target is usable (not censored, not a closed d
 a random horizon; zero-sale targets are kept with probability ``zero_keep`` and weighted
 1/``zero_keep`` (most rows are zeros at this grain and say little each), then at most
 ``max_rows`` rows are drawn uniformly. Poisson objective: the mean of a count.
+
+A daily prediction is ~1M rows x 200 trees at scale 1: LightGBM's own predictor walks each row
+through each tree (~15 CPU-s). ``LightGBMForecaster.use_compiled`` compiles the trees to machine
+code once per stored model version (lleaves, on LLVM; ~14 CPU-s, cached in the lake beside the
+model, one object per CPU type) and predicts with it (~5 CPU-s): the same numbers bit for bit
+(the trees summed in LightGBM's order, in double; every prediction checks a sample of its rows
+against LightGBM's predictor and falls back to it on any difference).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import tempfile
 import time
 from datetime import date
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -94,6 +105,56 @@ def largest_sold_discounts(history: pd.DataFrame, product_index: np.ndarray, day
     return largest
 
 
+class CompiledCache(Protocol):
+    """Where the compiled trees of one stored model version are kept (``run.train_or_load``
+    gives the version's folder in the lake)."""
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+
+# Rows of every prediction also predicted by LightGBM's own predictor and compared bit for bit.
+CHECKED_ROWS = 2000
+
+
+def compiled_trees_key() -> str:
+    """The name of a compiled object: the host's CPU, and a digest of its features and of the
+    compiler's versions (an object compiled for one CPU may not run on another)."""
+    from importlib.metadata import version
+
+    import llvmlite.binding as llvm
+
+    llvm.initialize()
+    llvm.initialize_native_target()
+    try:
+        features = llvm.get_host_cpu_features().flatten()
+    except RuntimeError:  # LLVM cannot tell on some hosts
+        features = ""
+    cpu = llvm.get_host_cpu_name()
+    identity = f"{cpu}|{features}|lleaves {version('lleaves')}|llvmlite {version('llvmlite')}"
+    return f"{cpu}-{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
+
+
+def compile_trees(booster, cached: bytes | None = None) -> tuple[object, bytes | None]:
+    """The booster's trees compiled (raw scores), and the object newly compiled (None when
+    ``cached`` was used). One block of every tree (``fblocksize``): each row sums the trees in
+    LightGBM's order. Without inlining: 14 CPU-s to compile instead of ~140, for ~5 CPU-s
+    instead of ~2 to predict a scale-1 day."""
+    import lleaves
+
+    with tempfile.TemporaryDirectory(prefix="retailops-trees-") as folder:
+        model_file, objects = Path(folder) / "model.txt", Path(folder) / "trees.o"
+        model_file.write_text(booster.model_to_string())
+        if cached:
+            objects.write_bytes(cached)
+        model = lleaves.Model(model_file=str(model_file))
+        model.compile(cache=str(objects), raw_score=True, fblocksize=model.num_trees(),
+                      finline=False)
+        compiled = None if cached else objects.read_bytes()
+    return model, compiled
+
+
 class LightGBMForecaster:
     name = "lightgbm"
     min_history_days = LOOKBACK_DAYS + 14
@@ -149,6 +210,7 @@ class LightGBMForecaster:
                                    categorical_feature=list(CATEGORICAL), free_raw_data=True)
         params = {**self.params, "num_threads": self.num_threads, "seed": self.seed}
         self.booster = lightgbm.train(params, dataset, num_boost_round=self.num_boost_round)
+        self._compiled = None  # compiled from the previous booster, if any
         self.level_offset = True
         del dataset
         # Bottom-level dispersion from a sample of the training rows (in-sample, so slightly
@@ -180,8 +242,54 @@ class LightGBMForecaster:
         low, high = count_interval(mean, dispersion_for(mean, a, phi))
         return forecast_frame(panel.series, days, mean, low, high)
 
+    # -- compiled trees ----------------------------------------------------------------------
+    def use_compiled(self, cache: CompiledCache) -> bool:
+        """Predict with the trees compiled to machine code from now on: the object kept in
+        ``cache`` for this host, else compiled now and kept there. False (LightGBM's predictor
+        stays) when lleaves is not installed or compiling fails: one warning line."""
+        if self.booster is None:
+            return False
+        try:
+            key = compiled_trees_key()
+            cached = cache.get(key)
+            started = time.perf_counter()
+            self._compiled, compiled = compile_trees(self.booster, cached)
+            if compiled is not None:
+                cache.put(key, compiled)
+                log.info("lightgbm: trees compiled in %.1f s (kept as %s)",
+                         time.perf_counter() - started, key)
+            return True
+        except Exception as exc:  # noqa: BLE001 - LightGBM's predictor gives the same numbers
+            log.warning("lightgbm: trees not compiled (%s: %s); LightGBM predicts",
+                        type(exc).__name__, exc)
+            self._compiled = None
+            return False
+
+    def __getstate__(self) -> dict:
+        # Compiled code lives in this process only; the stored model is the booster.
+        state = dict(self.__dict__)
+        state.pop("_compiled", None)
+        return state
+
+    def _raw(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Raw scores: from the compiled trees when there are some (a float32 prediction
+        matrix), checked on a sample of rows against LightGBM's predictor."""
+        compiled = getattr(self, "_compiled", None)
+        if compiled is None or not isinstance(X, np.ndarray) or not len(X):
+            return self.booster.predict(X, raw_score=True, num_threads=self.num_threads)
+        raw = compiled.predict(X, n_jobs=self.num_threads)
+        sample = np.unique(np.linspace(0, len(X) - 1, min(len(X), CHECKED_ROWS)).astype(int))
+        expected = self.booster.predict(X[sample], raw_score=True, num_threads=1)
+        if not np.array_equal(raw[sample], expected):
+            log.warning("lightgbm: the compiled trees differ from LightGBM's predictor on %d "
+                        "of %d rows checked; LightGBM predicts",
+                        int((raw[sample] != expected).sum()), len(sample))
+            self._compiled = None
+            return self.booster.predict(X, raw_score=True, num_threads=self.num_threads)
+        return raw
+
     def _mean(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        raw = self.booster.predict(X, raw_score=True, num_threads=self.num_threads)
+        raw = self._raw(X)
         # Models pickled before the level offset was added were trained without it.
         if getattr(self, "level_offset", False):
             raw = raw + _level_offset(X)

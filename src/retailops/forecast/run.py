@@ -162,6 +162,7 @@ def train_or_load(lake: Lake, inputs: ForecastInputs, params: Mapping[str, Any],
         if not due:
             log.info("forecast: %s not retrained (%s)", name, reason)
             out[name] = ModelRun(name, artifacts.load(lake, stored), stored, False, reason)
+            _compile(out[name], lake, params)
             continue
         log.info("forecast: training %s (%s)", name, reason)
         forecaster, metrics = train(name, fresh, inputs, params)
@@ -177,7 +178,18 @@ def train_or_load(lake: Lake, inputs: ForecastInputs, params: Mapping[str, Any],
                   "details": getattr(forecaster, "training", {})}
         stored = artifacts.save(lake, name, forecaster, record)
         out[name] = ModelRun(name, forecaster, stored, True, reason, metrics)
+        _compile(out[name], lake, params)
     return out
+
+
+def _compile(model_run: ModelRun, lake: Lake, params: Mapping[str, Any]) -> None:
+    """A model that can predict from compiled code (LightGBM's trees, ``gbm.use_compiled``)
+    does so, its object kept beside its stored version: compiled on the day it is trained,
+    loaded on the days that only predict. ``forecast.compiled_trees: false`` keeps LightGBM's
+    own predictor (the same numbers)."""
+    if params.get("compiled_trees", True) and hasattr(model_run.forecaster, "use_compiled"):
+        model_run.forecaster.use_compiled(
+            artifacts.VersionFiles(lake, model_run.stored, "compiled"))
 
 
 def predict(inputs: ForecastInputs, runs: Mapping[str, ModelRun], params: Mapping[str, Any]
