@@ -2,6 +2,7 @@
 its peak memory.
 
     .venv/bin/python benchmarks/bench_ingest.py [--runs 3] [--day-runs 7] [--days 365] [--scale 1]
+    .venv/bin/python benchmarks/bench_ingest.py --next-day-on LAKE[,LAKE...] [--runs 3]
 
 Each figure is the median of several runs. The backfill runs in a child process so its peak
 resident memory (ru_maxrss, the larger of the run and the process simulating ahead) is its
@@ -21,6 +22,12 @@ side in one benchmark, so a shared machine's load hits both alike: the ratio is 
 
 Targets: one day <= 0.25 s (issue 2); 365 days at scale 1 within 1.5x the floor, peak memory
 <= 1.5 GB (issue 13).
+
+``--next-day-on``: the next day of existing lakes (e.g. a scale-16 and a scale-1 lake, as
+``bench_scale.py`` leaves them), landed as a daily run's ``simulate_and_land_days`` node lands it
+(resumed from the checkpoint, simulated, formatted, landed) in a new process on a light copy of
+each lake (no fact data, no truth: the landing reads neither), the lakes alternating run by run;
+it prints each part's median wall and CPU seconds (issue 13: the day's landing at scale 16).
 """
 
 from __future__ import annotations
@@ -125,6 +132,93 @@ def backfill_child(days: int, scale: float, serial: bool) -> None:
                       "cells": len(landing.batch.truth) if counts else 0,
                       "peak_mb": _peak_mb(), "lake_mb": size / 2**20, "counts": counts,
                       "cpu_s": cpu, "child_cpu_s": _children_cpu()}))
+
+
+def _light_copy(lake_root: str, into: str) -> None:
+    """The lake without its fact partitions' data, truth files and curated zone."""
+    import shutil
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        relative = os.path.relpath(folder, lake_root).replace(os.sep, "/")
+        if relative in ("raw/sales", "raw/inventory", "raw/shipments", "metadata/truth"):
+            return [n for n in names if n.startswith("dt=")]
+        return ["curated"] if relative == "." else []
+
+    shutil.copytree(lake_root, into, ignore=ignore)
+
+
+def next_day_child(root: str) -> None:
+    """(child process) Land the day after the lake's newest checkpoint as the daily run's
+    ingest nodes do; print JSON with each part's wall and CPU seconds."""
+    def clock() -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
+    parts: dict[str, list[float]] = {}
+
+    def part(name: str, since: tuple[float, float]) -> tuple[float, float]:
+        now = clock()
+        parts[name] = [now[0] - since[0], now[1] - since[1]]
+        return now
+
+    from retailops.lake.landing import DayLanding, land_day, land_dimensions, plan_window
+    from retailops.lake.lake_config import read_lake_configuration
+    from retailops.lake.state_store import checkpoint_days
+    from retailops.lake.storage import Lake
+    from retailops.pipelines.ingest.nodes import simulation_config
+    from retailops.simulation import dimension_tables, shared_world
+    from retailops.simulation.engine import simulate_day
+    from retailops.simulation.tables import day_batch
+
+    lake = Lake(root)
+    record = read_lake_configuration(lake)
+    simulation = {k: record[k] for k in ("review_period_days", "safety_factor",
+                                         "builtin_policy", "defect_rates") if k in record}
+    config = simulation_config(record["seed"], record["scale"], simulation)
+    if config.fingerprint() != record["config_fingerprint"]:
+        sys.exit(f"{root}: its configuration record does not give its fingerprint")
+    day = checkpoint_days(lake)[-1] + timedelta(days=1)
+    start = clock()
+    world = shared_world(config)
+    # As the daily run: the dimensions land first (pyarrow's first use is paid there).
+    land_dimensions(lake, dimension_tables(world))
+    node = since = part("world and dimensions", start)
+    plan = plan_window(lake, world, day, day, False)
+    if plan.days_to_land != [day]:
+        sys.exit(f"{root}: {day} is already landed")
+    since = part("plan (checkpoint loaded)", since)
+    activity, state = simulate_day(world, plan.start_state)
+    since = part("simulate", since)
+    batch = day_batch(world, activity, state)
+    since = part("tables", since)
+    land_day(lake, DayLanding(batch=batch, fingerprint=config.fingerprint()))
+    part("land (encode, hash, write)", since)
+    part("the node (plan to land)", node)
+    node_wall, node_cpu = parts["the node (plan to land)"]
+    print(json.dumps({"day": day.isoformat(), "scale": record["scale"],
+                      "sale_lines": batch.sale_lines, "parts": parts, "seconds": node_wall,
+                      "cpu_s": node_cpu, "peak_mb": _peak_mb()}))
+
+
+def next_day(lakes: list[str], runs: int) -> None:
+    """``next_day_child`` on a fresh light copy of each lake, alternating, ``runs`` times."""
+    results: dict[str, list[dict]] = {lake: [] for lake in lakes}
+    for _ in range(runs):
+        for lake in lakes:
+            with tempfile.TemporaryDirectory() as scratch:
+                copy = os.path.join(scratch, "lake")
+                _light_copy(lake, copy)
+                result = _child("--child-next-day", copy)
+                result["load"] = os.getloadavg()[0]
+                results[lake].append(result)
+    for lake, found in results.items():
+        first = found[0]
+        print(f"{lake}: scale {first['scale']:g}, {first['day']}, {first['sale_lines']:,} sale "
+              f"lines; medians of {runs} new processes (load "
+              f"{min(r['load'] for r in found):.1f}-{max(r['load'] for r in found):.1f}):")
+        for name in first["parts"]:
+            wall = statistics.median(r["parts"][name][0] for r in found)
+            cpu = statistics.median(r["parts"][name][1] for r in found)
+            print(f"  {name:<28} {wall:6.3f} s wall {cpu:6.3f} s CPU")
 
 
 def floor_child(counts_file: str) -> None:
@@ -253,6 +347,9 @@ def main() -> None:
                         help="skip the one-day and CSV-writer figures")
     parser.add_argument("--child-backfill", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-floor", help=argparse.SUPPRESS)
+    parser.add_argument("--next-day-on", help="comma-separated lake roots: land each one's "
+                        "next day (see the module's docstring) instead of the other figures")
+    parser.add_argument("--child-next-day", help=argparse.SUPPRESS)
     parser.add_argument("--serial", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_backfill:
@@ -260,6 +357,12 @@ def main() -> None:
         return
     if args.child_floor:
         floor_child(args.child_floor)
+        return
+    if args.child_next_day:
+        next_day_child(args.child_next_day)
+        return
+    if args.next_day_on:
+        next_day(args.next_day_on.split(","), args.runs)
         return
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
