@@ -201,6 +201,34 @@ def child_predict(root: Path, days: int, runs: int) -> dict:
             times.append(time.perf_counter() - started)
         out["models"][name] = {"predict_seconds": statistics.median(times), "runs": times,
                                "cpu_seconds": (cpu_seconds() - cpu) / runs}
+    compiled = fitted.get("lightgbm")
+    if compiled is not None and hasattr(compiled, "use_compiled"):
+        # The same model predicting from its trees compiled (the stage's default,
+        # forecast.compiled_trees), the object kept under the workdir as the stage keeps it
+        # beside the stored version: compiled by the first run, loaded after.
+        class FolderCache:
+            def get(self, key):
+                path = root / "models" / f"lightgbm-compiled-{key}"
+                return path.read_bytes() if path.exists() else None
+
+            def put(self, key, data):
+                (root / "models" / f"lightgbm-compiled-{key}").write_bytes(data)
+
+        started, cpu = time.perf_counter(), cpu_seconds()
+        compiled.use_compiled(FolderCache())
+        ready = {"seconds": time.perf_counter() - started, "cpu_seconds": cpu_seconds() - cpu}
+        times, cpu = [], cpu_seconds()
+        for _ in range(runs):
+            started = time.perf_counter()
+            forecast = compiled.predict(history, last, 14, plan, context)
+            times.append(time.perf_counter() - started)
+        same = all(np.array_equal(forecast[c].to_numpy(), short["lightgbm"][c].to_numpy())
+                   for c in ("units", "units_p10", "units_p90"))
+        out["lightgbm_compiled"] = {"predict_seconds": statistics.median(times), "runs": times,
+                                    "cpu_seconds": (cpu_seconds() - cpu) / runs,
+                                    "compile_or_load": ready, "identical": bool(same),
+                                    "in_use": getattr(compiled, "_compiled", None) is not None}
+        compiled._compiled = None  # the full-history check below: LightGBM's own predictor
     out["peak_gb_lookback"] = peak_gb()
     del history
     full_first, _ = history_window(reader, days)
@@ -536,6 +564,15 @@ def main() -> None:
                   f"whole {r['full_history_days']} days {m['full_history_predict_seconds']:.1f} s, "
                   f"{'identical' if m['identical_to_full_history'] else 'DIFFERENT'} "
                   f"(max |diff| {m['max_abs_difference']:.2g})")
+        c = r.get("lightgbm_compiled")
+        if c:
+            print(f"  lightgbm, trees compiled (the stage's default): predict "
+                  f"{c['predict_seconds']:.1f} s ({c['cpu_seconds']:.1f} s CPU), "
+                  f"{'identical to' if c['identical'] else 'DIFFERENT from'} LightGBM's predictor"
+                  f"{'' if c['in_use'] else ' (NOT IN USE: fell back)'}; compiled or loaded in "
+                  f"{c['compile_or_load']['seconds']:.1f} s "
+                  f"({c['compile_or_load']['cpu_seconds']:.1f} s CPU)")
+            total += c["predict_seconds"] - r["models"]["lightgbm"]["predict_seconds"]
         print(f"  the predict-only day: {total:.1f} s for the read and all models; peak memory "
               f"{r['peak_gb_lookback']:.2f} GB ({r['peak_gb']:.2f} GB with the full-history check)")
     if not args.skip_step:

@@ -75,8 +75,10 @@ def test_the_compiled_trees_predict_lightgbms_raw_scores_bit_for_bit(fitted):
     assert np.array_equal(compiled.predict(rows, n_jobs=2), expected)
 
 
-def test_the_daily_forecast_is_the_same_with_the_compiled_trees(fitted):
+@pytest.mark.parametrize("chunk_rows", [gbm.COMPILED_CHUNK_ROWS, 97])
+def test_the_daily_forecast_is_the_same_with_the_compiled_trees(fitted, monkeypatch, chunk_rows):
     model, marked, context, plan = fitted
+    monkeypatch.setattr(gbm, "COMPILED_CHUNK_ROWS", chunk_rows)  # 97: many chunks, a ragged last
     plain = pickle.loads(pickle.dumps(model))
     assert getattr(plain, "_compiled", None) is None
     before = plain.predict(marked, ORIGIN.date(), HORIZON, plan, context)

@@ -116,6 +116,8 @@ class CompiledCache(Protocol):
 
 # Rows of every prediction also predicted by LightGBM's own predictor and compared bit for bit.
 CHECKED_ROWS = 2000
+# Rows the compiled trees predict per call.
+COMPILED_CHUNK_ROWS = 262_144
 
 
 def compiled_trees_key() -> str:
@@ -277,7 +279,11 @@ class LightGBMForecaster:
         compiled = getattr(self, "_compiled", None)
         if compiled is None or not isinstance(X, np.ndarray) or not len(X):
             return self.booster.predict(X, raw_score=True, num_threads=self.num_threads)
-        raw = compiled.predict(X, n_jobs=self.num_threads)
+        # A chunk at a time: the compiled code reads float64, a copy of each chunk (a scale-16
+        # block is ~4M rows: 0.8 GB as one float64 copy).
+        raw = np.concatenate([compiled.predict(X[begin:begin + COMPILED_CHUNK_ROWS],
+                                               n_jobs=self.num_threads)
+                              for begin in range(0, len(X), COMPILED_CHUNK_ROWS)])
         sample = np.unique(np.linspace(0, len(X) - 1, min(len(X), CHECKED_ROWS)).astype(int))
         expected = self.booster.predict(X[sample], raw_score=True, num_threads=1)
         if not np.array_equal(raw[sample], expected):
