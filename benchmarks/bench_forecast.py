@@ -13,7 +13,9 @@ and the backtest's accuracy against the issue's targets.
    the model chooses its training rows from the history it is given), then predicts the 14 days
    after the last day ``--runs`` times (target <= 15 s; median reported).
 2b. The predict-only day from the models the training children stored: the stage's lookback
-   read, then each model's prediction (medians of ``--runs``, CPU beside wall); then the whole
+   read, then each model's prediction (medians of ``--runs``, CPU beside wall; LightGBM both
+   through LightGBM's predictor and from its compiled trees, the stage's default, with whether
+   the two forecasts are identical); then the whole
    forecast step as the daily run runs it (``kedro run --pipelines forecast`` for the last day:
    a first run trains and stores whatever model is not stored and fresh, or is a warm-up not
    counted, then ``--runs`` predict-only runs, each timed, with where its time went; dbt's
