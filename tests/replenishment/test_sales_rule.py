@@ -187,3 +187,35 @@ def test_the_lift_it_measures_is_near_the_true_one():
     expected = np.array([np.mean(true_lift[i]) for i in range(PROMOTION_DISCOUNTS.size)])
     assert np.all(expected > 1.1)
     np.testing.assert_allclose(measured, expected, rtol=0.25)
+
+
+def test_days_that_end_with_an_empty_shelf_do_not_set_the_rate():
+    """A day ending at zero on hand may have turned shoppers away: the rate and variance come
+    from the other days once there are enough of them; with too few, the rate is the larger of
+    the uncensored mean and the mean of every day (a lower bound), and the variance the rate."""
+    from datetime import timedelta
+
+    from retailops.simulation.config import FIRST_DAY
+    from retailops.simulation.demand import promotions
+    from retailops.simulation.policies import _SalesMemory
+
+    world = build_world(SimulationConfig(seed=7, scale=0.02))
+    days = [FIRST_DAY + timedelta(days=i) for i in range(14)]
+    unpromoted = np.flatnonzero(~np.any([promotions(world, d) > 0 for d in days], axis=0))
+    product = int(unpromoted[0])
+    steady, censored = product, world.n_products + product    # store 0 and store 1
+    memory = _SalesMemory(world, weeks=2)
+    pattern_sold = [2, 4, 6, 8, 10, 0, 3]
+    pattern_end = [5, 0, 5, 0, 5, 5, 5]       # days 2 and 4 of each week empty the shelf
+    for i, day in enumerate(days):
+        sold = np.zeros(world.n_cells)
+        on_hand = np.full(world.n_cells, 9)
+        sold[steady], on_hand[steady] = pattern_sold[i % 7], pattern_end[i % 7]
+        sold[censored], on_hand[censored] = 3, (0 if i % 7 else 1)   # one uncensored day a week
+        memory.record(world, day, sold, on_hand)
+    rate, variance, reliable = memory.levels()
+    kept = [2, 6, 10, 0, 3] * 2
+    assert reliable[steady] and rate[steady] == pytest.approx(np.mean(kept))
+    assert variance[steady] == pytest.approx(np.var(kept, ddof=1))
+    assert not reliable[censored]
+    assert rate[censored] == pytest.approx(3.0) and variance[censored] == pytest.approx(3.0)
