@@ -21,7 +21,8 @@ backfill's, that window's days; a daily run passes none, so it reads its new day
 subtracting what the summary held for them (read from their day files) and adding what they
 hold now: its reads and writes do not grow with history. A delivery split over two days would
 count twice here and once in the mart, so it fails the check rather than pass unseen. Without
-kept totals (the first run, a lost or unreadable file) every day is computed once, in one pass.
+kept totals (the first run, a lost or unreadable file) every day is computed once, a batch of
+days at a time (``batch_days``).
 """
 
 from __future__ import annotations
