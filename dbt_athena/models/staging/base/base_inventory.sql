@@ -26,9 +26,9 @@ final as (
         try_cast(nullif(trim(snapshot_date), '') as date) as snapshot_date,
         nullif(trim(store_id), '') as store_id,
         nullif(trim(product_id), '') as product_id,
-        {{ try_cast_integer("nullif(trim(quantity_on_hand), '')") }} as quantity_on_hand,
-        {{ try_cast_integer("nullif(trim(quantity_on_order), '')") }} as quantity_on_order,
-        {{ try_cast_integer("nullif(trim(reorder_point), '')") }} as reorder_point,
+        {{ raw_integer('quantity_on_hand') }} as quantity_on_hand,
+        {{ raw_integer('quantity_on_order') }} as quantity_on_order,
+        {{ raw_integer('reorder_point') }} as reorder_point,
         dt
 
     from source

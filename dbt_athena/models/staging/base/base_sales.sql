@@ -24,13 +24,13 @@ complete_partitions as (
 final as (
 
     select
-        {{ try_cast_integer("nullif(trim(sale_id), '')", 'bigint') }} as sale_id,
+        {{ raw_integer('sale_id', 'bigint') }} as sale_id,
         {{ iso_timestamp("nullif(trim(sold_at), '')") }} as sold_at,
         nullif(trim(store_id), '') as store_id,
         nullif(trim(product_id), '') as product_id,
-        {{ try_cast_integer("nullif(trim(quantity), '')") }} as quantity,
-        try_cast(nullif(trim(unit_price), '') as double) as unit_price,
-        try_cast(nullif(trim(discount_pct), '') as double) as discount_pct,
+        {{ raw_integer('quantity') }} as quantity,
+        {{ raw_double('unit_price') }} as unit_price,
+        {{ raw_double('discount_pct') }} as discount_pct,
         dt
 
     from source

@@ -24,16 +24,16 @@ complete_partitions as (
 final as (
 
     select
-        {{ try_cast_integer("nullif(trim(shipment_id), '')", 'bigint') }} as shipment_id,
-        {{ try_cast_integer("nullif(trim(line_number), '')") }} as line_number,
+        {{ raw_integer('shipment_id', 'bigint') }} as shipment_id,
+        {{ raw_integer('line_number') }} as line_number,
         nullif(trim(supplier_id), '') as supplier_id,
         nullif(trim(store_id), '') as store_id,
         nullif(trim(product_id), '') as product_id,
         try_cast(nullif(trim(order_date), '') as date) as order_date,
         try_cast(nullif(trim(expected_date), '') as date) as expected_date,
         try_cast(nullif(trim(received_date), '') as date) as received_date,
-        {{ try_cast_integer("nullif(trim(quantity_ordered), '')") }} as quantity_ordered,
-        {{ try_cast_integer("nullif(trim(quantity_received), '')") }} as quantity_received,
+        {{ raw_integer('quantity_ordered') }} as quantity_ordered,
+        {{ raw_integer('quantity_received') }} as quantity_received,
         dt
 
     from source
