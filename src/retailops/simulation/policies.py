@@ -83,6 +83,27 @@ class OrderingPolicy(Protocol):
         ...
 
 
+def _interval_days(world: "World") -> np.ndarray:
+    """The protection interval of an order placed today, per product: lead time + review
+    period (its last day, counted from today)."""
+    lead = world.supplier_lead_time[world.product_supplier].astype(np.int64)
+    return lead + world.config.review_period_days
+
+
+def _planned_weeks(world: "World", day: date, horizon: np.ndarray):
+    """The promoted weeks of the plan published by ``day`` (its Monday's week and the four
+    after): each week's discount per product and how many of its days fall in the interval
+    1..horizon (+ the slip days), per product."""
+    monday_offset = -day.weekday()  # the plan's first day, relative to day
+    for week in range(PLAN_WEEKS):
+        first = monday_offset + 7 * week
+        discount = promotions(world, day + timedelta(days=first))
+        if not discount.any():
+            continue
+        yield discount, np.clip(np.minimum(first + 6, horizon + PROMOTION_SLIP_DAYS)
+                                - max(first, 1) + 1, 0, None)
+
+
 def planned_promotion_units(world: "World", day: date) -> np.ndarray:
     """Units per cell the published promotion plan adds to the protection interval of an order
     placed at the end of ``day`` (the next lead time + review period days): the average day's
@@ -90,17 +111,9 @@ def planned_promotion_units(world: "World", day: date) -> np.ndarray:
     safety stock that extra demand calls for. Only the
     plan published by ``day`` counts (the Monday of its week and four weeks after), so a long
     lead time sees the tail of its interval unpromoted, as a buyer would."""
-    lead = world.supplier_lead_time[world.product_supplier].astype(np.int64)
-    horizon = lead + world.config.review_period_days   # last day of the interval, per product
-    monday_offset = -day.weekday()                      # the plan's first day, relative to day
+    horizon = _interval_days(world)
     promoted_days = np.zeros(world.n_products)
-    for week in range(PLAN_WEEKS):
-        first = monday_offset + 7 * week
-        discount = promotions(world, day + timedelta(days=first))
-        if not discount.any():
-            continue
-        overlap = np.clip(np.minimum(first + 6, horizon + PROMOTION_SLIP_DAYS) - max(first, 1)
-                          + 1, 0, None)
+    for discount, overlap in _planned_weeks(world, day, horizon):
         promoted_days += overlap * (promotion_units_lift(world, discount) - 1.0)
     mean_units = world.base_lines_per_day * (1 + UNITS_PER_LINE_EXTRA)
     extra = mean_units * np.tile(promoted_days, world.n_stores)
@@ -408,20 +421,11 @@ class PeriodicReviewFromSales:
         measured per category and discount in place of the simulation's."""
         lift = memory.lift()
         category = world.product_category_index
-        lead = world.supplier_lead_time[world.product_supplier].astype(np.int64)
-        last = lead + world.config.review_period_days
-        monday_offset = -day.weekday()
         promoted_days = np.zeros(world.n_products)
-        for week in range(PLAN_WEEKS):
-            first = monday_offset + 7 * week
-            discount = promotions(world, day + timedelta(days=first))
-            if not discount.any():
-                continue
+        for discount, overlap in _planned_weeks(world, day, _interval_days(world)):
             depth = np.abs(discount[:, None] - PROMOTION_DISCOUNTS).argmin(axis=1)
             extra_lift = np.where(discount > 0, np.clip(lift[category, depth] - 1.0, 0, None),
                                   0.0)
-            overlap = np.clip(np.minimum(first + 6, last + PROMOTION_SLIP_DAYS) - max(first, 1)
-                              + 1, 0, None)
             promoted_days += overlap * extra_lift
         extra = rate * np.tile(promoted_days, world.n_stores)
         usual = variance * horizon
