@@ -252,17 +252,16 @@ def _check_days(lake: Lake, table: str, days: list[date], committed: Mapping[dat
             _check_bytes(lake, table, day, committed[day], expected_columns)
         return
 
-    def check(day: date) -> None:  # the bytes are dropped as soon as they are checked
-        _check_bytes(lake, table, day, committed[day], expected_columns)
-
+    # Each task reads, hashes and drops one partition's bytes.
     with ThreadPoolExecutor(HASH_WORKERS, thread_name_prefix="verify") as pool:
-        checks = [pool.submit(check, day) for day in days]
+        pending = [pool.submit(_check_bytes, lake, table, day, committed[day], expected_columns)
+                   for day in days]
         try:
-            for check in checks:
-                check.result()  # raises the first failure in day order
+            for task in pending:
+                task.result()  # raises the first failure in day order
         finally:
-            for check in checks:
-                check.cancel()
+            for task in pending:
+                task.cancel()
 
 
 def verify_lake(lake: Lake, tables: Iterable[str] = FACT_TABLES,

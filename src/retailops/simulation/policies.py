@@ -396,9 +396,8 @@ class PeriodicReviewFromSales:
                          due: DueReviews) -> np.ndarray:
         memory = self._read_the_day(world, state, day)
         rate, variance, _ = memory.levels()
-        lead = world.supplier_lead_time[world.product_supplier].astype(np.int64)
         review = world.config.review_period_days
-        horizon = np.tile(lead + review, world.n_stores)
+        horizon = np.tile(_interval_days(world), world.n_stores)
         z = world.config.safety_factor
         reorder_point = np.ceil(rate * horizon + z * np.sqrt(variance * horizon) + 1)
         cycle_cover = np.tile(np.where(world.product_perishable, PERISHABLE_CYCLE_COVER,
