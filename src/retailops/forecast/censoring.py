@@ -56,7 +56,9 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     run_id = np.cumsum(starts) - 1
     run_id = np.where(flat, run_id, -1)
     lengths = np.bincount(run_id[flat], minlength=int(starts.sum()))
-    length = np.where(flat, lengths[np.maximum(run_id, 0)], 0)
+    # (no run at all: a series, or a part of the series, with a sale every day)
+    length = (np.where(flat, lengths[np.maximum(run_id, 0)], 0) if len(lengths)
+              else np.zeros(flat.shape, dtype=np.int64))
     return run_id.reshape(mask.shape), length.reshape(mask.shape), starts.reshape(mask.shape)
 
 
@@ -102,10 +104,50 @@ def _is_whole(values: np.ndarray, window: int) -> bool:
             and float(values.max(initial=0.0)) * window < 2 ** 24)
 
 
+# Cells from which ``censored_matrix`` marks its series in parts on threads (a predict-only day
+# at scale 1 is 72k series x 175 days = 12.6M cells).
+PARALLEL_CELLS = 2_000_000
+
+
 def censored_matrix(units: np.ndarray, on_hand: np.ndarray, closed: np.ndarray,
-                    rule: CensoringRule = CensoringRule()) -> np.ndarray:
+                    rule: CensoringRule = CensoringRule(), threads: int | None = None
+                    ) -> np.ndarray:
     """(series x days) True where sales were cut by a stock-out, from units sold, end-of-day
-    counts (NaN when not counted) and the chain's closed days (a 1-d array over days)."""
+    counts (NaN when not counted) and the chain's closed days (a 1-d array over days).
+
+    Every series is marked from its own row alone, so a large matrix is marked in ``threads``
+    parts of whole series at once (default: 2 when the host has two cores or more and the matrix
+    holds ``PARALLEL_CELLS`` cells or more): numpy releases the GIL in its loops, and the marks
+    are those of one pass bit for bit (``tests/forecast/test_censoring_threads.py``)."""
+    import os
+
+    n_series, n_days = units.shape
+    whole = _is_whole(units, rule.rate_window_days)
+    if threads is None:
+        threads = min(2, os.cpu_count() or 1) if units.size >= PARALLEL_CELLS else 1
+    threads = max(1, min(int(threads), n_series))
+    if threads == 1:
+        return _censored_rows(units, on_hand, closed, rule, whole)
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, n_series, threads + 1).astype(int)
+    out = np.empty(units.shape, dtype=bool)
+
+    def part(k: int) -> None:
+        rows = slice(bounds[k], bounds[k + 1])
+        out[rows] = _censored_rows(units[rows], on_hand[rows], closed, rule, whole)
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="censoring") as pool:
+        for done in [pool.submit(part, k) for k in range(threads)]:
+            done.result()
+    return out
+
+
+def _censored_rows(units: np.ndarray, on_hand: np.ndarray, closed: np.ndarray,
+                   rule: CensoringRule, whole: bool) -> np.ndarray:
+    """``censored_matrix`` of these series in one pass; ``whole``: the units are whole numbers
+    within ``_trailing_whole_rate``'s bound (decided on the whole matrix, so every part takes
+    the same arithmetic)."""
     n_series, n_days = units.shape
     closed = np.broadcast_to(closed, units.shape)
     zero = (units <= 0) & ~closed
@@ -113,8 +155,7 @@ def censored_matrix(units: np.ndarray, on_hand: np.ndarray, closed: np.ndarray,
     # The rate is measured before the run: the mean of the weeks before each day.
     usable = np.broadcast_to(~closed, units.shape)
     rate = (_trailing_whole_rate(units, usable, rule.rate_window_days)
-            if _is_whole(units, rule.rate_window_days)
-            else _trailing_rate(units, usable, rule.rate_window_days))
+            if whole else _trailing_rate(units, usable, rule.rate_window_days))
     run_id, length, starts = _runs(zero)
     n_runs = int(starts.sum())
     censored = counted_empty.copy()

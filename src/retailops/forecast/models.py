@@ -14,7 +14,6 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from retailops.errors import InvalidParameterError
 from retailops.forecast import frames as F
@@ -54,10 +53,14 @@ def count_interval(mean: np.ndarray, dispersion: float | np.ndarray = 0.0,
                                                     high_q)
     positive = mean > _SUMMED_MEAN_MAX
     poisson = positive & (dispersion <= 1e-9)
+    negbin = positive & ~poisson
+    if poisson.any() or negbin.any():
+        # Imported here: scipy.stats takes ~1 CPU-s to import, and the forecast stage imports
+        # it (through LightGBM) on a thread beside its read (``forecast.prefetch``).
+        from scipy import stats
     if poisson.any():
         low[poisson] = stats.poisson.ppf(low_q, mean[poisson])
         high[poisson] = stats.poisson.ppf(high_q, mean[poisson])
-    negbin = positive & ~poisson
     if negbin.any():
         size = 1.0 / dispersion[negbin]
         prob = size / (size + mean[negbin])
