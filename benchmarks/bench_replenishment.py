@@ -7,6 +7,7 @@ forecast-driven order-up-to policy over 13 weeks, at default scale unless told o
         [--calibration-origins 4] [--builtin-policy periodic_review] [--safety-factor 1.65]
         [--allocation cost|uniform] [--level-bounds 0.5,0.995] [--supply-risk]
         [--compare-uniform 0.95] [--criteria-weeks 8]
+        [--cycle-periods 1.2 --perishable-cycle-periods 0.4 --cycle-packs 0]
 
 The defaults are the study's (conf/base/parameters_replenishment.yml). Every built-in rule
 (the chain's own, the rule before issue 15 and the rule from observed sales) runs from the same
@@ -37,7 +38,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=20240701)
-    parser.add_argument("--forecaster", default="intermittent")
+    parser.add_argument("--forecaster", default="intermittent",
+                        help="a forecaster's name, or oracle: the bound fed the simulation's "
+                             "true expected demand")
     parser.add_argument("--every", type=int, default=14, help="forecast every N days")
     parser.add_argument("--warmup-weeks", type=int, default=26)
     parser.add_argument("--weeks", type=int, default=13)
@@ -62,6 +65,12 @@ def main() -> int:
                         help="uniform levels run too, side by side on the same demand")
     parser.add_argument("--supply-risk", action="store_true",
                         help="size the level on short deliveries and slips too")
+    parser.add_argument("--cycle-periods", type=float, default=None,
+                        help="the (R, s, S) structure: the level is a reorder point and a cell "
+                             "at it is ordered up to it plus the forecast over this many review "
+                             "periods and --cycle-packs case packs")
+    parser.add_argument("--perishable-cycle-periods", type=float, default=None)
+    parser.add_argument("--cycle-packs", type=float, default=1.0)
     parser.add_argument("--model", default="TSB",
                         help="the intermittent forecaster's statsforecast model")
     parser.add_argument("--criteria-weeks", type=int, default=0,
@@ -98,12 +107,16 @@ def main() -> int:
                              supply_risk=args.supply_risk,
                              compare_uniform_levels=tuple(
                                  float(x) for x in args.compare_uniform.split(",") if x),
+                             cycle_periods=args.cycle_periods,
+                             perishable_cycle_periods=args.perishable_cycle_periods,
+                             cycle_packs=args.cycle_packs,
                              forecast_params={"intermittent": {"model": args.model}})
     started = time.perf_counter()
     study = run_study(settings, forecaster_for, context_for_world)
     total = time.perf_counter() - started
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    columns = ["policy", "service_level", "allocation", "supply_risk", "lost_units",
+    columns = ["policy", "service_level", "allocation", "supply_risk", "cycle_periods",
+               "reads_true_demand", "lost_units",
                "fill_rate", "avg_inventory_value", "days_of_cover", "orders", "order_lines", "delivery_lines",
                "lost_units_vs_builtin", "inventory_vs_builtin", "lost_units_vs_old_rule",
                "inventory_vs_old_rule", "lost_units_vs_sales_rule", "inventory_vs_sales_rule",

@@ -264,7 +264,9 @@ class ForecastOrderUpTo:
                  plan_source: PlanSource = published_plan, error_scale: float = 1.0,
                  cover_errors: "CoverErrors | None" = None,
                  plan_lift: "PlanLift | None" = None, allocation: str = "uniform",
-                 level_bounds: tuple[float, float] = (0.5, 0.995), supply_risk: bool = False):
+                 level_bounds: tuple[float, float] = (0.5, 0.995), supply_risk: bool = False,
+                 cycle_periods: float | None = None,
+                 perishable_cycle_periods: float | None = None, cycle_packs: float = 1.0):
         if not 0.5 <= service_level < 1:
             raise ValueError(f"service_level={service_level} must be in [0.5, 1)")
         if allocation not in ALLOCATIONS:
@@ -299,6 +301,17 @@ class ForecastOrderUpTo:
         # the next delivery's slip (supply_aware_order_up_to); otherwise the slip alone, in
         # quadrature.
         self.supply_risk = supply_risk
+        # None: order up to the level at every review (R, S). A number: the level is a reorder
+        # point s, and a cell at or below it is ordered up to s + a cycle quantity: the
+        # forecast over cycle_periods review periods (perishable_cycle_periods for perishables,
+        # default the same) plus cycle_packs case packs (R, s, S), as the built-in rules do.
+        if (cycle_periods is not None and cycle_periods < 0) or cycle_packs < 0:
+            raise ValueError(f"cycle_periods={cycle_periods} and cycle_packs={cycle_packs} "
+                             "must be >= 0")
+        self.cycle_periods = cycle_periods
+        self.perishable_cycle_periods = (cycle_periods if perishable_cycle_periods is None
+                                         else perishable_cycle_periods)
+        self.cycle_packs = cycle_packs
         self.log = ForecastLog()
         self._origin: date | None = None
         self._mean: np.ndarray | None = None      # (n_cells, horizon) from origin + 1
@@ -384,6 +397,18 @@ class ForecastOrderUpTo:
                          + slip_variance * daily**2)
         return demand + self.z * spread
 
+    def cycle_units(self, world: World, day: date, cells: np.ndarray) -> np.ndarray:
+        """The (R, s, S) structure's cycle quantity above the reorder point per cell: the
+        forecast over the review period after ``day`` times the cell's cycle periods, plus
+        ``cycle_packs`` case packs."""
+        assert self._origin is not None and self._mean is not None
+        review = world.config.review_period_days
+        first = (day - self._origin).days
+        period = self._mean[cells, first:first + review].sum(axis=1)
+        perishable = world.product_perishable[cells % world.n_products]
+        periods = np.where(perishable, self.perishable_cycle_periods, self.cycle_periods)
+        return period * periods + self.cycle_packs * world.case_pack[cells]
+
     def _allocate(self, world: World) -> np.ndarray:
         """Per-cell service levels for the forecast just made: each cell's cover as ordered
         the day after the origin, the budget that of ``service_level`` for every cell."""
@@ -408,8 +433,12 @@ class ForecastOrderUpTo:
             return quantities
         target = self.order_up_to_levels(world, day, cells, state)
         position = (state.on_hand[cells] + state.on_order[cells]).astype(float)
-        short = target - position
-        ordering = short > 0
+        if self.cycle_periods is None:
+            short = target - position
+            ordering = short > 0
+        else:   # target is the reorder point
+            ordering = position <= target
+            short = target + self.cycle_units(world, day, cells) - position
         quantities[cells[ordering]] = round_up_to_case_packs(
             world, cells[ordering], short[ordering])
         return quantities
@@ -575,9 +604,8 @@ def forecast_error_scale(forecaster: Any, observed: ObservedSales, world: World,
     start = origin - timedelta(days=back)
     if (start - observed.first_day).days < getattr(forecaster, "min_history_days", 28):
         return 1.0  # too little history before the calibration origin: the intervals as they are
-    forecast = forecaster.predict(observed.frame(start, history_days), start, back,
-                                  published_plan(world, start), context)
-    mean, variance = forecast_matrices(world, forecast, start, back)
+    mean, variance = cover_forecast(forecaster, observed, world, context, start, back,
+                                    published_plan(world, start), history_days)
     first = (start - observed.first_day).days + 1
     actual = np.cumsum(observed.units[first: first + back].T, axis=1)
     predicted = np.cumsum(mean, axis=1)
@@ -597,6 +625,8 @@ def cover_forecast(forecaster: Any, observed: ObservedSales, world: World, conte
     prediction from the sales observed through ``origin``, times the planned discounts' lift
     where ``plan_lift`` is given (a forecaster that does not read the plan). Past the published
     plan no promotion is assumed."""
+    if isinstance(forecaster, OracleDemand):   # the bound: the simulation's own demand
+        return forecaster.cover_matrices(world, origin, horizon)
     forecast = forecaster.predict(observed.frame(origin, history_days), origin, horizon, plan,
                                   context)
     mean, variance = forecast_matrices(world, forecast, origin, horizon)
@@ -825,17 +855,59 @@ def context_for_world(world: World) -> Any:
     return ForecastContext(products=products, stores=stores)
 
 
+# The forecaster name of the bound below: the only mode that reads the world's true parameters.
+ORACLE = "oracle"
+
+
+class OracleDemand:
+    """**The oracle, a bound and never a policy a chain could run**: the simulation's own
+    expected units per cell and day (the world's base rate × weekday, season, holiday, growth
+    and the true promotion lift and stock-up, the whole plan even where it is not published
+    yet; nothing on a closed day) in place of a forecast, with the compound-Poisson variance.
+    It reads the world's true parameters, so it only answers how far a policy's *structure*
+    can go with perfect knowledge of average demand (``forecaster: oracle``; the tests mark
+    it). Everything else the policy does (safety stock measured from cover errors, the
+    allocation, the supply risk from goods receipts) stays as it is."""
+
+    name = ORACLE
+    reads_the_worlds_true_parameters = True
+    min_history_days = 0
+
+    def fit(self, history: Any, plan: Any, context: Any) -> "OracleDemand":
+        return self
+
+    def cover_matrices(self, world: World, origin: date,
+                       horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        """(n_cells × horizon) expected units and their variance from ``origin + 1``."""
+        from retailops.simulation.demand import extra_units_per_line
+        from retailops.simulation.engine import demand_multiplier
+
+        mean = np.zeros((world.n_cells, horizon))
+        for k in range(horizon):
+            day = origin + timedelta(days=k + 1)
+            if is_closed(day):
+                continue
+            discount = promotions(world, day)
+            per_product = (demand_multiplier(world, day, discount)
+                           * (1 + extra_units_per_line(discount)))
+            mean[:, k] = world.base_lines_per_day * np.tile(per_product, world.n_stores)
+        return mean, mean * UNIT_VARIANCE_PER_UNIT
+
+
 def forecaster_for(settings: "StudySettings") -> Any:
-    """The study's forecaster from the project's registry (``forecast.models.forecasters``)."""
+    """The study's forecaster from the project's registry (``forecast.models.forecasters``),
+    or the oracle bound (``oracle``)."""
     from retailops.errors import InvalidParameterError
     from retailops.forecast.models import forecasters
 
     from retailops.forecast.models import MODEL_NAMES
 
+    if settings.forecaster == ORACLE:
+        return OracleDemand()
     if settings.forecaster not in MODEL_NAMES:
         raise InvalidParameterError(
             f"replenishment_study.forecaster={settings.forecaster!r} is not a forecaster; "
-            f"known: {', '.join(MODEL_NAMES)}")
+            f"known: {', '.join(MODEL_NAMES + (ORACLE,))}")
     # Only the one model is built (the others may need packages this study does not use).
     options = dict((settings.forecast_params or {}).get(settings.forecaster) or {})
     return forecasters({"models": [settings.forecaster],
@@ -848,7 +920,7 @@ SAFETY_STOCKS = ("empirical", "intervals")
 RULE_SUFFIXES = {"_vs_old_rule": PERIODIC_REVIEW_BEFORE_ISSUE_15.name,
                  "_vs_sales_rule": PeriodicReviewFromSales.name}
 # Forecasters that read the promotion plan themselves (the others get ``PlanLift``).
-PLAN_READING_FORECASTERS = frozenset({"lightgbm"})
+PLAN_READING_FORECASTERS = frozenset({"lightgbm", ORACLE})
 
 
 # --- the study ------------------------------------------------------------------------------
@@ -896,6 +968,13 @@ class StudySettings:
     supply_risk: bool = False
     # Uniform levels run as well, on the same demand, to compare the allocation with.
     compare_uniform_levels: tuple[float, ...] = ()
+    # The (R, s, S) structure (ForecastOrderUpTo.cycle_periods): None orders up to the level
+    # at every review; a number makes the level a reorder point and orders up to it plus the
+    # forecast over that many review periods (perishable_cycle_periods for perishables) plus
+    # cycle_packs case packs.
+    cycle_periods: float | None = None
+    perishable_cycle_periods: float | None = None
+    cycle_packs: float = 1.0
 
     @property
     def start(self) -> date:
@@ -1089,7 +1168,10 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
                                    plan_lift=lift,
                                    allocation=allocation if empirical else "uniform",
                                    level_bounds=tuple(settings.level_bounds),
-                                   supply_risk=supply_risk and empirical)
+                                   supply_risk=supply_risk and empirical,
+                                   cycle_periods=settings.cycle_periods if own else None,
+                                   perishable_cycle_periods=settings.perishable_cycle_periods,
+                                   cycle_packs=settings.cycle_packs)
         trace = run_closed_loop(world, state, days, policy, policy.observed,
                                 service_level=level)
         if on_trace:
@@ -1102,7 +1184,11 @@ def run_study(settings: StudySettings, forecaster_factory: Callable[[StudySettin
                                  else "forecast intervals"),
                    plan_lift=lift is not None,
                    allocation=policy.allocation, supply_risk=policy.supply_risk,
+                   cycle_periods=(float("nan") if policy.cycle_periods is None
+                                  else policy.cycle_periods),
                    comparison=not own,
+                   # The oracle bound reads the simulation's true expected demand.
+                   reads_true_demand=isinstance(forecaster, OracleDemand),
                    forecast_every_days=settings.forecast_every_days,
                    days_beyond_plan=policy.log.days_beyond_plan,
                    plan_note=(f"{policy.log.days_beyond_plan} forecast days past the published "
@@ -1197,6 +1283,16 @@ def settings_from_params(params: Mapping[str, Any], seed: int, scale: float,
         raise InvalidParameterError(
             f"replenishment_study.level_bounds={bounds!r} must be [low, high] with "
             "0 < low <= high < 1")
+    for key in ("cycle_periods", "perishable_cycle_periods", "cycle_packs"):
+        value = params.get(key)
+        if value is None and key != "cycle_packs":
+            continue
+        if key in params and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or value < 0):
+            from retailops.errors import InvalidParameterError
+            raise InvalidParameterError(
+                f"replenishment_study.{key}={value!r} must be a number >= 0"
+                + ("" if key == "cycle_packs" else " or null"))
     if "level_bounds" in params:
         params["level_bounds"] = (float(bounds[0]), float(bounds[1]))
     if params.get("plan_lift", "auto") not in ("auto", True, False):
