@@ -77,3 +77,68 @@ def test_the_marts_rows_do_not_depend_on_the_thread_count(stage):
     pd.testing.assert_frame_equal(two_bottom, one_bottom, check_exact=True)
     pd.testing.assert_frame_equal(two_levels, one_levels, check_exact=True)
     assert len(one_bottom) == 3 * 60 * HORIZON            # 3 models x 3 stores x 20 products
+
+
+def test_the_bottom_rows_are_handed_over_before_the_levels(stage, monkeypatch):
+    from retailops.forecast import levels
+
+    inputs, runs, _ = stage
+    order = []
+    original = levels.level_forecast
+    monkeypatch.setattr(levels, "level_forecast",
+                        lambda *a, **k: order.append("levels") or original(*a, **k))
+    handed = []
+    bottom, _ = run.predict(inputs, runs, {"production_model": "lightgbm"},
+                            on_bottom=lambda rows: order.append("bottom") or handed.append(rows))
+    assert order == ["bottom", "levels"]
+    assert handed[0] is bottom
+
+
+def node_on(stage, monkeypatch, tmp_path):
+    """The stage's node over this module's models and history (its reads stubbed)."""
+    from retailops.lake.storage import Lake
+    from retailops.pipelines.forecast import nodes
+
+    inputs, runs, _ = stage
+    monkeypatch.setattr(run, "days_to_load", lambda *a, **k: (112, "test"))
+    monkeypatch.setattr(run, "gather_inputs", lambda *a, **k: inputs)
+    monkeypatch.setattr(run, "train_or_load", lambda *a, **k: runs)
+    monkeypatch.setattr(nodes, "_reader", lambda *a, **k: None)
+    lake = Lake(str(tmp_path / "lake"))
+    return lake, lambda: nodes.forecast_demand(None, lake, {"production_model": "lightgbm",
+                                                             "models": list(runs)})
+
+
+def test_the_node_writes_the_marts_parquet_of_the_rows(stage, monkeypatch, tmp_path):
+    """The bottom mart encoded on a thread beside the levels: the files are write_mart's."""
+    inputs, runs, _ = stage
+    lake, node = node_on(stage, monkeypatch, tmp_path)
+    summary = node()
+    bottom, level_rows = run.predict(inputs, runs, {"production_model": "lightgbm"})
+    assert sorted(summary["files"]) == sorted(
+        [p for p, _ in run.encode_mart("fct_demand_forecast", bottom)]
+        + [p for p, _ in run.encode_mart("fct_demand_forecast_levels", level_rows)])
+    for name, rows in (("fct_demand_forecast", bottom),
+                       ("fct_demand_forecast_levels", level_rows)):
+        ((path, data),) = run.encode_mart(name, rows)
+        assert lake.read_bytes(path) == data
+    # The same bytes as a plain write_mart (one pass, no thread).
+    other = type(lake)(str(tmp_path / "other"))
+    (path,) = run.write_mart(other, "fct_demand_forecast", bottom)
+    assert other.read_bytes(path) == lake.read_bytes(path)
+
+
+def test_a_failed_prediction_writes_nothing(stage, monkeypatch, tmp_path):
+    """The bottom mart is encoded early, but written only once the levels are done: a run that
+    fails after handing the rows over leaves the lake as it was."""
+    from retailops.forecast import levels
+
+    lake, node = node_on(stage, monkeypatch, tmp_path)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("levels broke")
+
+    monkeypatch.setattr(levels, "level_forecast", broken)
+    with pytest.raises(RuntimeError, match="levels broke"):
+        node()
+    assert not lake.find("curated")

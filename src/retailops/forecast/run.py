@@ -192,10 +192,13 @@ def _compile(model_run: ModelRun, lake: Lake, params: Mapping[str, Any]) -> None
             artifacts.VersionFiles(lake, model_run.stored, "compiled"))
 
 
-def predict(inputs: ForecastInputs, runs: Mapping[str, ModelRun], params: Mapping[str, Any]
+def predict(inputs: ForecastInputs, runs: Mapping[str, ModelRun], params: Mapping[str, Any],
+            on_bottom: Callable[[pd.DataFrame], None] | None = None
             ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Both marts' rows for the forecast date (the last day of history): every model's bottom
-    level, and the aggregate levels of the production model."""
+    level, and the aggregate levels of the production model. ``on_bottom``: called with the
+    bottom mart's rows as soon as they are complete, before the levels are computed (the stage
+    starts writing them there, beside the levels)."""
     if inputs.reader is not None:
         from retailops.forecast.blocks import predict_blocked
 
@@ -217,15 +220,17 @@ def predict(inputs: ForecastInputs, runs: Mapping[str, ModelRun], params: Mappin
                              f"forecast.models ({', '.join(runs)}); not there: {missing}")
         bottoms[name], dispersions[name] = combine(bottoms, dispersions, members)
         versions[name] = "+".join(versions[m] for m in members)
-    for name, bottom in bottoms.items():
-        if name == production:
-            level_frames.append(levels.level_forecast(bottom, inputs.context, name,
-                                                      dispersions[name]))
     if production not in bottoms:
         raise ValueError(f"forecast.production_model {production!r} is not one of the "
                          f"forecast.models or forecast.combinations ({', '.join(bottoms)})")
     forecast_date = pd.Timestamp(inputs.last)
     bottom = bottom_mart_rows(bottoms, versions, forecast_date)
+    if on_bottom is not None:
+        on_bottom(bottom)
+    for name, rows in bottoms.items():
+        if name == production:
+            level_frames.append(levels.level_forecast(rows, inputs.context, name,
+                                                      dispersions[name]))
     level_rows = pd.concat(level_frames, ignore_index=True).assign(forecast_date=forecast_date)
     for column in (F.UNITS, F.P10, F.P90):
         level_rows[column] = level_rows[column].astype(np.float64)
@@ -358,6 +363,18 @@ def write_mart(lake: Lake, mart_name: str, rows: pd.DataFrame) -> list[str]:
     """One Parquet file per forecast date under ``curated/<mart>/forecast_date=D/`` (the
     layout of ``warehouse.forecast_marts``; the partition column is in the path only), with the
     mart's column types. Returns the files written."""
+    return write_encoded(lake, encode_mart(mart_name, rows))
+
+
+def write_encoded(lake: Lake, files: list[tuple[str, bytes]]) -> list[str]:
+    """``encode_mart``'s files written to the lake; returns their paths."""
+    for path, data in files:
+        lake.write_bytes(path, data)
+    return [path for path, _ in files]
+
+
+def encode_mart(mart_name: str, rows: pd.DataFrame) -> list[tuple[str, bytes]]:
+    """``write_mart``'s files, as (path in the lake, Parquet bytes), not yet written."""
     import io
 
     import pyarrow as pa
@@ -383,7 +400,5 @@ def write_mart(lake: Lake, mart_name: str, rows: pd.DataFrame) -> list[str]:
                 writer.write_table(pa.Table.from_arrays(
                     [_arrow_column(piece[name], kind) for name, kind in mart.file_columns()],
                     schema=schema))
-        path = mart.path(pd.Timestamp(day).date().isoformat())
-        lake.write_bytes(path, buffer.getvalue())
-        written.append(path)
+        written.append((mart.path(pd.Timestamp(day).date().isoformat()), buffer.getvalue()))
     return written
