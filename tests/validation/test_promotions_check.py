@@ -132,3 +132,28 @@ def test_a_week_whose_plan_was_never_published_is_named(copy):
     assert weeks.problems == ("no plan published for the week of 2024-07-08",)
     # The other week's sales are still checked, and follow their plan.
     assert found["sales: every discount equals the published plan"].ok
+
+
+def test_a_blank_discount_is_excused_only_by_its_own_ledger_key(copy):
+    """A ledgered blank discount is left out of the comparison by the key the ledger wrote,
+    the sale line's id in plain digits; the same number written another way ('0' in front) is
+    another key and excuses nothing (the lines are matched by number, not by text)."""
+    lake, warehouse = copy
+    blank = next(r for r in _rows(lake / "metadata/defects/dt=2024-07-03/defects.csv")
+                 if r["defect_type"] == "null_discount")
+    sale = next(s for s in _rows(lake / "raw/sales/dt=2024-07-03/sales.csv")
+                if s["sale_id"] == blank["record_key"])
+    assert sale["discount_pct"] == ""
+    # The line now carries a discount nobody published, but it is the ledger's blank line.
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"update staging.base_sales set discount_pct = 0.33 "
+                    f"where sale_id = {sale['sale_id']}")
+    assert checks(warehouse)["sales: every discount equals the published plan"].ok
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"update staging.stg_defects set record_key = '0' || record_key "
+                    f"where defect_type = 'null_discount' "
+                    f"and record_key = '{blank['record_key']}'")
+    check = checks(warehouse)["sales: every discount equals the published plan"]
+    assert not check.ok and check.actual == 1
+    assert check.problems[0].startswith(f"2024-07-03 {sale['product_id']}: 1 line(s) sold at "
+                                        f"0.33"), check.problems

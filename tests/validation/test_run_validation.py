@@ -318,6 +318,24 @@ def _a_clean_pair(platform: Built) -> tuple[str, str]:
         "order by 1, 2 limit 1"))
 
 
+def test_the_count_pairs_are_the_cells_counted_twice_and_no_others(platform, tmp_path):
+    """The chain counts each cell every 18 days: over 07-13..07-19 the only clean pairs are
+    the cells counted on 07-01 and 07-19 with neither count negative (read from the raw
+    count files). A cell first counted in the week has no pair, whatever cell precedes it."""
+    def counts(day: str) -> dict[tuple[str, str], int]:
+        path = platform.lake / f"raw/inventory/dt={day}/inventory.csv"
+        return {(r[1], r[2]): int(r[3]) for r in duckdb.execute(
+            f"select * from read_csv('{path}', all_varchar=true)").fetchall()}
+
+    first, last = counts("2024-07-01"), counts(LAST)
+    twice = [cell for cell in first if cell in last and first[cell] >= 0 and last[cell] >= 0]
+    counted_in_week = set(last).union(*(counts(f"2024-07-{d}") for d in range(13, 19)))
+    assert len(counted_in_week) > 2 * len(twice)  # most cells of the week are counted once
+    stock = checks_of(copy_of(platform, tmp_path), "2024-07-13", LAST)[
+        "stock: on hand conserved between consecutive counts"]
+    assert stock.ok and stock.expected == len(twice) > 0
+
+
 def test_a_changed_count_breaks_stock_conservation_naming_the_cell(platform, tmp_path):
     store, product = _a_clean_pair(platform)
     counted = one(platform.warehouse, (

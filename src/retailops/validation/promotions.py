@@ -113,14 +113,30 @@ def _mismatches(warehouse: Warehouse, planned_days: list[str]) -> list[tuple]:
               and ledger = 'facts' and partition_dt between '{a}' and '{b}'
               and defect_date between date '{a}' and date '{b}'
         ),
+        -- A key equal to a sale line's id as text is that id written plainly, so the lines
+        -- are matched by number: casting every line's id to text cost two thirds of the
+        -- query at scale 16. NOT IN's rules are kept: with no key every line is compared;
+        -- with a NULL key, or a line without an id, the comparison is unknown (left out).
+        blanked_ids as (
+            select distinct try_cast(record_key as bigint) as sale_id
+            from blanked
+            where record_key = cast(try_cast(record_key as bigint) as varchar)
+        ),
+        blanked_keys as (
+            select count(*) as keys, count(record_key) as known_keys from blanked
+        ),
         sold as (
             select s.partition_dt, s.product_id, s.discount_pct, p.low, p.high
             from {stg('stg_sales')} s
+            cross join blanked_keys
             left join plan p
               on p.product_id = s.product_id
              and date_diff('day', p.start_date, s.sale_date) between 0 and 6
             where s.partition_dt in {_sql_list(planned_days)}
-              and cast(s.sale_id as varchar) not in (select record_key from blanked)
+              and (blanked_keys.keys = 0
+                   or (blanked_keys.known_keys = blanked_keys.keys
+                       and s.sale_id is not null
+                       and s.sale_id not in (select sale_id from blanked_ids)))
         )
         select partition_dt, product_id, discount_pct, low, count(*) as lines
         from sold

@@ -21,7 +21,8 @@ the new day, and any day whose inputs changed or that was not clean. (The bound 
 shared by the window, ``first - lookback_days``, which gave the week's last day six more days;
 the default lookback, 37 days, keeps every pair that bound of 31 days reached.)
 
-Consecutive counts are paired with ``lag`` over the counts alone, and each pair's flows are
+Consecutive counts are paired with ``lag`` over the counts alone (one pass in cell and day
+order, a row paired with its predecessor when that is the same cell), and each pair's flows are
 summed by a join on the cell and the days (t1, t2]: a running total over every flow row (a
 window over ~300K rows in ~70K cells a week at scale 1) cost DuckDB twice as long. The ledger
 is filtered on its partition column, so only the days of ``first - lookback_days .. last`` (of
@@ -50,7 +51,11 @@ def _pairs_sql(warehouse: Warehouse, second_days: list[date], lookback_days: int
         on_days = f"between date '{a}' and date '{b}'"
     else:
         on_days = "in (" + ", ".join(f"date '{d.isoformat()}'" for d in second_days) + ")"
-    cell = "partition by store_id, product_id order by on_day"
+    # One ordered pass over the checked cells' counts: a row's predecessor is its cell's
+    # previous count when it is the same cell (a cell's first count follows another cell's
+    # last). Partitioned by cell, DuckDB built ~64K two-row partitions a day at scale 16:
+    # 0.1-0.17 s of the check's 0.7-0.9 s of CPU.
+    in_order = "order by store_id, product_id, on_day"
     return f"""
         with checked_cells as (
             -- only cells counted on the days checked have a pair to check
@@ -90,9 +95,11 @@ def _pairs_sql(warehouse: Warehouse, second_days: list[date], lookback_days: int
         ),
         consecutive as (
             select store_id, product_id, on_day, on_hand, excused,
-                   lag(on_day) over ({cell}) as previous_day,
-                   lag(on_hand) over ({cell}) as previous_on_hand,
-                   lag(excused) over ({cell}) as previous_excused
+                   case when lag(store_id) over ({in_order}) = store_id
+                         and lag(product_id) over ({in_order}) = product_id
+                        then lag(on_day) over ({in_order}) end as previous_day,
+                   lag(on_hand) over ({in_order}) as previous_on_hand,
+                   lag(excused) over ({in_order}) as previous_excused
             from judged_counts
         ),
         pairs as (
