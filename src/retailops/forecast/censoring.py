@@ -294,7 +294,10 @@ def dense_matrices(history: pd.DataFrame
     """Days, units and on-hand counts (series × day) and the closed days of a dense history
     sorted by store, product, date. float32: unit counts and stock counts are whole numbers,
     exact in float32 (half the memory of the matrices at a year's scale)."""
-    days = pd.DatetimeIndex(np.sort(history[F.DATE].unique()))
+    # (the first series' dates when the history has the dense shape: no hash of every row)
+    from retailops.forecast.features import history_days
+
+    days = history_days(history)
     n_days = len(days)
     units = history[F.UNITS].to_numpy(dtype=np.float32).reshape(-1, n_days)
     on_hand = (history[F.ON_HAND].to_numpy(dtype=np.float32) if F.ON_HAND in history
