@@ -11,7 +11,7 @@ sales as (
 
     select * from {{ ref('stg_sales') }}
     {%- if is_incremental() %}
-    where {{ rebuilt_days_filter() }}
+    where {{ rebuilt_rows_filter() }}
     {%- else %}
     where {{ full_build_batch_filter() }}
     {%- endif %}

@@ -8,7 +8,7 @@ inventory as (
 
     select * from {{ ref('stg_inventory') }}
     {%- if is_incremental() %}
-    where {{ rebuilt_days_filter() }}
+    where {{ rebuilt_rows_filter() }}
     {%- endif %}
 
 ),

@@ -13,7 +13,7 @@ shipment_lines as (
 
     select * from {{ ref('stg_shipments') }}
     {%- if is_incremental() %}
-    where {{ rebuilt_days_filter() }}
+    where {{ rebuilt_rows_filter() }}
     {%- endif %}
 
 ),

@@ -9,7 +9,7 @@ source as (
 
     select * from {{ source('raw', 'inventory') }}
     {%- if is_incremental() %}
-    where {{ rebuilt_days_filter('dt') }}
+    where {{ rebuilt_rows_filter('dt') }}
     {%- endif %}
 
 ),

@@ -10,7 +10,7 @@ source as (
 
     select * from {{ source('raw', 'shipments') }}
     {%- if is_incremental() %}
-    where {{ rebuilt_days_filter('dt') }}
+    where {{ rebuilt_rows_filter('dt') }}
     {%- endif %}
 
 ),
