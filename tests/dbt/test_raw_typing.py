@@ -50,8 +50,9 @@ def _typed(sql: str) -> dict:
 
 def test_the_duckdb_typing_is_the_cheaper_expression(compiled_sql: str) -> None:
     # The point of the macros: the untrimmed cast first, the trimmed one only as the fallback.
-    assert "case when regexp_full_match(x, ' *[+-]?[0-9]+ *')" in compiled_sql
+    assert "when regexp_full_match(x, ' *[+-]?[0-9]+ *') then try_cast(x as integer)" in compiled_sql
     assert "case when strlen(x) = length(x) then try_cast(x as double)" in compiled_sql
+    assert "case when cast(try_cast(x as integer) as varchar) = x then try_cast(x as integer)" in compiled_sql
 
 
 @pytest.mark.parametrize("text", list(CASES), ids=[repr(t) for t in CASES])
@@ -60,3 +61,41 @@ def test_raw_text_is_typed_as_written_by_hand(compiled_sql: str, text: str | Non
     i, b, d = _typed(compiled_sql)[text]
     assert i == integer and b == BIGINT.get(text, integer)
     assert (d is None and double is None) or math.isclose(d, double)
+
+
+# raw text -> (text, timestamp) as base_sales keeps ids and parses sold_at (trim, empty is null)
+TEXT_CASES = {
+    "ST001": ("ST001", None), " ST001 ": ("ST001", None), "ST 001": ("ST 001", None),
+    "": (None, None), "  ": (None, None), None: (None, None),
+    "\tP7": ("\tP7", None), f"{NBSP}P7{NBSP}": ("P7", None), "é": ("é", None),
+    "2024-07-01T13:45:12": ("2024-07-01T13:45:12", "2024-07-01 13:45:12"),
+    " 2024-07-01T13:45:12 ": ("2024-07-01T13:45:12", "2024-07-01 13:45:12"),
+    f"{NBSP}2024-07-01T13:45:12": ("2024-07-01T13:45:12", "2024-07-01 13:45:12"),
+    "2024-07-01 13:45:12": ("2024-07-01 13:45:12", None), "2024-02-30T10:00:00": ("2024-02-30T10:00:00", None),
+    "2024-07-01": ("2024-07-01", None), "2024-07-01T13:45:12Z": ("2024-07-01T13:45:12Z", None),
+}
+
+
+@pytest.fixture(scope="module")
+def compiled_text_sql(tmp_path_factory: pytest.TempPathFactory) -> str:
+    tmp = tmp_path_factory.mktemp("raw_text")
+    project: DbtProject = new_project(tmp, tmp / "lake")
+    result = project.invoke(
+        "compile", "--inline",
+        "select x, {{ raw_text('x') }} as t, cast({{ raw_timestamp('x') }} as varchar) as ts from cases")
+    assert result.success, failures(result)
+    return result.result.results[0].node.compiled_code
+
+
+def test_the_duckdb_text_typing_keeps_plain_text_untrimmed(compiled_text_sql: str) -> None:
+    assert "case when strlen(x) = length(x) and not starts_with(x, ' ')" in compiled_text_sql
+
+
+@pytest.mark.parametrize("text", list(TEXT_CASES), ids=[repr(t) for t in TEXT_CASES])
+def test_raw_ids_and_timestamps_are_typed_as_written_by_hand(compiled_text_sql: str,
+                                                              text: str | None) -> None:
+    con = duckdb.connect()
+    con.execute("create table cases (x varchar)")
+    con.executemany("insert into cases values (?)", [[t] for t in TEXT_CASES])
+    typed = {row[0]: row[1:] for row in con.execute(compiled_text_sql).fetchall()}
+    assert typed[text] == TEXT_CASES[text]

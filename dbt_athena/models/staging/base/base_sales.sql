@@ -25,9 +25,9 @@ final as (
 
     select
         {{ raw_integer('sale_id', 'bigint') }} as sale_id,
-        {{ iso_timestamp("nullif(trim(sold_at), '')") }} as sold_at,
-        nullif(trim(store_id), '') as store_id,
-        nullif(trim(product_id), '') as product_id,
+        {{ raw_timestamp('sold_at') }} as sold_at,
+        {{ raw_text('store_id') }} as store_id,
+        {{ raw_text('product_id') }} as product_id,
         {{ raw_integer('quantity') }} as quantity,
         {{ raw_double('unit_price') }} as unit_price,
         {{ raw_double('discount_pct') }} as discount_pct,
