@@ -307,6 +307,26 @@ def test_a_late_delivery_breaks_the_on_time_rate_and_lead_time(platform, tmp_pat
     assert checks["suppliers: shipments per supplier = mart_supplier_performance shipments"].ok
 
 
+# --- the defect ledger ---------------------------------------------------------------------
+
+def test_a_blank_discount_staging_did_not_flag_breaks_both_ledger_checks(platform, tmp_path):
+    blanks = [row for d in range(13, 20) for row in duckdb.execute(
+        f"select record_key from read_csv('{platform.lake}/metadata/defects/dt=2024-07-{d}/"
+        f"defects.csv', all_varchar=true) where defect_type = 'null_discount'").fetchall()]
+    assert len(blanks) >= 2
+    flagged = "sales: missing discounts flagged = ledger null_discount"
+    keys = "sales: ledger null_discount keys all flagged in staging"
+    clean = checks_of(copy_of(platform, tmp_path / "clean"), "2024-07-13", LAST)
+    assert (clean[flagged].expected, clean[flagged].actual) == (len(blanks), len(blanks))
+    assert clean[keys].ok and clean[keys].actual == 0
+    # One ledgered blank discount arrives with a value: staging no longer flags it.
+    found = checks_of(copy_of(platform, tmp_path / "broken",
+                              f"update staging.base_sales set discount_pct = 0.1 "
+                              f"where sale_id = {blanks[0][0]}"), "2024-07-13", LAST)
+    assert (found[flagged].expected, found[flagged].actual) == (len(blanks), len(blanks) - 1)
+    assert not found[keys].ok and found[keys].actual == 1
+
+
 # --- stock ---------------------------------------------------------------------------------
 
 def _a_clean_pair(platform: Built) -> tuple[str, str]:

@@ -39,6 +39,19 @@ def ledger_checks(warehouse: Warehouse, window: Window, batch_days: int = 31) ->
         value = counted[defect]
         return None if value is None else float(value)
 
+    # The window's flagged sale lines, read once for both of their checks (the week's sale
+    # lines at scale 16 are ~5.6M: a scan each cost ~0.03 s of CPU).
+    flagged_sales = [None if v is None else float(v) for v in rows(warehouse, f"""
+        with flagged as (
+            select sale_id from {stg('stg_sales')}
+            where discount_was_missing and partition_dt {in_window}
+        )
+        select (select count(*) from flagged),
+               (select count(*) from {stg('stg_defects')} d
+                left join flagged s on d.record_key = cast(s.sale_id as varchar)
+                where d.defect_type = 'null_discount' and {fact_ledger('d.')}
+                  and s.sale_id is null)
+    """)[0]]
     raw_lines = q(f"select sum(row_count) from {stg('stg_manifests')} "
                   f"where table_name = 'shipments' and partition_dt {in_window}")
     # Staging's duplicate removal groups every line of the days it reads: a long window is
@@ -50,14 +63,9 @@ def ledger_checks(warehouse: Warehouse, window: Window, batch_days: int = 31) ->
         staged_lines = (staged_lines or 0.0) + (staged or 0.0)
     return [
         Check("sales: missing discounts flagged = ledger null_discount", ledger("null_discount"),
-              q(f"select count(*) from {stg('stg_sales')} where discount_was_missing and "
-                f"partition_dt {in_window}"),
-              "every blank discount is in the defect ledger and flagged by staging"),
-        Check("sales: ledger null_discount keys all flagged in staging", 0.0,
-              q(f"select count(*) from {stg('stg_defects')} d left join {stg('stg_sales')} s "
-                f"on d.record_key = cast(s.sale_id as varchar) and s.discount_was_missing "
-                f"and s.partition_dt {in_window} where d.defect_type = 'null_discount' "
-                f"and {fact_ledger('d.')} and s.sale_id is null"),
+              flagged_sales[0], "every blank discount is in the defect ledger and flagged by "
+              "staging"),
+        Check("sales: ledger null_discount keys all flagged in staging", 0.0, flagged_sales[1],
               "ledger rows whose sale line staging did not flag"),
         Check("inventory: negative counts flagged = ledger negative_on_hand",
               ledger("negative_on_hand"),
