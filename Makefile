@@ -32,7 +32,7 @@ $(VENV)/.runtime: pyproject.toml requirements.lock
 # Test tools in the same venv.
 $(VENV)/.test: $(VENV)/.runtime pyproject.toml requirements.lock
 	$(VENV)/bin/pip install $(PIP_QUIET) -c requirements.lock -e '.[local,test]' 2> >($(PIP_NOISE))
-	@$(VENV)/bin/python -c "import pytest, moto, nbclient, hypothesis" && touch $@
+	@$(VENV)/bin/python -c "import pytest, xdist, moto, nbclient, hypothesis" && touch $@
 
 # Tools whose pins clash with the runtime live in venvs of their own (see deploy/requirements-*.txt).
 .venv-lint/.installed: deploy/requirements-lint.txt deploy/requirements-lint.lock
@@ -59,7 +59,7 @@ run: setup
 	$(VENV)/bin/kedro run
 
 test: setup-test
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup
 
 viz: setup
 	$(VENV)/bin/kedro viz run

@@ -46,7 +46,9 @@ SKIPPED = "Partial parsing enabled, no changes found, skipping parsing"
 
 
 def clean_env(project: Path, values: dict[str, str]) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("RETAILOPS_", "AWS_"))}
+    # The image sets no DBT_TARGET_PATH (a pytest-xdist worker does: tests/conftest.py).
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("RETAILOPS_", "AWS_")) and k != "DBT_TARGET_PATH"}
     return {**base, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1",
             "RETAILOPS_DBT_PROJECT_DIR": str(project), **values}
 
