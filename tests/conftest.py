@@ -116,6 +116,12 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[GROUPS_FILE] = os.path.join(folder, "groups.json")  # the workers inherit it
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    path = os.environ.get(GROUPS_FILE)
+    if path and not os.environ.get("PYTEST_XDIST_WORKER"):
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
+
 def _folder_session_fixture(item: pytest.Item, root_conftest_dir: str) -> str | None:
     """The folder of the first session fixture from a test folder's conftest this test uses."""
     info = getattr(item, "_fixtureinfo", None)
