@@ -32,6 +32,7 @@ def test_modules_follow_the_configured_models():
     assert "lleaves" not in modules_for({"compiled_trees": False})
     assert modules_for({"models": ["seasonal_naive", "intermittent"]}) == ["scipy.stats"]
     assert modules_for({"models": "[seasonal_naive, lightgbm]"})[0] == "lightgbm"
+    assert modules_for({"prefetch_imports": False}) == []
 
 
 def test_the_thread_imports_and_is_joined():

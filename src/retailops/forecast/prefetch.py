@@ -27,8 +27,12 @@ _MODULES = {
 
 
 def modules_for(params: Mapping[str, Any]) -> list[str]:
-    """The modules a forecast run with these parameters imports to load and predict."""
+    """The modules a forecast run with these parameters imports to load and predict (none with
+    ``forecast.prefetch_imports: false``: each is then imported where it is first used)."""
     from retailops.forecast.models import MODEL_NAMES
+
+    if not params.get("prefetch_imports", True):
+        return []
 
     names = params.get("models") or MODEL_NAMES
     if isinstance(names, str):
