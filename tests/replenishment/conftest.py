@@ -49,3 +49,21 @@ def tiny():
 def tiny_lean():
     """The tiny chain whose own ordering is the rule before issue 15."""
     return _warmed_up(TINY_LEAN)
+
+
+def scrambled_world(world):
+    """The same chain as a buyer sees it (stores, products, suppliers, case packs, prices, the
+    plan), with every demand parameter and the built-in levels derived from them shuffled: a
+    policy that reads only what the chain observed orders the same in it."""
+    import dataclasses
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return dataclasses.replace(
+        world,
+        base_lines_per_day=rng.permutation(world.base_lines_per_day) * 3.0,
+        product_elasticity=rng.permutation(world.product_elasticity) * 0.5,
+        product_summer_peak=rng.permutation(world.product_summer_peak),
+        reorder_point=rng.permutation(world.reorder_point),
+        order_up_to=rng.permutation(world.order_up_to) * 2)

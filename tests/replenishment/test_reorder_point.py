@@ -11,7 +11,6 @@ counted by hand, the oracle's demand from the engine's own expected units per ce
 from __future__ import annotations
 
 import copy
-import dataclasses
 from datetime import timedelta
 
 import numpy as np
@@ -27,6 +26,7 @@ from retailops.forecast.replenishment import (
 )
 from retailops.simulation.engine import simulate_day
 from retailops.simulation.policies import builtin_policy
+from tests.replenishment.conftest import scrambled_world
 
 DAILY = 2.0   # the constant forecast, units per cell and day
 
@@ -112,18 +112,6 @@ def test_a_cell_at_its_reorder_point_is_ordered_up_to_s_plus_the_cycle_in_whole_
     assert ordered[ordered > 0].mean() > plain[plain > 0].mean()
 
 
-def _scrambled(world):
-    """The same chain as a buyer sees it (stores, products, suppliers, case packs, prices,
-    the plan), with every demand parameter and the built-in levels shuffled."""
-    rng = np.random.default_rng(0)
-    return dataclasses.replace(
-        world,
-        base_lines_per_day=rng.permutation(world.base_lines_per_day) * 3.0,
-        product_elasticity=rng.permutation(world.product_elasticity) * 0.5,
-        product_summer_peak=rng.permutation(world.product_summer_peak),
-        reorder_point=rng.permutation(world.reorder_point),
-        order_up_to=rng.permutation(world.order_up_to) * 2)
-
 
 class _Twins:
     """Orders by ``policy`` on the real world; at every review also asks ``twin`` on the
@@ -149,7 +137,7 @@ def _twin_orders(tiny, forecaster):
     structure = dict(cycle_periods=1.2, perishable_cycle_periods=0.4, cycle_packs=1)
     twins = _Twins(_policy(forecaster, seen, context, **structure),
                    _policy(copy.deepcopy(forecaster), seen, context, **structure),
-                   _scrambled(world))
+                   scrambled_world(world))
     run_closed_loop(world, state, 21, twins, seen)
     return np.array(twins.orders), np.array(twins.twin_orders)
 

@@ -19,6 +19,7 @@ from retailops.simulation.policies import (
     PeriodicReviewFromSales,
     builtin_policy,
 )
+from tests.replenishment.conftest import scrambled_world
 
 FROM_SALES = "periodic_review_from_sales"
 CHAIN = SimulationConfig(seed=7, scale=0.05, builtin_policy=FROM_SALES)
@@ -38,18 +39,6 @@ def test_the_rule_is_selectable_and_in_the_fingerprint():
     with pytest.raises(InvalidParameterError, match="periodic_review_from_sales"):
         SimulationConfig(builtin_policy="from_sales")
 
-
-def _scrambled(world):
-    """The same chain as the rule sees it (stores, products, suppliers, case packs, the plan),
-    with every demand parameter and the built-in levels derived from them shuffled."""
-    rng = np.random.default_rng(0)
-    return dataclasses.replace(
-        world,
-        base_lines_per_day=rng.permutation(world.base_lines_per_day) * 3.0,
-        product_elasticity=rng.permutation(world.product_elasticity) * 0.5,
-        product_summer_peak=rng.permutation(world.product_summer_peak),
-        reorder_point=rng.permutation(world.reorder_point),
-        order_up_to=rng.permutation(world.order_up_to) * 2)
 
 
 class _Twins:
@@ -79,7 +68,7 @@ def primed():
     """A chain landed under the default rule for four weeks, observed day by day by two fresh
     rules: one on the world, one on its scrambled twin."""
     world = build_world(SimulationConfig(seed=7, scale=0.05))
-    scrambled = _scrambled(world)
+    scrambled = scrambled_world(world)
     rule, twin = PeriodicReviewFromSales(), PeriodicReviewFromSales()
     state = initial_state(world)
     for _ in range(28):
