@@ -29,23 +29,28 @@ CASES = {
 BIGINT = {"99999999999": 99999999999}
 
 
-@pytest.fixture(scope="module")
-def compiled_sql(tmp_path_factory: pytest.TempPathFactory) -> str:
+def _compile(tmp_path_factory: pytest.TempPathFactory, sql: str) -> str:
+    """``sql`` (reading a table ``cases`` with one text column ``x``) compiled by dbt for DuckDB."""
     tmp = tmp_path_factory.mktemp("raw_typing")
     project: DbtProject = new_project(tmp, tmp / "lake")
-    result = project.invoke(
-        "compile", "--inline",
-        "select x, {{ raw_integer('x') }} as i, {{ raw_integer('x', 'bigint') }} as b, "
-        "{{ raw_double('x') }} as d from cases")
+    result = project.invoke("compile", "--inline", sql)
     assert result.success, failures(result)
     return result.result.results[0].node.compiled_code
 
 
-def _typed(sql: str) -> dict:
+def _typed(sql: str, cases: dict) -> dict:
+    """Each case's text -> the rest of its row, ``sql`` run on a table of the cases."""
     con = duckdb.connect()
     con.execute("create table cases (x varchar)")
-    con.executemany("insert into cases values (?)", [[text] for text in CASES])
+    con.executemany("insert into cases values (?)", [[text] for text in cases])
     return {row[0]: row[1:] for row in con.execute(sql).fetchall()}
+
+
+@pytest.fixture(scope="module")
+def compiled_sql(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _compile(tmp_path_factory,
+                    "select x, {{ raw_integer('x') }} as i, {{ raw_integer('x', 'bigint') }} as b, "
+                    "{{ raw_double('x') }} as d from cases")
 
 
 def test_the_duckdb_typing_is_the_cheaper_expression(compiled_sql: str) -> None:
@@ -58,7 +63,7 @@ def test_the_duckdb_typing_is_the_cheaper_expression(compiled_sql: str) -> None:
 @pytest.mark.parametrize("text", list(CASES), ids=[repr(t) for t in CASES])
 def test_raw_text_is_typed_as_written_by_hand(compiled_sql: str, text: str | None) -> None:
     integer, double = CASES[text]
-    i, b, d = _typed(compiled_sql)[text]
+    i, b, d = _typed(compiled_sql, CASES)[text]
     assert i == integer and b == BIGINT.get(text, integer)
     assert (d is None and double is None) or math.isclose(d, double)
 
@@ -78,13 +83,8 @@ TEXT_CASES = {
 
 @pytest.fixture(scope="module")
 def compiled_text_sql(tmp_path_factory: pytest.TempPathFactory) -> str:
-    tmp = tmp_path_factory.mktemp("raw_text")
-    project: DbtProject = new_project(tmp, tmp / "lake")
-    result = project.invoke(
-        "compile", "--inline",
-        "select x, {{ raw_text('x') }} as t, cast({{ raw_timestamp('x') }} as varchar) as ts from cases")
-    assert result.success, failures(result)
-    return result.result.results[0].node.compiled_code
+    return _compile(tmp_path_factory, "select x, {{ raw_text('x') }} as t, "
+                    "cast({{ raw_timestamp('x') }} as varchar) as ts from cases")
 
 
 def test_the_duckdb_text_typing_keeps_plain_text_untrimmed(compiled_text_sql: str) -> None:
@@ -94,8 +94,4 @@ def test_the_duckdb_text_typing_keeps_plain_text_untrimmed(compiled_text_sql: st
 @pytest.mark.parametrize("text", list(TEXT_CASES), ids=[repr(t) for t in TEXT_CASES])
 def test_raw_ids_and_timestamps_are_typed_as_written_by_hand(compiled_text_sql: str,
                                                               text: str | None) -> None:
-    con = duckdb.connect()
-    con.execute("create table cases (x varchar)")
-    con.executemany("insert into cases values (?)", [[t] for t in TEXT_CASES])
-    typed = {row[0]: row[1:] for row in con.execute(compiled_text_sql).fetchall()}
-    assert typed[text] == TEXT_CASES[text]
+    assert _typed(compiled_text_sql, TEXT_CASES)[text] == TEXT_CASES[text]
