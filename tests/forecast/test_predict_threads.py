@@ -142,3 +142,13 @@ def test_a_failed_prediction_writes_nothing(stage, monkeypatch, tmp_path):
     with pytest.raises(RuntimeError, match="levels broke"):
         node()
     assert not lake.find("curated")
+
+
+@pytest.mark.parametrize("value", [0, -1, "two", 1.5, True, None])
+def test_a_bad_thread_count_is_refused_in_one_line(value):
+    from retailops.errors import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=r"^forecast\.model_threads=.* must be a "
+                                                    r"positive integer"):
+        run.model_threads({"model_threads": value})
+    assert run.model_threads({}) == 2 and run.model_threads({"model_threads": 1}) == 1

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from retailops.errors import InvalidParameterError
 from retailops.forecast import artifacts, frames as F, levels
 from retailops.forecast.censoring import PROFILE_DAYS, CensoringRule, mark_censoring
 from retailops.forecast.data import (InsufficientHistoryError, MartReader, fingerprint,
@@ -210,7 +211,7 @@ def predict(inputs: ForecastInputs, runs: Mapping[str, ModelRun], params: Mappin
     combinations = {name: list(members)
                     for name, members in dict(params.get("combinations") or {}).items()}
     level_frames = []
-    bottoms = predict_models(inputs, runs, horizon, int(params.get("model_threads", 2)))
+    bottoms = predict_models(inputs, runs, horizon, model_threads(params))
     dispersions = {name: getattr(run.forecaster, "dispersion", {}) for name, run in runs.items()}
     versions = {name: run.stored.version for name, run in runs.items()}
     for name, members in combinations.items():
@@ -235,6 +236,16 @@ def predict(inputs: ForecastInputs, runs: Mapping[str, ModelRun], params: Mappin
     for column in (F.UNITS, F.P10, F.P90):
         level_rows[column] = level_rows[column].astype(np.float64)
     return bottom, level_rows
+
+
+def model_threads(params: Mapping[str, Any]) -> int:
+    """``forecast.model_threads``: how many models predict at the same time (1: one after
+    another); anything but a positive integer is refused in one line."""
+    value = params.get("model_threads", 2)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidParameterError(f"forecast.model_threads={value!r} must be a positive "
+                                    "integer (1: the models predict one after another)")
+    return value
 
 
 def predict_models(inputs: ForecastInputs, runs: Mapping[str, ModelRun], horizon: int,

@@ -43,6 +43,7 @@ def forecast_demand(warehouse: Any, lake: Lake, params: dict) -> dict:
         from retailops.forecast.data import InsufficientHistoryError
         from retailops.lake.promotions import read_plan
 
+        run.model_threads(params)  # a bad value stops the step before the read
         seconds: dict[str, float] = {}
         last_day = params.get("last_day")
         if last_day is not None:
