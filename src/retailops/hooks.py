@@ -172,3 +172,24 @@ class RetailOpsHooks:
             dbt.stop_worker()  # filtered out (--tags, --nodes): nothing for it to do
         elif "dbt_build" in names and not dbt.worker_running():
             dbt.import_in_background()
+        elif "dbt_build" in names:
+            _parse_ahead(catalog, self._context.params)
+
+
+def _parse_ahead(catalog: Any, params: dict[str, Any]) -> None:
+    """The run will build: dbt's worker parses the project for that build while the day lands
+    (``dbt.parse_ahead``), from what the ``dbt_build`` node will pass it: the lake's root, the
+    warehouse's file, ``params:dbt``'s target and ``calendar_years_ahead``. Datasets of other
+    kinds, or no such parameters: the build parses, as before."""
+    from retailops.lake.datasets import LakeDataset
+    from retailops.warehouse.datasets import WarehouseDataset
+    from retailops.warehouse.engines import DuckDBWarehouse
+
+    lake, warehouse = catalog.get("lake"), catalog.get("warehouse")
+    target = (params.get("dbt") or {}).get("target")
+    if not (isinstance(lake, LakeDataset) and isinstance(warehouse, WarehouseDataset) and target):
+        return
+    engine = warehouse.load()
+    dbt.parse_ahead(lake.lake.root, target,
+                    duckdb_path=engine.path if isinstance(engine, DuckDBWarehouse) else None,
+                    calendar_years_ahead=params.get("calendar_years_ahead"))

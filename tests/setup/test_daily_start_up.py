@@ -201,7 +201,7 @@ def test_a_builds_dbt_log_file_is_at_info_unless_asked_for(monkeypatch, tmp_path
 
     calls = []
 
-    def fake_invoke(args, target, env=None):
+    def fake_invoke(args, target, env=None, manifest=None):
         calls.append(args)
         return SimpleNamespace(result=SimpleNamespace(results=[]), success=True,
                                exception=None)

@@ -61,7 +61,7 @@ def worker(monkeypatch):
     """A worker forked from this test process, dbt's import and invocation faked."""
     calls = []
 
-    def fake_invoke(args, target, env=None):
+    def fake_invoke(args, target, env=None, manifest=None):
         if "--raise" in args:
             raise ValueError("the fake dbt refused")
         seen = {"pid": os.getpid(), "probe": os.environ.get("RETAILOPS_TEST_PROBE"),

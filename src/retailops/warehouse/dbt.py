@@ -376,23 +376,69 @@ def stop_worker() -> None:
         _WORKER.pop().stop()
 
 
+# A request to the worker is ``(kind, environment, cwd, args, target, env, command, duckdb_path)``.
+_COMMAND, _PARSE_AHEAD = "command", "parse ahead"
+
+# Variables the project reads only while models run (macros/run_vars.sql), never while it is
+# parsed: a parse is the same whatever their values (tests/transform/test_daily_parse.py).
+_RUN_TIME_VARIABLES = frozenset({"RETAILOPS_RUN_DATE", "RETAILOPS_REBUILD_DAYS"})
+
+
+def _parse_inputs(environment: dict[str, str], cwd: str, args: list[str], target: str,
+                  env: dict[str, str]) -> tuple:
+    """What a parse of the project depends on in a request: the folder, the target, the
+    ``--vars`` value, and dbt's and the project's environment variables (dbt's flags, the
+    profile's values) except those read only at run time."""
+    merged = {**environment, **env, "RETAILOPS_DBT_TARGET": target}
+    variables = tuple(sorted((k, v) for k, v in merged.items()
+                             if k.startswith(("DBT_", "RETAILOPS_"))
+                             and k not in _RUN_TIME_VARIABLES))
+    given = args[args.index("--vars") + 1] if "--vars" in args else None
+    return cwd, target, given, variables
+
+
+def _parsed(args: list[str], target: str, env: dict[str, str]) -> Any:
+    """``dbt parse`` in this process: the manifest, or None when it did not parse (the
+    command it was for parses again and reports the problem)."""
+    from dbt.contracts.graph.manifest import Manifest
+
+    result = invoke(args, target, env)
+    return result.result if result.success and isinstance(result.result, Manifest) else None
+
+
 def _serve(connection: Any) -> None:
     """The worker's loop: import dbt, then run each request the parent sends until it closes
-    the pipe. A request is ``(environment, cwd, args, target, env, command, duckdb_path)``; the
-    answer is ``("ok", summary)`` or ``("error", exception)``."""
+    the pipe. A command's answer is ``("ok", summary)`` or ``("error", exception)``.
+
+    A ``parse ahead`` request (``parse_ahead``: sent when the run starts, answered by nothing)
+    parses the project while the parent lands the day, unless a command is already waiting
+    (then that command parses, as it would have). The next command whose parse inputs are the
+    same (``_parse_inputs``) runs on that manifest (``dbtRunner(manifest=...)``, dbt's own way
+    to reuse a parse) instead of parsing again; the project's files do not change within a run.
+    """
     _import_dbt()
     log.info("dbt worker: dbt imported (%.1f s of CPU)", time.process_time())
+    ahead: tuple[tuple, Any] | None = None
     while True:
         try:
             request = connection.recv()
         except (EOFError, OSError):
             return
-        environment, cwd, args, target, env, command, duckdb_path = request
+        kind, environment, cwd, args, target, env, command, duckdb_path = request
+        inputs = _parse_inputs(environment, cwd, args, target, env)
+        if kind == _PARSE_AHEAD and connection.poll(0):
+            continue
         os.environ.clear()
         os.environ.update(environment)
         os.chdir(cwd)
+        if kind == _PARSE_AHEAD:
+            manifest = _parsed(args, target, env)
+            ahead = None if manifest is None else (inputs, manifest)
+            continue
+        manifest = ahead[1] if ahead is not None and ahead[0] == inputs else None
+        ahead = None
         try:
-            answer = ("ok", _summary(args, target, env, command, duckdb_path))
+            answer = ("ok", _summary(args, target, env, command, duckdb_path, manifest))
         except Exception as exc:  # noqa: BLE001 - raised again in the parent
             answer = ("error", exc)
         try:
@@ -402,10 +448,10 @@ def _serve(connection: Any) -> None:
 
 
 def _summary(args: list[str], target: str, env: dict[str, str], command: str,
-             duckdb_path: str | None) -> dict[str, Any]:
+             duckdb_path: str | None, manifest: Any = None) -> dict[str, Any]:
     """One dbt command in this process, summarised (``broken_rules`` when a test failed)."""
     started = time.perf_counter()
-    result = invoke(args, target, env)
+    result = invoke(args, target, env, manifest=manifest)
     summary = summarise(result, time.perf_counter() - started, command)
     if summary["failed_tests"] and duckdb_path:
         summary["broken_rules"] = broken_rules(result, duckdb_path)
@@ -421,8 +467,8 @@ def _run_summarised(args: list[str], target: str, env: dict[str, str], command: 
         worker = _WORKER[0]
         try:
             worker.served = True
-            worker.connection.send((dict(os.environ), os.getcwd(), args, target, env, command,
-                                    duckdb_path))
+            worker.connection.send((_COMMAND, dict(os.environ), os.getcwd(), args, target, env,
+                                    command, duckdb_path))
             status, value = worker.connection.recv()
         except (EOFError, OSError) as exc:
             stop_worker()
@@ -445,8 +491,10 @@ def _file_log_level() -> list[str]:
     return [] if "DBT_LOG_LEVEL_FILE" in os.environ else ["--log-level-file", "info"]
 
 
-def invoke(args: list[str], target: str, env: dict[str, str] | None = None) -> Any:
-    """Run one dbt command in-process against the project; returns dbt's result object."""
+def invoke(args: list[str], target: str, env: dict[str, str] | None = None,
+           manifest: Any = None) -> Any:
+    """Run one dbt command in-process against the project; returns dbt's result object.
+    ``manifest``: a parse of the project to run on (dbt then does not parse)."""
     for thread in _IMPORTING:
         thread.join()
     from dbt.cli.main import dbtRunner
@@ -457,7 +505,7 @@ def invoke(args: list[str], target: str, env: dict[str, str] | None = None) -> A
             "--profiles-dir", str(directory), "--target", target]
     with _environment({"RETAILOPS_DBT_TARGET": target, **(env or {})}):
         try:
-            return dbtRunner().invoke(full)
+            return dbtRunner(manifest=manifest).invoke(full)
         finally:
             release_duckdb()
             save_compiled_templates()
@@ -508,6 +556,36 @@ def rebuild_days_value(days: list[str] | None) -> str:
     return ",".join(sorted(set(days))) or "none"
 
 
+def _build_vars(lake_root: str, calendar_years_ahead: int | None) -> list[str]:
+    # The days travel as environment variables: a changed --vars value makes dbt re-parse
+    # the whole project (seconds), a changed env var only the few nodes that read it.
+    return ["--vars", json.dumps(dbt_vars(lake_root, calendar_years_ahead=calendar_years_ahead))]
+
+
+def _warehouse_env(duckdb_path: str | None) -> dict[str, str]:
+    if not duckdb_path:
+        return {}
+    Path(duckdb_path).parent.mkdir(parents=True, exist_ok=True)
+    return {"RETAILOPS_DUCKDB_PATH": str(Path(duckdb_path).resolve())}
+
+
+def parse_ahead(lake_root: str, target: str, duckdb_path: str | None = None,
+                calendar_years_ahead: int | None = None) -> bool:
+    """Have dbt's worker parse the project now for this run's ``build`` (same lake, target,
+    warehouse and calendar), while the run lands its day; returns whether a worker was asked.
+    The build then skips its own parse (``_serve``); nothing else changes."""
+    if not _WORKER:
+        return False
+    args = ["parse", "--no-write-json", *_build_vars(lake_root, calendar_years_ahead),
+            *_file_log_level()]
+    try:
+        _WORKER[0].connection.send((_PARSE_AHEAD, dict(os.environ), os.getcwd(), args, target,
+                                    _warehouse_env(duckdb_path), "parse", None))
+    except OSError:
+        return False  # the worker is gone: the build says so
+    return True
+
+
 def build(lake_root: str, target: str, run_date: str | None = None,
           duckdb_path: str | None = None, select: str | None = None,
           selector: str | None = None, full_refresh: bool = False,
@@ -517,13 +595,10 @@ def build(lake_root: str, target: str, run_date: str | None = None,
 
     ``rebuild_days``: the days whose raw partitions and fact rows this build redoes (None:
     every day). ``selector`` names a selector of ``dbt_athena/selectors.yml`` (``daily``)."""
-    # The days travel as environment variables: a changed --vars value makes dbt re-parse
-    # the whole project (seconds), a changed env var only the few nodes that read it.
-    values = dbt_vars(lake_root, calendar_years_ahead=calendar_years_ahead)
     # No manifest.json/run_results.json: the summary comes from the result object and lineage
     # from ``dbt parse``'s manifest; writing them costs 0.2-0.9 s a run. dbt still saves its
     # parse (partial_parse.msgpack), which is what the next run reuses.
-    args = ["build", "--no-write-json", "--vars", json.dumps(values)]
+    args = ["build", "--no-write-json", *_build_vars(lake_root, calendar_years_ahead)]
     if select:
         args += ["--select", select]
     if selector:
@@ -531,10 +606,8 @@ def build(lake_root: str, target: str, run_date: str | None = None,
     if full_refresh:
         args.append("--full-refresh")
     env = {"RETAILOPS_RUN_DATE": run_date or "",
-           "RETAILOPS_REBUILD_DAYS": rebuild_days_value(rebuild_days)}
-    if duckdb_path:
-        Path(duckdb_path).parent.mkdir(parents=True, exist_ok=True)
-        env["RETAILOPS_DUCKDB_PATH"] = str(Path(duckdb_path).resolve())
+           "RETAILOPS_REBUILD_DAYS": rebuild_days_value(rebuild_days),
+           **_warehouse_env(duckdb_path)}
     summary = _run_summarised(args + _file_log_level(), target, env,
                               " ".join(args[:1] + args[4:]), duckdb_path)
     summary["run_date"] = run_date
