@@ -16,7 +16,7 @@ import io
 import json
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Iterable, Literal, Mapping
@@ -197,7 +197,10 @@ def _check_bytes(lake: Lake, table: str, day: date, manifest: Manifest,
         raise CorruptPartitionError(f"partition {where} is missing but has a manifest") from None
     if hashlib.sha256(data).hexdigest() != manifest.sha256:
         raise CorruptPartitionError(f"partition {where} does not match its manifest (sha256)")
-    header = data.split(b"\n", 1)[0].decode("utf-8", "replace")
+    # The first line as a slice: ``split`` would copy the rest of the file too (~60 MB, ~0.09 s
+    # of CPU for a scale-16 day's sales).
+    end = data.find(b"\n")
+    header = data[: end if end >= 0 else len(data)].decode("utf-8", "replace")
     found = tuple(c.strip().strip('"') for c in header.split(","))
     if found[: len(expected_columns)] != expected_columns:
         raise CorruptPartitionError(
@@ -243,25 +246,28 @@ def _stored_sizes(lake: Lake, table: str, days: Iterable[date]) -> dict[str, int
 HASH_WORKERS = 2
 
 
-def _check_days(lake: Lake, table: str, days: list[date], committed: Mapping[date, Manifest],
-                expected_columns: tuple[str, ...]) -> None:
-    """``_check_bytes`` of each day, HASH_WORKERS at a time; the first bad day in day order
-    raises (as checking them one by one would), the others still queued are cancelled."""
-    if len(days) < 2:
-        for day in days:
-            _check_bytes(lake, table, day, committed[day], expected_columns)
-        return
+def _size_problem(lake: Lake, table: str, committed: Mapping[date, Manifest],
+                  sizes: Mapping[str, int]) -> CorruptPartitionError | None:
+    """The first committed partition (in day order) whose data file is missing or has another
+    size than its manifest records, as the error to raise; None when every size matches."""
+    for day, manifest in sorted(committed.items()):
+        relative = layout.fact_file(table, day)
+        size = sizes.get(relative)
+        if size is None:
+            return CorruptPartitionError(
+                f"partition {lake.url(relative)} is missing but has a manifest")
+        if manifest.bytes >= 0 and size != manifest.bytes:
+            return CorruptPartitionError(
+                f"partition {lake.url(relative)} has {size:,} bytes but its manifest "
+                f"records {manifest.bytes:,} (truncated or altered)")
+    return None
 
-    # Each task reads, hashes and drops one partition's bytes.
-    with ThreadPoolExecutor(HASH_WORKERS, thread_name_prefix="verify") as pool:
-        pending = [pool.submit(_check_bytes, lake, table, day, committed[day], expected_columns)
-                   for day in days]
-        try:
-            for task in pending:
-                task.result()  # raises the first failure in day order
-        finally:
-            for task in pending:
-                task.cancel()
+
+def _raise_first_failure(checks: list[Future]) -> None:
+    """Wait for the checks in the order they were submitted; the first one that failed raises
+    (as checking them one by one would), whichever worker finished first."""
+    for check in checks:
+        check.result()
 
 
 def verify_lake(lake: Lake, tables: Iterable[str] = FACT_TABLES,
@@ -277,8 +283,14 @@ def verify_lake(lake: Lake, tables: Iterable[str] = FACT_TABLES,
     every table, or a mapping table -> days): the sha256 of the stored bytes and the header's
     columns. The cost of a daily run stays flat as history grows; a same-size edit of an older
     day is caught once that day is in ``sha_days``. Days without a complete partition are
-    skipped. Raises ``CorruptPartitionError`` naming the first bad file. ``manifests``: the
-    tables' manifests when the caller read them already this run (they are not read again).
+    skipped. Raises ``CorruptPartitionError`` naming the first bad file (tables in the given
+    order, then sizes before contents, then days in order), as checking one file after the
+    other would. ``manifests``: the tables' manifests when the caller read them already this
+    run (they are not read again).
+
+    The partitions to hash are read and hashed ``HASH_WORKERS`` at a time across every table
+    (a daily run's day: the sales file on one worker, the other tables' on the other, while
+    this thread checks the next table's sizes).
     """
     tables = list(tables)
     if isinstance(sha_days, Mapping):
@@ -287,23 +299,26 @@ def verify_lake(lake: Lake, tables: Iterable[str] = FACT_TABLES,
         every = set(sha_days)
         hashed = {t: every for t in tables}
     verified: dict[str, dict[date, Manifest]] = {}
-    for table in tables:
-        committed = (dict(manifests[table]) if manifests is not None and table in manifests
-                     else read_manifests(lake, table))
-        sizes = _stored_sizes(lake, table, committed)
-        for day, manifest in sorted(committed.items()):
-            relative = layout.fact_file(table, day)
-            size = sizes.get(relative)
-            if size is None:
-                raise CorruptPartitionError(
-                    f"partition {lake.url(relative)} is missing but has a manifest")
-            if manifest.bytes >= 0 and size != manifest.bytes:
-                raise CorruptPartitionError(
-                    f"partition {lake.url(relative)} has {size:,} bytes but its manifest "
-                    f"records {manifest.bytes:,} (truncated or altered)")
-        _check_days(lake, table, sorted(hashed[table] & set(committed)), committed,
-                    tuple(columns[table]))
-        verified[table] = committed
+    # Each task reads, hashes and drops one partition's bytes.
+    with ThreadPoolExecutor(HASH_WORKERS, thread_name_prefix="verify") as workers:
+        checks: list[Future] = []  # in table order, then day order
+        try:
+            for table in tables:
+                committed = (dict(manifests[table]) if manifests is not None and table in manifests
+                             else read_manifests(lake, table))
+                problem = _size_problem(lake, table, committed,
+                                        _stored_sizes(lake, table, committed))
+                if problem is not None:
+                    _raise_first_failure(checks)  # an earlier table's bad file comes first
+                    raise problem
+                expected = tuple(columns[table])
+                checks += [workers.submit(_check_bytes, lake, table, day, committed[day], expected)
+                           for day in sorted(hashed[table] & set(committed))]
+                verified[table] = committed
+            _raise_first_failure(checks)
+        finally:
+            for check in checks:
+                check.cancel()
     return verified
 
 
