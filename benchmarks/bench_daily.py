@@ -201,8 +201,9 @@ def breakdown(log: str, dbt_log: str, wall: float) -> dict[str, float]:
         "ingest (simulate, land the day)": (nodes["plan_rebuild"] - first) / 1000,
         "plan and verify": (nodes["dbt_build"] - nodes["plan_rebuild"]) / 1000,
         # Waiting for dbt: its worker process still importing it (the parent's own import
-        # before 2baaaac, or the background thread's).
-        "dbt: import (wait)": dbt_total - inside,
+        # before 2baaaac, or the background thread's), or still parsing ahead (since 2b3549f:
+        # the build's own "start-up and parse" then holds no parse).
+        "dbt: import, parse ahead (wait)": dbt_total - inside,
         "dbt: start-up and parse": dbt["start and parse"],
         "dbt: nodes (models and tests)": dbt["nodes"],
         "dbt: other": dbt["other"],
