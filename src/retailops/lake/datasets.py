@@ -44,6 +44,7 @@ from retailops.lake.landing import (
     PROMOTIONS,
     DayLanding,
     PlanLanding,
+    finish_landing,
     land_day,
     land_dimensions,
     land_promotions,
@@ -133,7 +134,9 @@ class RawDaysDataset(_LakeBacked[DayLanding, dict[str, list[date]]]):
     """
 
     def save(self, data: DayLanding) -> None:
-        report = land_day(self.lake, data)
+        # The day's ground truth and checkpoint are finished on a background thread while the
+        # run goes on (``landing.land_day``); the run report waits for them.
+        report = land_day(self.lake, data, finish_later=True)
         lines = sum(report.rows.values())
         written = [t for t, o in report.outcomes.items() if o != "skipped"]
         repaired = [t for t, o in report.outcomes.items() if o == "rewritten"]
@@ -196,6 +199,10 @@ class RunReportDataset(_LakeBacked[dict, dict]):
         return layout.run_report_file(self._kind, "latest")
 
     def save(self, data: dict) -> None:
+        # A run's report (and every stage that reads it: forecast, publish, report) comes after
+        # the ground truth and checkpoint of the days it landed are written; a failure there
+        # fails the run here (``landing.finish_landing``).
+        finish_landing()
         body = (json.dumps(data, indent=2, default=str) + "\n").encode()
         stamp = str(data.get("generated_at", "")).replace(":", "").replace("+0000", "Z")
         window = data.get("window", {})
@@ -206,6 +213,7 @@ class RunReportDataset(_LakeBacked[dict, dict]):
                  self.lake.url(layout.run_report_file(self._kind, run_id)))
 
     def load(self) -> dict:
+        finish_landing()
         try:
             return json.loads(self.lake.read_bytes(self._latest()))
         except FileNotFoundError:

@@ -58,6 +58,16 @@ def state_folder() -> str:
     return f"{METADATA}/state"
 
 
+def unfinished_file(day: date) -> str:
+    """Marks a day whose facts a run committed before writing its ground truth and checkpoint
+    (``landing.land_day`` with ``finish_later``); removed once both are written."""
+    return f"{METADATA}/unfinished/{partition(day)}/unfinished.txt"
+
+
+def unfinished_folder() -> str:
+    return f"{METADATA}/unfinished"
+
+
 def lake_config_file() -> str:
     """The lake's configuration record (seed, scale, generator), written on its first ingest."""
     return f"{METADATA}/lake.json"
