@@ -4,9 +4,9 @@ every store × product cell. Built once from the configuration; it never changes
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
+from typing import Callable
 
 import numpy as np
 
@@ -172,29 +172,33 @@ def _cluster_mix(store_type: np.ndarray, affluence: np.ndarray,
 SHARED_WORLDS = 2
 
 
-def shared_world(config: SimulationConfig) -> World:
+def shared_world(config: SimulationConfig,
+                 build: Callable[[SimulationConfig], World] | None = None) -> World:
     """The world of ``config``, built once per process: an ingest run's nodes (dimensions,
     promotion plans, the days) each ask for it, and one build serves them all. Keyed by the
     whole configuration (every field: seed, scale, review period, safety factor, built-in
     policy, defect rates) and its fingerprint (which tells 2 from 2.0, as the lake's records
     do), so two configurations never share a world. Its arrays are made read-only: a caller
     that wrote into one would change the chain for every later caller; numpy refuses the write
-    instead. ``shared_world.cache_clear()`` forgets the worlds kept."""
-    return _shared_world(config, config.fingerprint())
-
-
-@functools.lru_cache(maxsize=SHARED_WORLDS)
-def _shared_world(config: SimulationConfig, fingerprint: str) -> World:
-    del fingerprint  # part of the cache's key only
-    world = build_world(config)
-    for item in fields(world):
-        value = getattr(world, item.name)
-        if isinstance(value, np.ndarray):
-            value.flags.writeable = False
+    instead. ``build`` makes the world when the process has none for ``config`` yet
+    (``build_world`` by default; the ingest reads a kept copy, ``lake.world_store``).
+    ``shared_world.cache_clear()`` forgets the worlds kept."""
+    key = (config, config.fingerprint())
+    world = _SHARED.pop(key, None)
+    if world is None:
+        world = (build or build_world)(config)
+        for item in fields(world):
+            value = getattr(world, item.name)
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+    _SHARED[key] = world  # the most recently asked for last
+    while len(_SHARED) > SHARED_WORLDS:
+        _SHARED.pop(next(iter(_SHARED)))
     return world
 
 
-shared_world.cache_clear = _shared_world.cache_clear  # type: ignore[attr-defined]
+_SHARED: dict[tuple[SimulationConfig, str], World] = {}
+shared_world.cache_clear = _SHARED.clear  # type: ignore[attr-defined]
 
 
 def build_world(config: SimulationConfig) -> World:

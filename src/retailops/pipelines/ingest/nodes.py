@@ -13,6 +13,7 @@ from retailops.lake.lake_config import ensure_lake_configuration
 from retailops.lake.landing import DayLanding, PlanLanding, finish_unfinished_days, plan_window
 from retailops.lake.state_store import checkpoint_days, checkpoints_to_keep
 from retailops.lake.storage import Lake
+from retailops.lake.world_store import lake_world
 from retailops.simulation import (
     FIRST_DAY,
     DimensionBatch,
@@ -77,10 +78,12 @@ def check_lake_configuration(lake: Lake, window: dict[str, str], seed: int, scal
 
 def build_dimensions(window: dict[str, str], seed: int, scale: float,
                      simulation: dict[str, Any],
-                     lake_configuration: dict[str, Any] | None = None) -> DimensionBatch:
-    """Stores, products and suppliers of the chain (deterministic for a configuration)."""
+                     lake_configuration: dict[str, Any] | None = None,
+                     lake: Lake | None = None) -> DimensionBatch:
+    """Stores, products and suppliers of the chain (deterministic for a configuration). The
+    world comes from ``lake`` when a local lake keeps it (``lake.world_store``), else is drawn."""
     del window, lake_configuration  # ordering only: after the window and the lake were checked
-    return dimension_tables(shared_world(simulation_config(seed, scale, simulation)))
+    return dimension_tables(lake_world(lake, simulation_config(seed, scale, simulation)))
 
 
 def publish_promotions(window: dict[str, str], seed: int, scale: float,
@@ -107,7 +110,7 @@ def simulate_window(lake: Lake, window: dict[str, str], seed: int, scale: float,
     # promotion plans landed (so the days' output, which the transform waits for, comes last).
     del lake_configuration, promotion_plans
     config = simulation_config(seed, scale, simulation)
-    world = shared_world(config)
+    world = lake_world(lake, config)
     first, last = date.fromisoformat(window["first"]), date.fromisoformat(window["last"])
     # A day whose facts a killed run committed before its ground truth and checkpoint were
     # written gets them now, wherever it lies (normally: one empty folder listed).

@@ -34,7 +34,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 build_dimensions,
                 inputs=["ingest_window", "params:seed", "params:scale", "params:simulation",
-                        "lake_configuration"],
+                        "lake_configuration", "lake"],
                 outputs="raw_dimensions",
                 name="land_dimensions",
             ),
