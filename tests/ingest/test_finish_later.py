@@ -37,7 +37,8 @@ def _ingest_through_the_dataset(root: Path, first: str, last: str) -> None:
 
 def _lake_files(root: Path) -> dict[str, str]:
     return {k: v for k, v in tree_digest(root).items()
-            if not k.startswith(("metadata/lake.json", "metadata/manifest_index"))}
+            if not k.startswith(("metadata/lake.json", "metadata/manifest_index",
+                                 "metadata/world/"))}
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +67,10 @@ def test_finishing_later_writes_the_same_bytes_and_leaves_no_mark(tmp_path, refe
 
 def test_the_run_report_waits_for_the_truth_and_checkpoint(tmp_path, monkeypatch):
     real = landing._truth_parquet
+    threads = []
 
     def slow_truth(truth):
+        threads.append(landing.threading.current_thread().name)
         time.sleep(0.5)
         return real(truth)
 
@@ -75,8 +78,23 @@ def test_the_run_report_waits_for_the_truth_and_checkpoint(tmp_path, monkeypatch
     _ingest_through_the_dataset(tmp_path / "lake", "2024-07-01", "2024-07-01")
     truth = tmp_path / "lake" / "metadata/truth/dt=2024-07-01/demand.parquet"
     assert not truth.exists(), "the truth was written before the day's facts were committed"
+    landing.start_finishing()  # as the transform does once the day is verified
     RunReportDataset(path=str(tmp_path / "lake"), kind="validation").save({"generated_at": "x"})
     assert truth.exists() and landing._FINISHING == []
+    assert threads == ["finish-2024-07-01"], "not written on the background thread"
+
+
+def test_left_unstarted_they_are_written_by_whoever_waits(tmp_path, reference):
+    # An ingest alone never starts the thread: the next day's landing (or the run report, or
+    # the process's exit) writes them in its own thread.
+    root = tmp_path / "lake"
+    _ingest_through_the_dataset(root, "2024-07-01", "2024-07-02")
+    assert not (root / "metadata/truth/dt=2024-07-02").exists()
+    assert (root / "metadata/truth/dt=2024-07-01/demand.parquet").exists()
+    landing.finish_landing()
+    _ingest_through_the_dataset(root, "2024-07-03", "2024-07-03")
+    landing.finish_landing()
+    assert _lake_files(root) == reference
 
 
 def test_a_failed_truth_write_fails_the_report_and_the_next_landing_writes_it(

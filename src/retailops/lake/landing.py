@@ -8,7 +8,9 @@ complete partitions or partitions the next run re-lands.
 
 A Kedro run finishes the ground truth and the checkpoint later (``land_day`` with
 ``finish_later``): nothing reads them before the next day's run or a forecast's scoring, so
-they are written on a background thread while the transform runs. The day is marked
+they are written on a background thread while dbt builds (``start_finishing``, called by the
+transform once the partitions dbt reads are verified; started with the landing itself they
+took the cores the planning and the verification need). The day is marked
 unfinished (``metadata/unfinished/dt=.../``) before its first commit point and unmarked once
 both are written; a run killed in between leaves the mark, and the next landing simulates that
 day again from the checkpoint before it and writes the same bytes (``finish_unfinished_days``).
@@ -21,8 +23,10 @@ month of days replayed, never different bytes).
 
 from __future__ import annotations
 
+import atexit
 import io
 import logging
+import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -141,40 +145,83 @@ def _write_truth_and_checkpoint(lake: Lake, batch: DayBatch, fingerprint: str, t
 
 
 class _Finishing:
-    """One day's ground truth and checkpoint being written on a background thread."""
+    """One day's ground truth and checkpoint, written later: on a background thread once
+    ``start_finishing`` is called (the transform calls it when dbt starts), or in the caller's
+    thread by ``finish_landing`` if nobody started it."""
 
     def __init__(self, lake: Lake, batch: DayBatch, fingerprint: str, truth: bool,
                  checkpoint: bool):
         self.day = batch.day
         self.error: BaseException | None = None
+        self._work = (lake, batch, fingerprint, truth, checkpoint)
         # Not a daemon: the interpreter waits for it before the process exits.
-        self.thread = threading.Thread(target=self._run, name=f"finish-{batch.day}",
-                                       args=(lake, batch, fingerprint, truth, checkpoint))
-        self.thread.start()
+        self.thread = threading.Thread(target=self._run, name=f"finish-{batch.day}")
 
-    def _run(self, lake: Lake, batch: DayBatch, fingerprint: str, truth: bool,
-             checkpoint: bool) -> None:
+    def start(self) -> None:
+        if self.thread.ident is None:
+            self.thread.start()
+
+    def _run(self) -> None:
+        # Below the run's other work (Linux: a thread's own nice value): it takes a core dbt
+        # leaves idle, and does not slow what the run waits for.
         try:
-            _write_truth_and_checkpoint(lake, batch, fingerprint, truth, checkpoint)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), FINISHING_NICE)
+        except (AttributeError, OSError):
+            pass
+        self._write()
+
+    def _write(self) -> None:
+        try:
+            _write_truth_and_checkpoint(*self._work)
         except BaseException as exc:  # noqa: BLE001 - kept for finish_landing to raise
             self.error = exc
             log.error("%s: the ground truth and checkpoint were not written (%s); the day stays "
                       "marked unfinished and the next landing writes them", self.day, exc)
+        self._work = None  # the day's batch is not held longer than needed
+
+    def finish(self) -> None:
+        """Done when this returns: joined, or written here if never started; raises a failure."""
+        if self.thread.ident is None:
+            self._write()
+        else:
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
-# The day of this process whose ground truth and checkpoint are still being written (at most
-# one: landing the next day waits for it first, so a backfill never holds more than a day).
+FINISHING_NICE = 10
+
+# The day of this process whose ground truth and checkpoint are still to be written (at most
+# one: landing the next day finishes it first, so a backfill never holds more than a day).
 _FINISHING: list[_Finishing] = []
 
 
+def start_finishing() -> None:
+    """Start writing, on a background thread, the ground truth and checkpoint this process
+    left for later (``land_day`` with ``finish_later``). The transform calls it once the
+    partitions dbt reads are verified: from then on the run waits for dbt, and a core is idle
+    for much of that."""
+    for finishing in _FINISHING:
+        finishing.start()
+
+
 def finish_landing() -> None:
-    """Wait until the ground truth and checkpoint this process is writing in the background
-    are written (``land_day`` with ``finish_later``); raise what failed there."""
+    """Make sure the ground truth and checkpoint this process left for later are written
+    (waiting for the background thread, or writing them here when it was never started);
+    raise what failed there."""
     while _FINISHING:
-        finishing = _FINISHING.pop()
-        finishing.thread.join()
-        if finishing.error is not None:
-            raise finishing.error
+        _FINISHING.pop().finish()
+
+
+def _finish_at_exit() -> None:
+    try:
+        finish_landing()
+    except Exception:  # noqa: BLE001 - logged by _Finishing; the next landing repairs the day
+        pass
+
+
+# A run that never starts the thread (an ingest alone) still writes them before it exits.
+atexit.register(_finish_at_exit)
 
 
 def land_day(lake: Lake, landing: DayLanding, finish_later: bool = False) -> DayReport:
@@ -188,8 +235,9 @@ def land_day(lake: Lake, landing: DayLanding, finish_later: bool = False) -> Day
     the encoding threads are gone when the day is landed.
 
     ``finish_later``: the ground truth and the checkpoint (~0.2 s of CPU at scale 16) are
-    written after the facts' commit points, on a background thread that outlives this call
-    (the module docstring: the unfinished mark, ``finish_landing``). The same bytes either way."""
+    written after this call returns, after the facts' commit points: on a background thread
+    once ``start_finishing`` is called, else by ``finish_landing`` (the module docstring: the
+    unfinished mark). The same bytes either way."""
     finish_landing()
     batch = landing.batch
     day = batch.day

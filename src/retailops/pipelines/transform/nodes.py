@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from retailops.lake.landing import start_finishing
 from retailops.lake.manifest_index import complete_manifests
 from retailops.lake.partitions import verify_lake
 from retailops.lake.storage import Lake
@@ -86,10 +87,14 @@ def verify_raw_partitions(lake: Lake, raw_days: dict[str, list[date]],
 
 
 def verify_planned_partitions(lake: Lake, rebuild_plan: dict[str, Any]) -> dict[str, dict[str, int]]:
-    """``verify_raw_partitions`` over the complete days the plan read (the pipeline's node)."""
+    """``verify_raw_partitions`` over the complete days the plan read (the pipeline's node).
+    Once they pass, the run's landing writes the ground truth and checkpoint it left for later
+    on a background thread (``landing.start_finishing``) while dbt builds."""
     raw_days = {t: [date.fromisoformat(str(d)) if isinstance(d, str) else d for d in days]
                 for t, days in rebuild_plan["raw_days"].items()}
-    return verify_raw_partitions(lake, raw_days, rebuild_plan)
+    verified = verify_raw_partitions(lake, raw_days, rebuild_plan)
+    start_finishing()
+    return verified
 
 
 def build_warehouse(lake: Lake, verified_partitions: dict[str, Any], raw_dimensions: dict[str, int],
