@@ -90,6 +90,7 @@ def faked(monkeypatch):
         return SimpleNamespace(result=SimpleNamespace(results=[]), success=True, exception=None)
 
     monkeypatch.setattr(dbt, "_import_dbt", lambda: None)
+    monkeypatch.setattr(dbt, "_schedule_critical_path_first", lambda: None)
     monkeypatch.setattr(dbt, "invoke", fake_invoke)
     saved = dict(os.environ), os.getcwd()
     yield calls
@@ -195,8 +196,10 @@ def _rows(path: Path) -> dict[str, list[tuple]]:
 
 
 def test_a_real_daily_build_on_the_parse_ahead_matches_a_full_build(tmp_path, monkeypatch):
-    # dbt imports itself when invoked; the worker's start-up caches stay out of this process.
+    # dbt imports itself when invoked; the worker's start-up caches and its order of ready
+    # nodes (test_dbt_order.py) stay out of this process.
     monkeypatch.setattr(dbt, "_import_dbt", lambda: None)
+    monkeypatch.setattr(dbt, "_schedule_critical_path_first", lambda: None)
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
     monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")
