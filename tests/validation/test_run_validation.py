@@ -11,7 +11,6 @@ The expected values come from the raw files or from the break itself, never from
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -846,87 +845,3 @@ def test_the_daily_run_keeps_day_results_in_the_lake(platform, tmp_path):
     message, report = validate(platform, copy, start_date="2024-07-13", end_date=LAST)
     assert message is None and report["ok"]
     assert not (copy.reports / "metadata/validation/day_results.json").exists()
-
-
-# --- stock beside the other checks -----------------------------------------------------------
-
-class InOrder:
-    """The session's queries without its connection: the checks run one after the other."""
-
-    engine = "duckdb"
-
-    def __init__(self, warehouse):
-        self.warehouse = warehouse
-
-    def table(self, layer, name):
-        return self.warehouse.table(layer, name)
-
-    def rows(self, sql):
-        return self.warehouse.rows(sql)
-
-
-def test_stock_read_beside_the_other_checks_says_what_reading_in_order_says(platform, tmp_path,
-                                                                            monkeypatch):
-    import threading
-
-    module = importlib.import_module("retailops.validation.reconcile")
-
-    store, product = _a_clean_pair(platform)
-    copy = copy_of(platform, tmp_path,
-                   f"update marts.fct_inventory_snapshots "
-                   f"set recorded_quantity_on_hand = recorded_quantity_on_hand + 3 "
-                   f"where store_id = '{store}' and product_id = '{product}' "
-                   f"and snapshot_date = date '2024-07-19'",
-                   "update marts.fct_daily_sales set net_revenue = net_revenue + 25 "
-                   "where sale_date = date '2024-07-18' and quantity > 0")
-    stock_checks, readers = module.stock_checks, []
-
-    def watched(reader, *args):
-        readers.append((threading.get_ident(), reader))
-        return stock_checks(reader, *args)
-
-    monkeypatch.setattr(module, "stock_checks", watched)
-    with DuckDBWarehouse(str(copy.warehouse)).session() as warehouse:
-        runs = {}
-        for name, reader in (("beside", warehouse), ("in order", InOrder(warehouse))):
-            week = reconcile(reader, date(2024, 7, 13), date.fromisoformat(LAST))
-            _, _, kept = reconcile_daily(reader, date(2024, 7, 12), date(2024, 7, 18),
-                                         Settings(), None, None, DayResults(), PRODUCTS)
-            daily, _, results = reconcile_daily(reader, date(2024, 7, 13),
-                                                date.fromisoformat(LAST), Settings(), None,
-                                                None, kept, PRODUCTS)
-            runs[name] = (_describe(week), _describe(daily), results.days,
-                          [c.describe() for c in daily if not c.ok])
-    assert runs["beside"] == runs["in order"]
-    # Both breaks are named by the daily run whichever way it reads.
-    failing = runs["beside"][3]
-    assert [line.split(":")[0] for line in failing] == ["money", "stock"], failing
-    assert failing[0].startswith("money: net revenue") and "2024-07-18:" in failing[0]
-    assert f"{store}/{product} 2024-07-01..2024-07-19" in failing[1], failing
-    # On the DuckDB session a daily run's stock ran on a thread of its own, through a cursor
-    # (not the session's connection); a long window's, and any without the session's
-    # connection, on the caller's thread with the caller's reader.
-    main = threading.get_ident()
-    (week_thread, week_reader), *daily = readers[:3]
-    assert week_thread == main and week_reader is warehouse
-    assert len(daily) == 2 and all(ident != main and reader.connection is not
-                                   warehouse.connection for ident, reader in daily)
-    assert all(ident == main and isinstance(reader, InOrder) for ident, reader in readers[3:])
-
-
-def test_an_error_beside_the_other_checks_stops_the_validation(platform, tmp_path,
-                                                               monkeypatch):
-    module = importlib.import_module("retailops.validation.reconcile")
-
-    copy = copy_of(platform, tmp_path)
-
-    def broken(*args):
-        raise duckdb.CatalogException("Table with name fct_inventory_snapshots does not exist")
-
-    monkeypatch.setattr(module, "stock_checks", broken)
-    with DuckDBWarehouse(str(copy.warehouse)).session() as warehouse:
-        with pytest.raises(duckdb.CatalogException, match="fct_inventory_snapshots"):
-            reconcile_daily(warehouse, date(2024, 7, 13), date.fromisoformat(LAST), Settings(),
-                            None, None, DayResults(), PRODUCTS)
-        # The session is still there for what follows (the cursor closed after the thread).
-        assert warehouse.rows("select 1") == [(1,)]

@@ -23,11 +23,9 @@ only for the days not kept with the same inputs, so its cost is a day's, not a w
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from retailops.errors import InvalidParameterError
 from retailops.validation.checks import Check
@@ -39,7 +37,7 @@ from retailops.validation.promotions import promotion_checks
 from retailops.validation.stock import stock_checks
 from retailops.validation.suppliers import DayReader, DeliveryTotals, supplier_checks
 from retailops.validation.window import Window
-from retailops.warehouse.engines import DuckDBSession, Warehouse
+from retailops.warehouse.engines import Warehouse
 
 
 @dataclass(frozen=True)
@@ -101,69 +99,29 @@ def reconcile_daily(warehouse: Warehouse, first: date, last: date, settings: Set
     (``None`` without ``kept_days``). ``products_sha``: the sha256 of the products file the
     money check's unit costs come from (None: the money check keeps nothing)."""
     window = Window(first, last)
+    # A daily run recomputes the supplier totals of the days that are new, re-landed or
+    # removed only (the new day, as a rule), not its whole week: a day's totals are keyed by
+    # its partition's checksum, as the day results are. A backfill recomputes its window.
+    suppliers, totals = supplier_checks(warehouse, None if kept_days is not None else window,
+                                        kept, read_days, settings.batch_days)
+    keys = None
     if kept_days is not None:
+        keys = fingerprints(warehouse, window, settings.stock_lookback_days, products_sha)
         kept_days = DayResults({family: dict(per_day)
                                 for family, per_day in kept_days.days.items()})
-    # A daily run reads stock (its costliest family, and the fingerprints its kept days are
-    # keyed on) beside the others; each family writes only its own part of ``kept_days``. A
-    # long window reads them in order: two batches at once would share the memory cap.
-    with _beside(warehouse, kept_days is not None) as (reader, lane):
-        keys = None if kept_days is None else lane.submit(
-            fingerprints, reader, window, settings.stock_lookback_days, products_sha)
-        stock = lane.submit(lambda: stock_checks(
-            reader, window, settings.stock_lookback_days, kept_days,
-            keys and keys.result().stock, settings.batch_days))
-        # A daily run recomputes the supplier totals of the days that are new, re-landed or
-        # removed only (the new day, as a rule), not its whole week: a day's totals are keyed
-        # by its partition's checksum, as the day results are. A backfill recomputes its
-        # window.
-        suppliers, totals = supplier_checks(warehouse,
-                                            None if kept_days is not None else window,
-                                            kept, read_days, settings.batch_days)
-        checks = [
-            *presence_checks(warehouse, window),
-            *row_checks(warehouse, window),
-            *ledger_checks(warehouse, window, settings.batch_days),
-        ]
-        keys = keys and keys.result()
-        checks += [
-            *promotion_checks(warehouse, window, kept_days, keys and keys.promotions,
-                              settings.batch_days),
-            *money_checks(warehouse, window, settings.money_tolerance, kept_days,
-                          keys and keys.money, settings.batch_days),
-            *suppliers,
-            *stock.result(),
-        ]
+    checks = [
+        *presence_checks(warehouse, window),
+        *row_checks(warehouse, window),
+        *ledger_checks(warehouse, window, settings.batch_days),
+        *promotion_checks(warehouse, window, kept_days, keys and keys.promotions,
+                          settings.batch_days),
+        *money_checks(warehouse, window, settings.money_tolerance, kept_days,
+                      keys and keys.money, settings.batch_days),
+        *suppliers,
+        *stock_checks(warehouse, window, settings.stock_lookback_days, kept_days,
+                      keys and keys.stock, settings.batch_days),
+    ]
     return checks, totals, None if kept_days is None else kept_days.within(window)
-
-
-class _InOrder:
-    """A lane that runs what it is given at once, in the caller's thread."""
-
-    @staticmethod
-    def submit(fn: Callable[..., Any], *args: Any) -> Future:
-        done: Future = Future()
-        try:
-            done.set_result(fn(*args))
-        except Exception as exc:  # raised again by .result(), as a thread's would be
-            done.set_exception(exc)
-        return done
-
-
-@contextmanager
-def _beside(warehouse: Warehouse, wanted: bool) -> Iterator[tuple[Warehouse, Any]]:
-    """A reader and a lane (``submit``) for work beside the caller's. ``wanted`` on a DuckDB
-    session: one thread, reading through a cursor of the same read-only connection (DuckDB
-    lets go of the GIL while a query runs, so both lanes' queries share the cores: a daily
-    validation kept about one of the two busy). Otherwise the warehouse itself, and the work
-    runs when submitted."""
-    connection = getattr(warehouse, "connection", None)
-    if not wanted or not isinstance(warehouse, DuckDBSession) or connection is None:
-        yield warehouse, _InOrder()
-        return
-    # The pool is left (waiting for its work) before the cursor closes.
-    with connection.cursor() as cursor, ThreadPoolExecutor(max_workers=1) as lane:
-        yield DuckDBSession(warehouse.path, cursor), lane
 
 
 def run_report(checks: list[Check], build_summary: dict[str, Any], first: date, last: date,
