@@ -5,7 +5,6 @@ given, in each table every size before any content, days in order."""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import date
 
@@ -15,6 +14,7 @@ from retailops.errors import CorruptPartitionError
 from retailops.lake import partitions
 from retailops.lake.partitions import commit_partition, verify_lake
 from retailops.lake.storage import Lake
+from tests.verify_spy import spy_on_hashing
 
 DAY = date(2024, 7, 1)
 TABLES = ("sales", "inventory", "shipments")
@@ -51,16 +51,7 @@ def _verify(lake: Lake, tables=TABLES, columns=COLUMNS):
 
 
 def test_the_days_tables_are_hashed_on_two_threads(lake, monkeypatch):
-    seen, threads = [], set()
-    real = partitions._check_bytes
-
-    def check_bytes(lake_, table, day, manifest, columns):
-        threads.add(threading.current_thread().name)
-        seen.append(table)
-        time.sleep(0.05)  # long enough for the second worker to take the next table
-        return real(lake_, table, day, manifest, columns)
-
-    monkeypatch.setattr(partitions, "_check_bytes", check_bytes)
+    seen, threads = spy_on_hashing(monkeypatch, lambda table, day: table)
     verified = _verify(lake)
     assert sorted(seen) == sorted(TABLES) and all(DAY in verified[t] for t in TABLES)
     assert len(threads) == 2

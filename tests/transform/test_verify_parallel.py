@@ -4,7 +4,6 @@ partition still stops it with the FIRST bad day's name, whichever worker finishe
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import date, timedelta
 
@@ -14,6 +13,7 @@ from retailops.errors import CorruptPartitionError
 from retailops.lake import partitions
 from retailops.lake.partitions import commit_partition, verify_lake
 from retailops.lake.storage import Lake
+from tests.verify_spy import spy_on_hashing
 
 FIRST = date(2024, 7, 1)
 DAYS = [FIRST + timedelta(days=k) for k in range(8)]
@@ -37,16 +37,7 @@ def _alter(lake: Lake, day: date) -> None:
 
 
 def test_every_day_is_hashed_on_two_threads(lake, monkeypatch):
-    seen, threads = [], set()
-    real = partitions._check_bytes
-
-    def check_bytes(lake_, table, day, manifest, columns):
-        threads.add(threading.current_thread().name)
-        seen.append(day)
-        time.sleep(0.05)  # long enough for the second worker to take the next day
-        return real(lake_, table, day, manifest, columns)
-
-    monkeypatch.setattr(partitions, "_check_bytes", check_bytes)
+    seen, threads = spy_on_hashing(monkeypatch, lambda table, day: day)
     verified = verify_lake(lake, ["sales"], {"sales": DAYS}, {"sales": COLUMNS})
     assert sorted(seen) == DAYS and set(verified["sales"]) == set(DAYS)
     assert len(threads) == partitions.HASH_WORKERS == 2
