@@ -68,6 +68,11 @@ def unfinished_folder() -> str:
     return f"{METADATA}/unfinished"
 
 
+def world_file(key: str) -> str:
+    """The chain's world kept under its key (``lake.world_store``)."""
+    return f"{METADATA}/world/{key}.npz"
+
+
 def lake_config_file() -> str:
     """The lake's configuration record (seed, scale, generator), written on its first ingest."""
     return f"{METADATA}/lake.json"

@@ -23,7 +23,7 @@ from importlib import resources
 
 import numpy as np
 
-from retailops.lake import layout
+from retailops.lake.layout import world_file
 from retailops.lake.storage import Lake
 from retailops.simulation import GENERATOR_VERSION, SimulationConfig, World, shared_world
 from retailops.simulation import world as world_module
@@ -49,10 +49,6 @@ def world_key(config: SimulationConfig) -> str:
     parts = (f"format={WORLD_FORMAT}", config.fingerprint(), GENERATOR_VERSION,
              f"numpy={np.__version__}", _simulation_source_digest())
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
-
-
-def world_file(key: str) -> str:
-    return f"{layout.METADATA}/world/{key}.npz"
 
 
 def _arrays(world: World) -> dict[str, np.ndarray]:

@@ -474,6 +474,12 @@ _COMMAND, _PARSE_AHEAD = "command", "parse ahead"
 _RUN_TIME_VARIABLES = frozenset({"RETAILOPS_RUN_DATE", "RETAILOPS_REBUILD_DAYS"})
 
 
+def _request(kind: str, args: list[str], target: str, env: dict[str, str], command: str,
+             duckdb_path: str | None) -> tuple:
+    """A request for the worker, with this process's environment and folder at call time."""
+    return (kind, dict(os.environ), os.getcwd(), args, target, env, command, duckdb_path)
+
+
 def _parse_inputs(environment: dict[str, str], cwd: str, args: list[str], target: str,
                   env: dict[str, str]) -> tuple:
     """What a parse of the project depends on in a request: the folder, the target, the
@@ -560,8 +566,7 @@ def _run_summarised(args: list[str], target: str, env: dict[str, str], command: 
         worker = _WORKER[0]
         try:
             worker.served = True
-            worker.connection.send((_COMMAND, dict(os.environ), os.getcwd(), args, target, env,
-                                    command, duckdb_path))
+            worker.connection.send(_request(_COMMAND, args, target, env, command, duckdb_path))
             status, value = worker.connection.recv()
         except (EOFError, OSError) as exc:
             stop_worker()
@@ -672,8 +677,8 @@ def parse_ahead(lake_root: str, target: str, duckdb_path: str | None = None,
     args = ["parse", "--no-write-json", *_build_vars(lake_root, calendar_years_ahead),
             *_file_log_level()]
     try:
-        _WORKER[0].connection.send((_PARSE_AHEAD, dict(os.environ), os.getcwd(), args, target,
-                                    _warehouse_env(duckdb_path), "parse", None))
+        _WORKER[0].connection.send(_request(_PARSE_AHEAD, args, target,
+                                            _warehouse_env(duckdb_path), "parse", None))
     except OSError:
         return False  # the worker is gone: the build says so
     return True
