@@ -92,9 +92,11 @@ def write_conf(root: Path, scale: float, models: list[str]) -> Path:
     return conf
 
 
-def run_step(root: Path, name: str, *args: str, command: list[str] | None = None) -> dict:
+def run_step(root: Path, name: str, *args: str, command: list[str] | None = None,
+             project: Path = PROJECT_ROOT, env: dict[str, str] | None = None) -> dict:
     """``kedro run`` (or ``command``) as a new process: seconds, peak memory; its log (its
-    output) kept in the workdir."""
+    output) kept in the workdir. ``project``/``env``: another version's exported project
+    (``--baseline``) run on the same workdir."""
     (root / "logs").mkdir(exist_ok=True)
     log = root / "logs" / f"{name}.log"
     # DuckDB's spill folder beside the warehouse (its peak size: the full build's limit at
@@ -102,7 +104,7 @@ def run_step(root: Path, name: str, *args: str, command: list[str] | None = None
     spill = root / "warehouse" / "retailops.duckdb.tmp"
     command = [sys.executable, MEASURE, str(log), "--spill", str(spill), "--",
                *(command or [KEDRO, "run", "--conf-source", str(root / "conf"), *args])]
-    done = subprocess.run(command, cwd=PROJECT_ROOT, env=_env(root), capture_output=True,
+    done = subprocess.run(command, cwd=project, env=env or _env(root), capture_output=True,
                           text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["load"] = os.getloadavg()[0]
@@ -252,16 +254,54 @@ def daily_runs(scales: list[float], args: argparse.Namespace) -> None:
         # dbt's saved parse primed as a deployment ships it (bench_daily.py's reason).
         subprocess.run([sys.executable, "-c", PARSE, str(root)], env=_env(root), check=True,
                        cwd=PROJECT_ROOT, capture_output=True)
-    for _ in range(args.daily_runs):
+    # --baseline REF: that commit's daily run too, on the same workdirs, alternating with
+    # today's (bench_daily.py's export: its own dbt target and log folders); the first round
+    # of each version is a warm-up, recorded with "warm_up" and left out of the medians.
+    versions = [("today", PROJECT_ROOT, None)]
+    if args.baseline:
+        from bench_daily import baseline
+        exported = {root: baseline(root, args.baseline, _env(root)) for root in roots}
+        versions.insert(0, (args.baseline, None, exported))
+    for round_number in range(args.daily_runs + (1 if args.baseline else 0)):
+        for code, project, exported in versions:
+            for root in roots:
+                if exported:
+                    project, env = exported[root]
+                else:
+                    env = None
+                record = load_record(root)
+                day = (_last_landed(root / "lake") + timedelta(days=1)).isoformat()
+                result = run_step(root, f"daily-{day}", "--pipelines", "daily", "--tags",
+                                  "ingest,transform,validate", "--params", f"run_date={day}",
+                                  project=project, env=env)
+                result["day"] = day
+                if args.baseline:
+                    result["code"] = code
+                    result["warm_up"] = round_number == 0
+                record["steps"].setdefault("daily_runs", []).append(result)
+                save_record(root, record)
+                _say(root, f"daily {day} ({code})" if args.baseline else f"daily {day}",
+                     result)
+    if args.baseline:
+        print(baseline_comparison(roots, args.baseline, args.daily_runs))
+
+
+def baseline_comparison(roots: list[Path], ref: str, runs: int) -> str:
+    """Per version: the median daily run at each workdir and their ratio (last workdir over
+    the first), over this invocation's counted rounds."""
+    lines = []
+    for code in (ref, "today"):
+        medians = []
         for root in roots:
-            record = load_record(root)
-            day = (_last_landed(root / "lake") + timedelta(days=1)).isoformat()
-            result = run_step(root, f"daily-{day}", "--pipelines", "daily", "--tags",
-                              "ingest,transform,validate", "--params", f"run_date={day}")
-            result["day"] = day
-            record["steps"].setdefault("daily_runs", []).append(result)
-            save_record(root, record)
-            _say(root, f"daily {day}", result)
+            counted = [r for r in load_record(root)["steps"]["daily_runs"]
+                       if r.get("code") == code and not r.get("warm_up")][-runs:]
+            medians.append((statistics.median(r["seconds"] for r in counted),
+                            statistics.median(r["cpu_seconds"] for r in counted)))
+        (first, first_cpu), (last, last_cpu) = medians[0], medians[-1]
+        lines.append(f"{code}: {roots[-1].name} {last:.2f} s ({last_cpu:.1f} s CPU) vs "
+                     f"{roots[0].name} {first:.2f} s ({first_cpu:.1f} s CPU): "
+                     f"{last / first:.2f}x (medians of {runs} alternating rounds)")
+    return "\n".join(lines)
 
 
 # --- the table and the plot ----------------------------------------------------------------
@@ -411,6 +451,8 @@ def main() -> None:
     parser.add_argument("--daily-runs", type=int, default=3)
     parser.add_argument("--daily-workdirs", default="",
                         help="comma list of built workdirs to alternate the daily runs between")
+    parser.add_argument("--baseline", help="with the daily step: a git commit whose daily "
+                        "run alternates with today's on the same workdirs")
     parser.add_argument("--forecast-models", default="seasonal_naive,intermittent")
     parser.add_argument("--conf-only", type=Path, help="write this workdir's conf (for "
                         "--scales' first scale) and record it as built elsewhere (a copied, "
