@@ -250,6 +250,61 @@ def test_an_empty_window_is_missing_not_zero(platform, tmp_path):
     assert "no rows" in checks["sales: landed lines = staged lines, every day"].describe()
 
 
+def _raw_lines(platform: Built, table: str, day: str) -> int:
+    """Lines of a day's raw CSV file (its header left out)."""
+    return sum(1 for _ in (platform.lake / f"raw/{table}/dt={day}/{table}.csv").open()) - 1
+
+
+def test_a_line_lost_in_staging_fails_the_row_checks_naming_its_day(platform, tmp_path):
+    """The staged lines are counted a day at a time: one sale line and one count gone from
+    the typed base tables fail the landed = staged checks on their own days only, whatever
+    the statements' batch of days."""
+    sale_id, quantity = one(platform.warehouse, (
+        "select sale_id, quantity from staging.base_sales where dt = '2024-07-16' "
+        "order by sale_id limit 1"))
+    store, product = one(platform.warehouse, (
+        "select store_id, product_id from staging.base_inventory where dt = '2024-07-15' "
+        "order by 1, 2 limit 1"))
+    copy = copy_of(platform, tmp_path,
+                   f"delete from staging.base_sales where sale_id = {sale_id}",
+                   f"delete from staging.base_inventory where dt = '2024-07-15' "
+                   f"and store_id = '{store}' and product_id = '{product}'")
+    sales, counts = _raw_lines(platform, "sales", "2024-07-16"), _raw_lines(
+        platform, "inventory", "2024-07-15")
+    units = one(platform.warehouse, "select sum(quantity) from staging.base_sales "
+                "where dt = '2024-07-16'")[0]
+    for batch_days in (31, 2):
+        checks = checks_of(copy, "2024-07-13", LAST, batch_days=batch_days)
+        assert checks["sales: landed lines = staged lines, every day"].problems == (
+            f"2024-07-16: {sales} landed, {sales - 1} staged",)
+        assert checks["sales: staged lines = fct_daily_sales transactions, every day"
+                      ].problems == (f"2024-07-16: {sales - 1} staged, {sales} in the mart",)
+        assert checks["sales: staged units = fct_daily_sales units, every day"].problems == (
+            f"2024-07-16: {units - quantity} staged, {units} in the mart",)
+        assert checks["inventory: landed counts = staged counts, every day"].problems == (
+            f"2024-07-15: {counts} landed, {counts - 1} staged",)
+        assert checks["inventory: staged counts = fct_inventory_snapshots rows, every day"
+                      ].problems == (f"2024-07-15: {counts - 1} staged, {counts} in the mart",)
+
+
+def test_a_delivery_line_lost_in_staging_breaks_the_duplicate_count(platform, tmp_path):
+    """raw lines - staged lines = ledgered duplicates, the staged lines counted a day at a
+    time: one line gone from the typed delivery lines is one duplicate too many."""
+    name = "shipments: raw lines - staged lines = ledger duplicates"
+    shipment, line = one(platform.warehouse, (
+        "select shipment_id, line_number from staging.base_shipments where dt = '2024-07-17' "
+        "group by 1, 2 having count(*) = 1 order by 1, 2 limit 1"))
+    clean = checks_of(copy_of(platform, tmp_path / "clean"), "2024-07-13", LAST)[name]
+    assert clean.ok, clean.describe()
+    broken = copy_of(platform, tmp_path / "broken",
+                     f"delete from staging.base_shipments where shipment_id = {shipment} "
+                     f"and line_number = {line}")
+    for batch_days in (31, 2):
+        check = checks_of(broken, "2024-07-13", LAST, batch_days=batch_days)[name]
+        assert not check.ok and check.actual == clean.actual + 1, check.describe()
+        assert check.expected == clean.expected
+
+
 # --- money ---------------------------------------------------------------------------------
 
 def test_money_in_the_mart_must_match_the_raw_sale_lines(platform, tmp_path):

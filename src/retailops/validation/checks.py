@@ -87,6 +87,18 @@ def day_batches(values: list[date], batch_days: int) -> list[list[date]]:
     return batches
 
 
+def each_day(values: list[date], select: str) -> str:
+    """``select`` once per day of ``values`` as one ``union all``, with ``{day}`` standing for the
+    day's ISO date (one row per day, in order, also for a day with no rows).
+
+    For totals per day over a text partition column with many rows a day: filtering each day
+    on it (one branch a day) instead of grouping on it, DuckDB counted a week's ~5.6M staged
+    sale lines at scale 16 for half the CPU (0.09 -> 0.045 s), the same at scale 1. Each branch
+    costs its own planning, so a small table is cheaper grouped. Athena prunes each branch to
+    its partition."""
+    return "\nunion all\n".join(select.replace("{day}", day.isoformat()) for day in values)
+
+
 def day_list(values: list[date]) -> str:
     """Days as an operator reads them: single days, and runs of days as first..last."""
     ordered, runs = sorted(values), []

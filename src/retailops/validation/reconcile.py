@@ -111,7 +111,7 @@ def reconcile_daily(warehouse: Warehouse, first: date, last: date, settings: Set
                                 for family, per_day in kept_days.days.items()})
     checks = [
         *presence_checks(warehouse, window),
-        *row_checks(warehouse, window),
+        *row_checks(warehouse, window, settings.batch_days),
         *ledger_checks(warehouse, window, settings.batch_days),
         *promotion_checks(warehouse, window, kept_days, keys and keys.promotions,
                           settings.batch_days),
