@@ -791,6 +791,32 @@ def _kept_clean(platform: Built, tmp_path: Path):
     return kept
 
 
+def test_a_sales_mart_day_changed_in_or_before_the_week_is_read_again(platform, tmp_path):
+    """fct_daily_sales is read once per run for the week (presence, rows, money and the
+    week's day fingerprints) and once for the lookback before it: a mart day changed on
+    either side changes the fingerprints of the days whose lookback holds it (37 days), and
+    a changed day of the week fails the row check naming it."""
+    kept = _kept_clean(platform, tmp_path)
+    week = [f"2024-07-{d}" for d in range(13, 20)]
+    for day, reread in (("2024-07-05", week), ("2024-07-15", week[2:])):
+        store, product = one(platform.warehouse, (
+            f"select store_id, product_id from marts.fct_daily_sales "
+            f"where sale_date = date '{day}' order by 1, 2 limit 1"))
+        copy = copy_of(platform, tmp_path / day,
+                       f"update marts.fct_daily_sales set quantity = quantity + 1 "
+                       f"where sale_date = date '{day}' and store_id = '{store}' "
+                       f"and product_id = '{product}'")
+        checks, results = _daily(copy, "2024-07-13", LAST, kept)
+        assert results.recomputed["stock"] == reread, day
+        units = {c.name: c for c in checks}["sales: staged units = fct_daily_sales units, every day"]
+        if day in week:
+            staged = one(platform.warehouse, "select sum(quantity) from staging.base_sales "
+                         f"where dt = '{day}'")[0]
+            assert units.problems == (f"{day}: {staged} staged, {staged + 1} in the mart",)
+        else:
+            assert units.ok, units.describe()
+
+
 def test_a_kept_day_whose_mart_changed_is_read_again_and_fails(platform, tmp_path):
     kept = _kept_clean(platform, tmp_path)
     store, product = _a_clean_pair(platform)

@@ -99,6 +99,22 @@ def each_day(values: list[date], select: str) -> str:
     return "\nunion all\n".join(select.replace("{day}", day.isoformat()) for day in values)
 
 
+# fct_daily_sales per day: (rows, transactions, units, net revenue, cost, profit).
+SalesDays = dict[str, tuple]
+
+
+def sales_mart_days(warehouse: Warehouse, first: date, last: date) -> SalesDays:
+    """``fct_daily_sales``' totals per day of ``first..last`` (days with rows only), read once
+    for the presence, row and money checks and the day fingerprints: at scale 16 the week's
+    ~2.6M mart rows were scanned four times, the fingerprints' lookback once more."""
+    return {str(day)[:10]: tuple(values) for day, *values in warehouse.rows(
+        f"select cast(sale_date as varchar), count(*), sum(transactions), sum(quantity), "
+        f"sum(net_revenue), sum(cost), sum(profit) "
+        f"from {warehouse.table('marts', 'fct_daily_sales')} "
+        f"where sale_date between date '{first.isoformat()}' and date '{last.isoformat()}' "
+        f"group by sale_date")}
+
+
 def day_list(values: list[date]) -> str:
     """Days as an operator reads them: single days, and runs of days as first..last."""
     ordered, runs = sorted(values), []

@@ -11,7 +11,17 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 
-from retailops.validation.checks import Check, day_batches, day_list, days, each_day, named, rows
+from retailops.validation.checks import (
+    Check,
+    SalesDays,
+    day_batches,
+    day_list,
+    days,
+    each_day,
+    named,
+    rows,
+    sales_mart_days,
+)
 from retailops.validation.window import FACT_TABLES, Window
 from retailops.warehouse.engines import Warehouse
 
@@ -21,8 +31,10 @@ def _per_day(warehouse: Warehouse, sql: str) -> dict[str, tuple]:
     return {str(row[0])[:10]: row[1:] for row in rows(warehouse, sql)}
 
 
-def presence_checks(warehouse: Warehouse, window: Window) -> list[Check]:
-    """A partition of every fact table and a slice of every daily fact mart for each day."""
+def presence_checks(warehouse: Warehouse, window: Window,
+                    sold: SalesDays | None = None) -> list[Check]:
+    """A partition of every fact table and a slice of every daily fact mart for each day.
+    ``sold``: ``sales_mart_days`` of the window, when already read."""
     a, b = window.first.isoformat(), window.last.isoformat()
     wanted = days(window.first, window.last)
     checks: list[Check] = []
@@ -46,12 +58,15 @@ def presence_checks(warehouse: Warehouse, window: Window) -> list[Check]:
             "days of the window with a manifest (a partition without one was never landed)",
             problems=(f"no {table} partition for {day_list(missing)}",) if missing else ()))
 
-    for mart, column, table in (("fct_daily_sales", "sale_date", "sales"),
-                                ("fct_inventory_snapshots", "snapshot_date", "inventory")):
-        present = {date.fromisoformat(day) for day in _per_day(warehouse, (
-            f"select cast({column} as varchar) as day, count(*) as n "
-            f"from {warehouse.table('marts', mart)} "
-            f"where {column} between date '{a}' and date '{b}' group by {column}"))}
+    if sold is None:
+        sold = sales_mart_days(warehouse, window.first, window.last)
+    counted = _per_day(warehouse, (
+        f"select cast(snapshot_date as varchar) as day, count(*) as n "
+        f"from {warehouse.table('marts', 'fct_inventory_snapshots')} "
+        f"where snapshot_date between date '{a}' and date '{b}' group by snapshot_date"))
+    for mart, days_in_mart, table in (("fct_daily_sales", sold, "sales"),
+                                      ("fct_inventory_snapshots", counted, "inventory")):
+        present = {date.fromisoformat(day) for day in days_in_mart}
         expected = [d for d in wanted if d not in empty[table]]
         missing = [d for d in expected if d not in present]
         checks.append(Check(
@@ -84,9 +99,11 @@ def _staged_sales(warehouse: Warehouse, window: Window, batch_days: int) -> dict
     return found
 
 
-def row_checks(warehouse: Warehouse, window: Window, batch_days: int = 31) -> list[Check]:
+def row_checks(warehouse: Warehouse, window: Window, batch_days: int = 31,
+               sold: SalesDays | None = None) -> list[Check]:
     """Per day: landed lines (manifests) = staged lines = lines counted in the marts. The
-    staged sale lines are counted ``batch_days`` days to a statement."""
+    staged sale lines are counted ``batch_days`` days to a statement; ``sold``:
+    ``sales_mart_days`` of the window, when already read."""
     a, b = window.first.isoformat(), window.last.isoformat()
     stg = lambda name: warehouse.table("staging", name)  # noqa: E731
     mart = lambda name: warehouse.table("marts", name)  # noqa: E731
@@ -98,10 +115,10 @@ def row_checks(warehouse: Warehouse, window: Window, batch_days: int = 31) -> li
             f"group by partition_dt")).items()}
 
     staged_sales = _staged_sales(warehouse, window, batch_days)
-    mart_sales = _per_day(warehouse, (
-        f"select cast(sale_date as varchar), sum(transactions), sum(quantity) "
-        f"from {mart('fct_daily_sales')} where sale_date between date '{a}' and date '{b}' "
-        f"group by sale_date"))
+    if sold is None:
+        sold = sales_mart_days(warehouse, window.first, window.last)
+    mart_sales = {day: (transactions, units) for day, (_, transactions, units, *_) in
+                  sold.items()}
     # A week's counts are ~10x fewer than its sale lines: grouped, they cost less than a
     # statement of seven branches (measured at scale 1 and 16).
     staged_counts = _per_day(warehouse, (

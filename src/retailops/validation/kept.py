@@ -37,7 +37,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from retailops.validation.checks import rows
+from retailops.validation.checks import SalesDays, rows
 from retailops.validation.window import Window
 from retailops.warehouse.engines import Warehouse
 
@@ -119,9 +119,11 @@ class Fingerprints:
 
 
 def fingerprints(warehouse: Warehouse, window: Window, lookback_days: int,
-                 products_sha: str | None) -> Fingerprints:
+                 products_sha: str | None, sold: SalesDays | None = None) -> Fingerprints:
     """Four small queries over ``first - lookback .. last``: the manifest index, the fact
-    ledger's counts per day and type, and the two marts' per-day totals."""
+    ledger's counts per day and type, and the two marts' per-day totals. ``sold``:
+    ``sales_mart_days`` of the window, when already read (the sales mart is then read for
+    the lookback before the window only)."""
     stg = lambda name: warehouse.table("staging", name)  # noqa: E731
     mart = lambda name: warehouse.table("marts", name)  # noqa: E731
     first, last = window.first, window.last
@@ -144,10 +146,13 @@ def fingerprints(warehouse: Warehouse, window: Window, lookback_days: int,
             f"and defect_date between date '{s}' and date '{b}' "
             f"group by partition_dt, defect_type")):
         ledger[(str(day), str(defect))] = int(n)
-    sold = {str(day)[:10]: [int(n), int(units or 0)] for day, n, units in rows(warehouse, (
+    sold_to = b if sold is None else (first - timedelta(days=1)).isoformat()
+    sold_days = {str(day)[:10]: [int(n), int(units or 0)] for day, n, units in rows(warehouse, (
         f"select cast(sale_date as varchar), count(*), sum(quantity) "
-        f"from {mart('fct_daily_sales')} where sale_date between date '{s}' and date '{b}' "
-        f"group by sale_date"))}
+        f"from {mart('fct_daily_sales')} where sale_date between date '{s}' "
+        f"and date '{sold_to}' group by sale_date"))}
+    for day, (n, _, units, *_) in (sold or {}).items():
+        sold_days[day] = [int(n), int(units or 0)]
     counted = {str(day)[:10]: [int(n), int(units or 0)] for day, n, units in rows(warehouse, (
         f"select cast(snapshot_date as varchar), count(*), sum(recorded_quantity_on_hand) "
         f"from {mart('fct_inventory_snapshots')} "
@@ -157,7 +162,8 @@ def fingerprints(warehouse: Warehouse, window: Window, lookback_days: int,
         d = day.isoformat()
         return [d, shas.get(("inventory", d)), shas.get(("sales", d)),
                 shas.get(("shipments", d)), ledger.get((d, "negative_on_hand"), 0),
-                ledger.get((d, "duplicate_shipment_line"), 0), sold.get(d), counted.get(d)]
+                ledger.get((d, "duplicate_shipment_line"), 0), sold_days.get(d),
+                counted.get(d)]
 
     promotions, money, stock = {}, {}, {}
     for i in range((last - first).days + 1):

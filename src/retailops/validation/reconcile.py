@@ -28,7 +28,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from retailops.errors import InvalidParameterError
-from retailops.validation.checks import Check
+from retailops.validation.checks import Check, sales_mart_days
 from retailops.validation.coverage import presence_checks, row_checks
 from retailops.validation.kept import DayResults, fingerprints
 from retailops.validation.ledger import ledger_checks
@@ -104,19 +104,23 @@ def reconcile_daily(warehouse: Warehouse, first: date, last: date, settings: Set
     # its partition's checksum, as the day results are. A backfill recomputes its window.
     suppliers, totals = supplier_checks(warehouse, None if kept_days is not None else window,
                                         kept, read_days, settings.batch_days)
+    # fct_daily_sales per day, read once for the presence, row and money checks and the day
+    # fingerprints.
+    sold = sales_mart_days(warehouse, first, last)
     keys = None
     if kept_days is not None:
-        keys = fingerprints(warehouse, window, settings.stock_lookback_days, products_sha)
+        keys = fingerprints(warehouse, window, settings.stock_lookback_days, products_sha,
+                            sold)
         kept_days = DayResults({family: dict(per_day)
                                 for family, per_day in kept_days.days.items()})
     checks = [
-        *presence_checks(warehouse, window),
-        *row_checks(warehouse, window, settings.batch_days),
+        *presence_checks(warehouse, window, sold),
+        *row_checks(warehouse, window, settings.batch_days, sold),
         *ledger_checks(warehouse, window, settings.batch_days),
         *promotion_checks(warehouse, window, kept_days, keys and keys.promotions,
                           settings.batch_days),
         *money_checks(warehouse, window, settings.money_tolerance, kept_days,
-                      keys and keys.money, settings.batch_days),
+                      keys and keys.money, settings.batch_days, sold),
         *suppliers,
         *stock_checks(warehouse, window, settings.stock_lookback_days, kept_days,
                       keys and keys.stock, settings.batch_days),
