@@ -181,9 +181,9 @@
 {#- DuckDB only: copy the model just built to Parquet under curated/.
     - Whole tables: curated/<model>/<model>.parquet, replaced each run.
     - Facts (date_column given): hive partitions curated/<model>/<date_column>=YYYY-MM-DD/data_0.parquet.
-      With rebuild_days only those days' folders are replaced (a day without rows any more,
-      e.g. removed from the lake, loses its folder); without, the folder is replaced as a
-      whole, one file per day. -#}
+      With rebuild_days only those days' folders are replaced, one plain COPY per day (a day
+      without rows any more, e.g. removed from the lake, loses its folder); without, the
+      folder is replaced as a whole, one partitioned COPY per month. -#}
 {% macro export_curated(date_column=none) -%}
     {{ return(adapter.dispatch('export_curated', 'retailops')(date_column)) }}
 {%- endmacro %}
@@ -213,12 +213,33 @@
         copy (select * from {{ this }} where {{ date_column }} is null)
         to '{{ folder }}' (format parquet, partition_by ({{ date_column }}), overwrite_or_ignore, filename_pattern 'data_{i}')
     {%- elif days -%}
-        {%- do run_query("select retailops_make_dirs('" ~ folder ~ "')") -%}
-        {%- for day in days -%}
-            {%- do run_query("select retailops_remove_dir('" ~ folder ~ "/" ~ date_column ~ "=" ~ day ~ "')") -%}
+        {#- A rebuilt day: its rows straight to its one file, the file a partitioned COPY
+            writes (the hive folder's name carries the day, the file holds the other columns):
+            partitioning a single day cost more CPU for nothing (docs/scale.md, finding 16).
+            Each column passes through a CASE that is true for every row written, because a
+            plain COPY marks a column REQUIRED in the file when the table's statistics show
+            no null in it (DuckDB 2.0), where the partitioned COPY writes every column
+            OPTIONAL; the CASE's implicit ELSE NULL keeps them OPTIONAL. A day without rows
+            (removed from the lake) loses its folder and gets no file: COPY returns the count
+            of rows it wrote. tests/dbt/test_curated_day_export.py compares both COPYs. -#}
+        {%- set columns = [] -%}
+        {%- for column in adapter.get_columns_in_relation(this) if column.name != date_column -%}
+            {%- do columns.append(adapter.quote(column.name)) -%}
         {%- endfor -%}
-        copy (select * from {{ this }} where {{ date_column }} in {{ rebuild_days_sql(days, 'date ') }})
-        to '{{ folder }}' (format parquet, partition_by ({{ date_column }}), overwrite_or_ignore, filename_pattern 'data_{i}')
+        {%- for day in days -%}
+            {%- set day_folder = folder ~ "/" ~ date_column ~ "=" ~ day -%}
+            {%- set in_day = date_column ~ " = date '" ~ day ~ "'" -%}
+            {%- set selected = [] -%}
+            {%- for column in columns -%}
+                {%- do selected.append("case when " ~ in_day ~ " then " ~ column ~ " end as " ~ column) -%}
+            {%- endfor -%}
+            {%- do run_query("select retailops_remove_dir('" ~ day_folder ~ "')") -%}
+            {%- do run_query("select retailops_make_dirs('" ~ day_folder ~ "')") -%}
+            {%- set written = run_query("copy (select " ~ selected | join(", ") ~ " from " ~ this ~ " where " ~ in_day ~ ") to '" ~ day_folder ~ "/data_0.parquet' (format parquet)") -%}
+            {%- if written.columns[0].values()[0] == 0 -%}
+                {%- do run_query("select retailops_remove_dir('" ~ day_folder ~ "')") -%}
+            {%- endif -%}
+        {%- endfor -%}
     {%- endif -%}
 {%- endmacro %}
 
