@@ -287,9 +287,13 @@ def test_a_line_lost_in_staging_fails_the_row_checks_naming_its_day(platform, tm
                       ].problems == (f"2024-07-15: {counts - 1} staged, {counts} in the mart",)
 
 
-def test_a_delivery_line_lost_in_staging_breaks_the_duplicate_count(platform, tmp_path):
-    """raw lines - staged lines = ledgered duplicates, the staged lines counted a day at a
-    time: one line gone from the typed delivery lines is one duplicate too many."""
+def test_a_delivery_line_lost_in_staging_breaks_the_duplicate_count(platform, tmp_path,
+                                                                     monkeypatch):
+    """raw lines - staged lines = ledgered duplicates, the staged lines counted in pieces of
+    days: one line gone from the typed delivery lines is one duplicate too many, whatever the
+    batches and pieces."""
+    from retailops.validation import ledger
+
     name = "shipments: raw lines - staged lines = ledger duplicates"
     shipment, line = one(platform.warehouse, (
         "select shipment_id, line_number from staging.base_shipments where dt = '2024-07-17' "
@@ -299,10 +303,28 @@ def test_a_delivery_line_lost_in_staging_breaks_the_duplicate_count(platform, tm
     broken = copy_of(platform, tmp_path / "broken",
                      f"delete from staging.base_shipments where shipment_id = {shipment} "
                      f"and line_number = {line}")
-    for batch_days in (31, 2):
-        check = checks_of(broken, "2024-07-13", LAST, batch_days=batch_days)[name]
-        assert not check.ok and check.actual == clean.actual + 1, check.describe()
-        assert check.expected == clean.expected
+    day_lines = one(platform.warehouse, "select count(*) from staging.base_shipments "
+                    "where dt = '2024-07-17'")[0]
+    # Every day its own piece, pieces of about two days, the window in one.
+    for piece_lines in (1, 2 * day_lines, 50_000):
+        monkeypatch.setattr(ledger, "PIECE_LINES", piece_lines)
+        for batch_days in (31, 2):
+            check = checks_of(broken, "2024-07-13", LAST, batch_days=batch_days)[name]
+            assert not check.ok and check.actual == clean.actual + 1, check.describe()
+            assert check.expected == clean.expected
+
+
+def test_staged_delivery_lines_are_counted_in_pieces_of_consecutive_days():
+    from retailops.validation.ledger import PIECE_LINES, _pieces
+
+    july = [date(2024, 7, d) for d in range(1, 8)]
+    landed = {"2024-07-01": 30_000.0, "2024-07-02": 20_000.0, "2024-07-03": 60_000.0,
+              "2024-07-04": 1_000.0, "2024-07-05": None, "2024-07-07": 49_000.0}
+    assert PIECE_LINES == 50_000
+    assert _pieces(july, landed) == [
+        (date(2024, 7, 1), date(2024, 7, 2)), (date(2024, 7, 3), date(2024, 7, 3)),
+        (date(2024, 7, 4), date(2024, 7, 7))]  # 1,000 + 49,000: at most, so together
+    assert _pieces(july, {}) == [(july[0], july[-1])] and _pieces([], landed) == []
 
 
 # --- money ---------------------------------------------------------------------------------
