@@ -830,7 +830,8 @@ def test_a_sales_mart_day_changed_in_or_before_the_week_is_read_again(platform, 
                        f"and product_id = '{product}'")
         checks, results = _daily(copy, "2024-07-13", LAST, kept)
         assert results.recomputed["stock"] == reread, day
-        units = {c.name: c for c in checks}["sales: staged units = fct_daily_sales units, every day"]
+        units = {c.name: c for c in checks}[
+            "sales: staged units = fct_daily_sales units, every day"]
         if day in week:
             staged = one(platform.warehouse, "select sum(quantity) from staging.base_sales "
                          f"where dt = '{day}'")[0]
