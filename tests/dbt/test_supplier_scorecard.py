@@ -90,3 +90,49 @@ def test_a_daily_run_rebuilds_only_its_days_and_the_scorecard_equals_a_full_buil
     assert lines.set_index("supplier_id")["lines"].to_dict() == \
         got.set_index("supplier_id")["lines"][lambda s: s > 0].to_dict()
     assert len(expected_marts["mart_supplier_performance"]) == len(got)
+
+
+def test_a_delivery_in_two_partitions_counts_once_with_its_rows_combined(
+        module_lake: Path, tmp_path) -> None:
+    """A delivery whose rows sit in two partitions (lines received on two days: a re-landed or
+    edited partition can make one) is one delivery of the scorecard, its figures combined, and
+    the deliveries in one partition are counted as they are; the expected scorecard is worked
+    out here from stg_deliveries' rows with pandas."""
+    lake, warehouse = module_lake, tmp_path / "warehouse" / "retailops.duckdb"
+    assert transform(lake, warehouse, None)["success"]
+    rows = _query(warehouse, f"select * from staging.stg_deliveries where dt = '{RELANDED_DAY}' "
+                             "order by supplier_id, shipment_id limit 1")
+    supplier, shipment = rows["supplier_id"][0], int(rows["shipment_id"][0])
+    # The same delivery again in another partition, ordered earlier, due and received later:
+    # combined, its order date is the earlier one and it arrives late.
+    _sql(warehouse, f"insert into staging.stg_deliveries select supplier_id, shipment_id, "
+                    f"order_date - 3, received_date + 5, received_date + 9, lines + 2, "
+                    f"units_ordered + 10, units_received + 7, 1, '{OLD_DAY}' "
+                    f"from staging.stg_deliveries where dt = '{RELANDED_DAY}' "
+                    f"and supplier_id = '{supplier}' and shipment_id = {shipment}")
+    assert transform(lake, warehouse, RUN_DATE)["success"]  # rebuilds the scorecard only
+
+    parts = _query(warehouse, "select * from staging.stg_deliveries")
+    assert len(parts[(parts.supplier_id == supplier) & (parts.shipment_id == shipment)]) == 2
+    deliveries = parts.groupby(["supplier_id", "shipment_id"]).agg(
+        order_date=("order_date", "min"), expected_date=("expected_date", "max"),
+        received_date=("received_date", "max"), lines=("lines", "sum"),
+        units_ordered=("units_ordered", "sum"), units_received=("units_received", "sum"),
+        duplicates=("duplicate_lines_removed", "sum")).reset_index()
+    late = deliveries.received_date > deliveries.expected_date
+    lead = (pd.to_datetime(deliveries.received_date) - pd.to_datetime(deliveries.order_date)).dt.days
+    expected = deliveries.assign(late=late.astype(int), on_time=(~late).astype(int),
+                                 lead=lead.astype(float)).groupby("supplier_id").agg(
+        shipments=("shipment_id", "size"), lines=("lines", "sum"),
+        units_ordered=("units_ordered", "sum"), units_received=("units_received", "sum"),
+        on_time_shipments=("on_time", "sum"), late_shipments=("late", "sum"),
+        avg_lead_time_days=("lead", "mean"), duplicate_lines_removed=("duplicates", "sum"))
+    got = _query(warehouse, "select * from marts.mart_supplier_performance "
+                            "where shipments > 0").set_index("supplier_id")
+    columns = list(expected.columns)
+    pd.testing.assert_frame_equal(got.loc[expected.index, columns].astype(float),
+                                  expected[columns].astype(float), check_exact=False,
+                                  rtol=1e-12, check_names=False)
+    # The spread delivery: once, late, with both rows' lines.
+    one = deliveries[(deliveries.supplier_id == supplier) & (deliveries.shipment_id == shipment)]
+    assert len(one) == 1 and bool(late[one.index[0]])

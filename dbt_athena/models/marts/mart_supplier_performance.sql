@@ -16,25 +16,65 @@ delivery_partitions as (
 
 ),
 
+spread_deliveries as (
+
+    {#- Deliveries with rows in more than one partition (lines received on different days):
+        none in a simulated lake, where a delivery arrives on one day, but a re-landed or
+        edited partition can make one. Only these need combining. -#}
+    select supplier_id, shipment_id
+    from delivery_partitions
+    group by supplier_id, shipment_id
+    having count(*) > 1
+
+),
+
 deliveries as (
 
     {#- One row per delivery, its partitions' rows combined (every figure of stg_deliveries
         is a min, a max or a sum, so this is what grouping the lines themselves gives). A
-        daily run so reads one row per delivery of history (a year: ~70K at scale 1), not
-        every delivery line (~900K), and stg_deliveries rebuilds only the run's days. -#}
+        daily run so reads one row per delivery and partition of history (a year: ~106K at
+        scale 1, ~425K at scale 16), not every delivery line, and stg_deliveries rebuilds
+        only the run's days. A delivery in one partition is its row as it is; only the spread
+        ones are grouped: grouping every row with its nine figures cost twice the CPU of
+        finding the spread ones (0.22 -> 0.11 CPU-s at the end of a year at scale 16,
+        docs/scale.md, finding 17). Keys compare null-safe, as GROUP BY groups nulls. -#}
     select
         supplier_id,
         shipment_id,
-        min(order_date) as order_date,
-        max(received_date) as received_date,
-        max(expected_date) as expected_date,
-        sum(lines) as lines,
-        sum(units_ordered) as units_ordered,
-        sum(units_received) as units_received,
-        sum(duplicate_lines_removed) as duplicate_lines_removed
+        order_date,
+        received_date,
+        expected_date,
+        lines,
+        units_ordered,
+        units_received,
+        duplicate_lines_removed
 
     from delivery_partitions
-    group by supplier_id, shipment_id
+    where not exists (
+        select 1
+        from spread_deliveries
+        where spread_deliveries.supplier_id is not distinct from delivery_partitions.supplier_id
+          and spread_deliveries.shipment_id is not distinct from delivery_partitions.shipment_id
+    )
+
+    union all
+
+    select
+        delivery_partitions.supplier_id,
+        delivery_partitions.shipment_id,
+        min(delivery_partitions.order_date) as order_date,
+        max(delivery_partitions.received_date) as received_date,
+        max(delivery_partitions.expected_date) as expected_date,
+        sum(delivery_partitions.lines) as lines,
+        sum(delivery_partitions.units_ordered) as units_ordered,
+        sum(delivery_partitions.units_received) as units_received,
+        sum(delivery_partitions.duplicate_lines_removed) as duplicate_lines_removed
+
+    from delivery_partitions
+    join spread_deliveries
+        on spread_deliveries.supplier_id is not distinct from delivery_partitions.supplier_id
+       and spread_deliveries.shipment_id is not distinct from delivery_partitions.shipment_id
+    group by delivery_partitions.supplier_id, delivery_partitions.shipment_id
 
 ),
 
