@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Iterable, Literal, Mapping
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from retailops.errors import CorruptPartitionError, LakeUnavailableError
@@ -34,11 +36,202 @@ log = logging.getLogger(__name__)
 Outcome = Literal["written", "skipped", "rewritten"]
 
 
-def encode_csv(table: pa.Table) -> bytes:
-    """CSV bytes as the contract wants them: header, commas, RFC 4180 quoting, null = empty."""
-    sink = io.BytesIO()
-    pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=True))
+def _writer_csv(table: pa.Table, header: bool) -> pa.Buffer:
+    """pyarrow's CSV writer: the contract's bytes for any table (``encode_csv``'s reference)."""
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=header))
     return sink.getvalue()
+
+
+def encode_csv(table: pa.Table, header: bool = True) -> bytes:
+    """CSV bytes as the contract wants them: header, commas, RFC 4180 quoting, null = empty.
+
+    These are pyarrow's CSV writer's bytes (text columns always quoted, numbers never, null
+    as nothing), byte for byte: the manifests' sha256 and every lake landed depend on them.
+    ``header=False`` leaves the header line out (a piece of a table after the first)."""
+    return b"".join(csv_parts(table, header))
+
+
+# A column whose rows take at most this many distinct values can be written as codes into
+# the texts of its values; so can a run of such columns at the end of a row whose texts
+# combined stay below it.
+CODED_TEXTS_MAX = 1 << 16
+# Rows looked at before a float column is hashed whole: many distinct values there say the
+# column is not worth coding.
+_FLOAT_SAMPLE_ROWS = 4096
+
+
+def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def _rendered(values: pa.Array) -> pa.Array | None:
+    """The writer's own text of each value (null: empty), as binary; None when a text spans
+    lines."""
+    lines = bytes(_writer_csv(pa.table({"v": values}), header=False)).split(b"\n")
+    if len(lines) != len(values) + 1:
+        return None
+    return pa.array(lines[:-1], pa.binary())
+
+
+@dataclass(frozen=True)
+class _Coded:
+    """A column as the writer's text of each distinct value (the last one, for nulls, empty)
+    and each row's index into them."""
+
+    texts: pa.Array
+    codes: np.ndarray
+
+
+def _with_null_code(arr: pa.Array, codes: np.ndarray, texts: pa.Array | None) -> _Coded | None:
+    if texts is None:
+        return None
+    if arr.null_count:
+        nulls = arr.is_null().to_numpy(zero_copy_only=False)
+        codes = np.where(nulls, len(texts), codes)
+        texts = pa.concat_arrays([texts, pa.array([b""], pa.binary())])
+    return _Coded(texts, codes.astype(np.int64, copy=False))
+
+
+def _coded(arr: pa.Array) -> _Coded | None:
+    """``arr`` coded when it takes few distinct values (integers in a short range, floats with
+    few distinct bit patterns, one repeated text), else None. The texts come from the writer
+    itself, one per distinct value (a float's text depends on its bits only)."""
+    kind = arr.type
+    if arr.null_count == len(arr):
+        return None
+    if pa.types.is_integer(kind):
+        if kind == pa.uint64():
+            return None
+        low, high = _min_max(arr)
+        if high - low >= CODED_TEXTS_MAX:
+            return None
+        values = pc.fill_null(arr, low).to_numpy(zero_copy_only=False)
+        return _with_null_code(arr, values.astype(np.int64) - low,
+                               _rendered(pa.array(np.arange(low, high + 1), kind)))
+    if pa.types.is_float64(kind) or pa.types.is_float32(kind):
+        bits = pa.int64() if pa.types.is_float64(kind) else pa.int32()
+        sample = arr.slice(0, _FLOAT_SAMPLE_ROWS).view(bits).dictionary_encode()
+        if len(sample.dictionary) * 4 > _FLOAT_SAMPLE_ROWS:
+            return None
+        coded = arr.view(bits).dictionary_encode()
+        if len(coded.dictionary) >= CODED_TEXTS_MAX:
+            return None
+        codes = pc.fill_null(coded.indices, 0).to_numpy(zero_copy_only=False)
+        return _with_null_code(arr, codes, _rendered(coded.dictionary.view(kind)))
+    if (pa.types.is_string(kind) or pa.types.is_large_string(kind)) and not arr.null_count:
+        first = arr[0]
+        if arr[-1] == first and pc.all(pc.equal(arr, first)).as_py():
+            return _with_null_code(arr, np.zeros(len(arr), np.int64),
+                                   _rendered(pa.array([first.as_py()], kind)))
+    return None
+
+
+def _fixed_width(arr: pa.Array) -> int | None:
+    """The width of every row's text when it is the same for all (integers of one sign and
+    digit count, texts of one byte length without nulls), else None. A text's quotes add 2;
+    quotes inside a text add more, which the caller finds from the total length."""
+    kind = arr.type
+    if arr.null_count or not len(arr):
+        return None
+    if pa.types.is_integer(kind):
+        low, high = (str(v) for v in _min_max(arr))
+        same_sign = low.startswith("-") == high.startswith("-")
+        return len(low) if same_sign and len(low) == len(high) else None
+    if pa.types.is_string(kind):
+        offsets = np.frombuffer(arr.buffers()[1], np.int32, len(arr) + 1, arr.offset * 4)
+        widths = np.diff(offsets)
+        width = int(widths[0])
+        return width + 2 if bool(np.all(widths == width)) else None
+    return None
+
+
+def csv_parts(table: pa.Table, header: bool = True) -> list:
+    """``encode_csv``'s bytes as consecutive parts (memoryviews: joined, they are the CSV), so
+    a table encoded in pieces is copied into one ``bytes`` once.
+
+    When a row's last columns take few distinct values (a day's sales: quantity, price,
+    discount, date) and the columns before them have texts of one width (sale id, time,
+    store, product), the writer writes only those first columns (lines of one width, so no
+    search for line ends) and each row's last columns are the text of its combination of
+    values, each combination formatted once: the writer's per-row number formatting was most
+    of its CPU on a scale-16 day's sales (~0.8M rows). Otherwise the writer writes the whole
+    table. Either way the bytes are the writer's."""
+    rows, columns = table.num_rows, table.num_columns
+    if not rows:
+        return [memoryview(_writer_csv(table, header))]
+    split, combined, tail = columns, 1, []
+    while split > 0:
+        coded = _coded(_one_chunk(table.column(split - 1)))
+        if coded is None or combined * len(coded.texts) > CODED_TEXTS_MAX:
+            break
+        combined *= len(coded.texts)
+        tail.insert(0, coded)
+        split -= 1
+    if not tail:
+        return [memoryview(_writer_csv(table, header))]
+    line_width = 0
+    for i in range(split):
+        width = _fixed_width(_one_chunk(table.column(i)))
+        if width is None:
+            return [memoryview(_writer_csv(table, header))]
+        line_width += width + 1
+    # Every combination of the tail's texts, in code order (the last column varying fastest).
+    index = np.arange(combined)
+    stride, parts = combined, []
+    for coded in tail:
+        stride //= len(coded.texts)
+        parts.append(pc.take(coded.texts, pa.array(index // stride % len(coded.texts))))
+    texts = pc.binary_join_element_wise(*parts, b",")
+    # After the first columns' comma, with no line end (the next row's first columns start
+    # with it); or, alone on the line, with it.
+    texts = (pc.binary_join_element_wise(b",", texts, b"") if split
+             else pc.binary_join_element_wise(texts, b"\n", b""))
+    codes = tail[0].codes
+    for coded in tail[1:]:
+        if len(coded.texts) > 1:  # a constant column (the day's date) adds nothing
+            codes = codes * len(coded.texts) + coded.codes
+    head = bytes(_writer_csv(table.slice(0, 0), header=True)) if header else b""
+    extras = pa.concat_arrays([texts, pa.array([head, b"\n"], pa.binary())])
+    if split:
+        lines = _writer_csv(table.select(range(split)), header=False)
+        if lines.size != rows * line_width:
+            # A text with quotes in it (doubled by the writer): the lines are not of one width.
+            return [memoryview(_writer_csv(table, header))]
+        # Row i's first columns, each after the line end before it (row 0's comes with the
+        # header) and without its own: line ends move to the front of the next row.
+        starts = np.arange(-1, rows * line_width, line_width, dtype=np.int64)
+        starts[0] = 0
+        offset_type = np.int32 if lines.size < 2**31 else np.int64
+        firsts = pa.Array.from_buffers(
+            pa.binary() if offset_type is np.int32 else pa.large_binary(), rows,
+            [None, pa.py_buffer(starts.astype(offset_type)), lines])
+        if offset_type is np.int64:
+            extras = extras.cast(pa.large_binary())
+        pool = pa.chunked_array([firsts, extras])
+        order = np.empty(2 * rows + 2, np.int64)
+        order[0] = rows + combined
+        order[1:-1:2] = np.arange(rows)
+        order[2:-1:2] = rows + codes
+        order[-1] = rows + combined + 1
+    else:
+        pool = pa.chunked_array([extras])
+        order = np.concatenate([[combined], codes])
+    taken = pc.take(pool, pa.array(order))
+    return [_values_bytes(chunk) for chunk in taken.chunks if len(chunk)]
+
+
+def _min_max(arr: pa.Array) -> tuple[int, int]:
+    extremes = pc.min_max(arr)
+    return extremes["min"].as_py(), extremes["max"].as_py()
+
+
+def _values_bytes(chunk: pa.Array) -> memoryview:
+    """The bytes of a binary array's values, end to end (no copy)."""
+    _, offsets, data = chunk.buffers()
+    kind = np.int64 if pa.types.is_large_binary(chunk.type) else np.int32
+    ends = np.frombuffer(offsets, kind, len(chunk) + 1, chunk.offset * np.dtype(kind).itemsize)
+    return memoryview(data)[int(ends[0]):int(ends[-1])]
 
 
 @dataclass(frozen=True)
