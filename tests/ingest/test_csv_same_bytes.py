@@ -22,22 +22,11 @@ from retailops.lake.partitions import encode_csv
 from retailops.simulation import SimulationConfig, build_world, initial_state, run_days
 
 
-WRITE_CSV = pacsv.write_csv
-
-
 def writers_bytes(table: pa.Table) -> bytes:
     """The reference: pyarrow's CSV writer as the lake always called it."""
     sink = io.BytesIO()
-    WRITE_CSV(table, sink, write_options=pacsv.WriteOptions(include_header=True))
+    pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=True))
     return sink.getvalue()
-
-
-@pytest.fixture(autouse=True)
-def coded_from_any_rows(monkeypatch, request):
-    """Small tables take the coded path too (it starts at 100K rows), except in the test of
-    a scale-16 day, which takes it as the landing does."""
-    if "scale16" not in request.node.name:
-        monkeypatch.setattr(partitions, "CODED_MIN_ROWS", 1)
 
 
 @pytest.fixture
@@ -45,13 +34,13 @@ def writer_calls(monkeypatch):
     """The column names and rows of each table the writer was given (tells the paths apart;
     the header line is written from the table's first 0 rows)."""
     calls: list[tuple[list[str], int]] = []
-    real = pacsv.write_csv
+    real = partitions._writer_csv
 
-    def spy(table, *args, **kwargs):
+    def spy(table, header):
         calls.append((table.column_names, table.num_rows))
-        return real(table, *args, **kwargs)
+        return real(table, header)
 
-    monkeypatch.setattr(partitions.pacsv, "write_csv", spy)
+    monkeypatch.setattr(partitions, "_writer_csv", spy)
     return calls
 
 
@@ -66,11 +55,10 @@ def _assert_same_bytes_as_the_writer(batch, writer_calls) -> None:
         writer_calls.clear()
         assert encode_csv(table) == writers_bytes(table), f"{batch.day} {name}"
         if name == "sales":
-            # The coded path: the writer wrote the first four columns only (in batches).
+            # The sales took the coded path: the writer wrote the first four columns only.
             firsts = ["sale_id", "sold_at", "store_id", "product_id"]
-            written = [(names, rows) for names, rows in writer_calls if rows and names != ["v"]]
-            assert {tuple(names) for names, _ in written} == {tuple(firsts)}
-            assert sum(rows for _, rows in written) == table.num_rows
+            assert (firsts, table.num_rows) in writer_calls
+            assert (table.column_names, table.num_rows) not in writer_calls
 
 
 def test_a_week_of_real_days_lands_the_writers_bytes(writer_calls):
@@ -150,15 +138,6 @@ def test_texts_with_quotes_or_of_other_widths_go_to_the_writer(writer_calls):
         writer_calls.clear()
         assert encode_csv(table) == writers_bytes(table)
         assert writer_calls[-1] == (["id", "q"], 3)  # the whole table, by the writer
-
-
-def test_small_tables_go_to_the_writer_whole(writer_calls, monkeypatch):
-    monkeypatch.setattr(partitions, "CODED_MIN_ROWS", 100_000)
-    (batch,) = _days(1.0, date(2024, 7, 1), 1)
-    sales = batch.tables["sales"]
-    assert sales.num_rows < 100_000
-    assert encode_csv(sales) == writers_bytes(sales)
-    assert writer_calls == [(sales.column_names, sales.num_rows)]
 
 
 def test_empty_tables_keep_their_header():

@@ -36,16 +36,22 @@ log = logging.getLogger(__name__)
 Outcome = Literal["written", "skipped", "rewritten"]
 
 
-def _writer_csv(table: pa.Table, header: bool) -> bytes:
+def _writer_csv(table: pa.Table, header: bool) -> pa.Buffer:
     """pyarrow's CSV writer: the contract's bytes for any table (``encode_csv``'s reference)."""
-    sink = io.BytesIO()
+    sink = pa.BufferOutputStream()
     pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=header))
     return sink.getvalue()
 
 
-# Tables of fewer rows go to the writer whole: coding the last columns costs ~3 ms of CPU
-# whatever the rows (a scale-1 day's sales, ~50K rows, gained nothing from it).
-CODED_MIN_ROWS = 100_000
+def encode_csv(table: pa.Table, header: bool = True) -> bytes:
+    """CSV bytes as the contract wants them: header, commas, RFC 4180 quoting, null = empty.
+
+    These are pyarrow's CSV writer's bytes (text columns always quoted, numbers never, null
+    as nothing), byte for byte: the manifests' sha256 and every lake landed depend on them.
+    ``header=False`` leaves the header line out (a piece of a table after the first)."""
+    return b"".join(csv_parts(table, header))
+
+
 # A column whose rows take at most this many distinct values can be written as codes into
 # the texts of its values; so can a run of such columns at the end of a row whose texts
 # combined stay below it.
@@ -62,7 +68,7 @@ def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
 def _rendered(values: pa.Array) -> pa.Array | None:
     """The writer's own text of each value (null: empty), as binary; None when a text spans
     lines."""
-    lines = _writer_csv(pa.table({"v": values}), header=False).split(b"\n")
+    lines = bytes(_writer_csv(pa.table({"v": values}), header=False)).split(b"\n")
     if len(lines) != len(values) + 1:
         return None
     return pa.array(lines[:-1], pa.binary())
@@ -74,18 +80,17 @@ class _Coded:
     and each row's index into them."""
 
     texts: pa.Array
-    codes: np.ndarray | None  # None: one value on every row
+    codes: np.ndarray
 
 
-def _with_null_code(arr: pa.Array, codes: np.ndarray | None,
-                    texts: pa.Array | None) -> _Coded | None:
+def _with_null_code(arr: pa.Array, codes: np.ndarray, texts: pa.Array | None) -> _Coded | None:
     if texts is None:
         return None
     if arr.null_count:
         nulls = arr.is_null().to_numpy(zero_copy_only=False)
         codes = np.where(nulls, len(texts), codes)
         texts = pa.concat_arrays([texts, pa.array([b""], pa.binary())])
-    return _Coded(texts, None if codes is None else codes.astype(np.int32, copy=False))
+    return _Coded(texts, codes.astype(np.int64, copy=False))
 
 
 def _coded(arr: pa.Array) -> _Coded | None:
@@ -102,7 +107,7 @@ def _coded(arr: pa.Array) -> _Coded | None:
         if high - low >= CODED_TEXTS_MAX:
             return None
         values = pc.fill_null(arr, low).to_numpy(zero_copy_only=False)
-        return _with_null_code(arr, (values - low).astype(np.int32, copy=False),
+        return _with_null_code(arr, values.astype(np.int64) - low,
                                _rendered(pa.array(np.arange(low, high + 1), kind)))
     if pa.types.is_float64(kind) or pa.types.is_float32(kind):
         bits = pa.int64() if pa.types.is_float64(kind) else pa.int32()
@@ -117,7 +122,8 @@ def _coded(arr: pa.Array) -> _Coded | None:
     if (pa.types.is_string(kind) or pa.types.is_large_string(kind)) and not arr.null_count:
         first = arr[0]
         if arr[-1] == first and pc.all(pc.equal(arr, first)).as_py():
-            return _with_null_code(arr, None, _rendered(pa.array([first.as_py()], kind)))
+            return _with_null_code(arr, np.zeros(len(arr), np.int64),
+                                   _rendered(pa.array([first.as_py()], kind)))
     return None
 
 
@@ -140,17 +146,9 @@ def _fixed_width(arr: pa.Array) -> int | None:
     return None
 
 
-# Rows assembled at a time by ``encode_csv``'s coded path: its buffers (the first columns'
-# lines, the rows' order) stay ~1 MB and are reused batch after batch, not fresh memory.
-BATCH_ROWS = 16_384
-
-
-def encode_csv(table: pa.Table, header: bool = True) -> bytes:
-    """CSV bytes as the contract wants them: header, commas, RFC 4180 quoting, null = empty.
-    ``header=False`` leaves the header line out (a piece of a table after the first).
-
-    These are pyarrow's CSV writer's bytes (text columns always quoted, numbers never, null
-    as nothing), byte for byte: the manifests' sha256 and every lake landed depend on them.
+def csv_parts(table: pa.Table, header: bool = True) -> list:
+    """``encode_csv``'s bytes as consecutive parts (memoryviews: joined, they are the CSV), so
+    a table encoded in pieces is copied into one ``bytes`` once.
 
     When a row's last columns take few distinct values (a day's sales: quantity, price,
     discount, date) and the columns before them have texts of one width (sale id, time,
@@ -158,10 +156,10 @@ def encode_csv(table: pa.Table, header: bool = True) -> bytes:
     search for line ends) and each row's last columns are the text of its combination of
     values, each combination formatted once: the writer's per-row number formatting was most
     of its CPU on a scale-16 day's sales (~0.8M rows). Otherwise the writer writes the whole
-    table."""
+    table. Either way the bytes are the writer's."""
     rows, columns = table.num_rows, table.num_columns
-    if not rows or rows < CODED_MIN_ROWS:
-        return _writer_csv(table, header)
+    if not rows:
+        return [memoryview(_writer_csv(table, header))]
     split, combined, tail = columns, 1, []
     while split > 0:
         coded = _coded(_one_chunk(table.column(split - 1)))
@@ -171,122 +169,56 @@ def encode_csv(table: pa.Table, header: bool = True) -> bytes:
         tail.insert(0, coded)
         split -= 1
     if not tail:
-        return _writer_csv(table, header)
+        return [memoryview(_writer_csv(table, header))]
     line_width = 0
     for i in range(split):
         width = _fixed_width(_one_chunk(table.column(i)))
         if width is None:
-            return _writer_csv(table, header)
+            return [memoryview(_writer_csv(table, header))]
         line_width += width + 1
-    texts, codes = _combinations(tail, rows, split > 0)
-    head = _writer_csv(table.slice(0, 0), header=True) if header else b""
-    text_widths = np.diff(np.frombuffer(texts.buffers()[1], np.int32, len(texts) + 1,
-                                        texts.offset * 4))
-    size = len(head) + rows * line_width + int(text_widths[codes].sum())
-    # The CSV's bytes are made once at their final size (growing them would move and clear
-    # pages again), each batch's lines copied in and freed, so the next batch reuses their
-    # memory; ``getvalue`` hands the buffer over as ``bytes`` without a copy.
-    out = io.BytesIO()
-    out.seek(size - 1)
-    out.write(b"\n")
-    out.seek(0)
-    out.write(head)
-    scratch = _Scratch(min(rows, BATCH_ROWS), line_width, texts)
-    for start in range(0, rows, BATCH_ROWS):
-        batch = table.slice(start, BATCH_ROWS).select(range(split))
-        if not _batch_lines(out, batch, scratch, codes[start:start + BATCH_ROWS]):
-            # A text with quotes in it (doubled by the writer): the lines are not of one width.
-            return _writer_csv(table, header)
-    if out.tell() != size:  # never seen; the writer's bytes are the contract
-        log.warning("coded CSV of %s bytes instead of %s: written again by pyarrow's writer",
-                    out.tell(), size)
-        return _writer_csv(table, header)
-    return out.getvalue()
-
-
-def _combinations(tail: list[_Coded], rows: int, after_comma: bool) -> tuple[pa.Array, np.ndarray]:
-    """Every combination of the last columns' texts in code order (the last column varying
-    fastest), joined by commas; and each row's combination."""
-    combined = int(np.prod([len(coded.texts) for coded in tail]))
+    # Every combination of the tail's texts, in code order (the last column varying fastest).
     index = np.arange(combined)
-    stride, columns = combined, []
+    stride, parts = combined, []
     for coded in tail:
         stride //= len(coded.texts)
-        columns.append(pc.take(coded.texts, pa.array(index // stride % len(coded.texts))))
-    texts = pc.binary_join_element_wise(*columns, b",")
+        parts.append(pc.take(coded.texts, pa.array(index // stride % len(coded.texts))))
+    texts = pc.binary_join_element_wise(*parts, b",")
     # After the first columns' comma, with no line end (the next row's first columns start
     # with it); or, alone on the line, with it.
-    texts = (pc.binary_join_element_wise(b",", texts, b"") if after_comma
+    texts = (pc.binary_join_element_wise(b",", texts, b"") if split
              else pc.binary_join_element_wise(texts, b"\n", b""))
-    codes = None
-    for coded in tail:  # in place: a day's rows are ~1M
-        if codes is not None:
-            codes *= len(coded.texts)
-        if coded.codes is not None:
-            if codes is None:
-                codes = coded.codes.astype(np.int32, copy=True)
-            else:
-                codes += coded.codes
-    return texts, np.zeros(rows, np.int32) if codes is None else codes
-
-
-class _Scratch:
-    """What every batch of ``encode_csv``'s coded rows needs, made once: the combinations'
-    texts, a batch's row numbers, the ends of its pieces (first columns, last line end,
-    texts) and room for its order of pieces."""
-
-    def __init__(self, rows: int, line_width: int, texts: pa.Array):
-        self.rows, self.line_width = rows, line_width
-        self.texts = _values_bytes(texts)
-        text_ends = np.frombuffer(texts.buffers()[1], np.int32, len(texts) + 1, texts.offset * 4)
-        self.text_ends = (text_ends[1:] - text_ends[0]).astype(np.int64)
-        self.numbers = np.arange(rows, dtype=np.int32)
-        self.order = np.empty(2 * rows + 1, np.int32)
-        self.full = self.ends(rows)
-
-    def ends(self, rows: int) -> pa.Buffer:
-        """The ends of a batch's pieces: row i's first columns, each after the line end
-        before it and without its own (line ends move to the front of the next row; the
-        batch's first row has none), the last line's end, then the texts."""
-        width = self.line_width
-        if width:
-            firsts = np.arange(-1, rows * width + 1, width, dtype=np.int64)
-            firsts[0] = 0
-            firsts = np.append(firsts, rows * width)
-        else:
-            firsts = np.zeros(1, np.int64)
-        ends = np.concatenate([firsts, firsts[-1] + self.text_ends])
-        return pa.py_buffer(ends.astype(np.int64 if ends[-1] >= 2**31 else np.int32))
-
-
-def _batch_lines(out: io.BytesIO, firsts: pa.Table, scratch: _Scratch,
-                 codes: np.ndarray) -> bool:
-    """Write the CSV lines of a batch of rows to ``out``: the writer's text of its first
-    columns (``firsts``, lines of ``scratch.line_width`` bytes; none when every column is
-    coded) and each row's combination's text. False (nothing written) when the writer's
-    lines are not of that width."""
-    rows, width = len(codes), scratch.line_width
-    # One buffer holds every piece of every row (``take`` copies them in row order).
-    sink = pa.BufferOutputStream()
-    if firsts.num_columns:
-        pacsv.write_csv(firsts, sink, write_options=pacsv.WriteOptions(include_header=False))
-        if sink.tell() != rows * width:
-            return False
-    sink.write(scratch.texts)
-    ends = scratch.full if rows == scratch.rows else scratch.ends(rows)
-    first_text = rows + 1 if width else 0
-    count = first_text + len(scratch.text_ends)
-    kind = pa.large_binary() if ends.size == 8 * (count + 1) else pa.binary()
-    pool = pa.Array.from_buffers(kind, count, [None, ends, sink.getvalue()])
-    if width:
-        order = scratch.order[:2 * rows + 1]
-        order[0:-1:2] = scratch.numbers[:rows]
-        np.add(codes, first_text, out=order[1:-1:2])
-        order[-1] = rows  # the last line's end
+    codes = tail[0].codes
+    for coded in tail[1:]:
+        if len(coded.texts) > 1:  # a constant column (the day's date) adds nothing
+            codes = codes * len(coded.texts) + coded.codes
+    head = bytes(_writer_csv(table.slice(0, 0), header=True)) if header else b""
+    extras = pa.concat_arrays([texts, pa.array([head, b"\n"], pa.binary())])
+    if split:
+        lines = _writer_csv(table.select(range(split)), header=False)
+        if lines.size != rows * line_width:
+            # A text with quotes in it (doubled by the writer): the lines are not of one width.
+            return [memoryview(_writer_csv(table, header))]
+        # Row i's first columns, each after the line end before it (row 0's comes with the
+        # header) and without its own: line ends move to the front of the next row.
+        starts = np.arange(-1, rows * line_width, line_width, dtype=np.int64)
+        starts[0] = 0
+        offset_type = np.int32 if lines.size < 2**31 else np.int64
+        firsts = pa.Array.from_buffers(
+            pa.binary() if offset_type is np.int32 else pa.large_binary(), rows,
+            [None, pa.py_buffer(starts.astype(offset_type)), lines])
+        if offset_type is np.int64:
+            extras = extras.cast(pa.large_binary())
+        pool = pa.chunked_array([firsts, extras])
+        order = np.empty(2 * rows + 2, np.int64)
+        order[0] = rows + combined
+        order[1:-1:2] = np.arange(rows)
+        order[2:-1:2] = rows + codes
+        order[-1] = rows + combined + 1
     else:
-        order = codes + first_text
-    out.write(_values_bytes(pc.take(pool, pa.array(order))))
-    return True
+        pool = pa.chunked_array([extras])
+        order = np.concatenate([[combined], codes])
+    taken = pc.take(pool, pa.array(order))
+    return [_values_bytes(chunk) for chunk in taken.chunks if len(chunk)]
 
 
 def _min_max(arr: pa.Array) -> tuple[int, int]:
