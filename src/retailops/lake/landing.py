@@ -37,13 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from retailops.lake import layout
-from retailops.lake.partitions import (
-    Outcome,
-    commit_partition,
-    complete_days,
-    csv_parts,
-    encode_csv,
-)
+from retailops.lake.partitions import Outcome, commit_partition, complete_days, encode_csv
 from retailops.lake.state_store import (
     checkpoint_days,
     checkpoints_to_keep,
@@ -121,15 +115,19 @@ ROWS_PER_PIECE = 300_000
 
 def _csv_in_pieces(encoders: ThreadPoolExecutor, table: pa.Table) -> list[Future]:
     """The table's CSV (``encode_csv``) as pieces of ``ROWS_PER_PIECE`` rows being encoded,
-    the first with the header line, each as its parts (``csv_parts``)."""
+    each with the header line (``_joined`` keeps the first one only)."""
     starts = range(0, max(table.num_rows, 1), ROWS_PER_PIECE)
-    return [encoders.submit(csv_parts, table.slice(start, ROWS_PER_PIECE), start == 0)
-            for start in starts]
+    return [encoders.submit(encode_csv, table.slice(start, ROWS_PER_PIECE)) for start in starts]
 
 
 def _joined(pieces: list[Future]) -> bytes:
-    """The CSV of the whole table from its pieces' parts, copied once into one ``bytes``."""
-    return b"".join([part for piece in pieces for part in piece.result()])
+    """The CSV of the whole table from its pieces: the first piece whole, the others without
+    their header line (the same line: the columns are the table's)."""
+    first = pieces[0].result()
+    if len(pieces) == 1:
+        return first
+    header = first.index(b"\n") + 1
+    return b"".join([first, *(memoryview(piece.result())[header:] for piece in pieces[1:])])
 
 
 def _write_truth_and_checkpoint(lake: Lake, batch: DayBatch, fingerprint: str, truth: bool,
