@@ -23,7 +23,9 @@ target and MLflow store; ``conf/`` is a copy of the project's with those paths),
 6. **daily**: ``--pipelines daily --tags ingest,transform,validate --params run_date=D`` on
    each next day nobody has landed yet, as ``bench_daily.py`` times it (dbt's saved parse
    primed first, as a deployment ships it). The daily runs alternate between the scales, run
-   after run, so the machine's load hits each alike; the figure is the median.
+   after run, so the machine's load hits each alike; the figure is the median. With
+   ``--baseline REF`` that commit's daily run alternates with today's on the same workdirs
+   (A/B: each version's ratio, measured side by side).
 
 Peak memory: a small wrapper process starts the step and samples the resident memory of the
 whole process tree (the step and its children: ingest simulates ahead in a child process)
