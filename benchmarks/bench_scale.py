@@ -340,7 +340,10 @@ def summarise(record: dict) -> dict:
             row[f"{step}_mb"] = steps[step]["peak_tree_mb"]
             if steps[step].get("peak_spill_mb"):  # DuckDB's spill folder, MB (not memory)
                 row[f"spill_{step}"] = steps[step]["peak_spill_mb"]
-    dailies = steps.get("daily_runs", [])
+    # Today's code only: a --baseline run's other version and both versions' warm-ups are
+    # kept in the record for the comparison, not for the table.
+    dailies = [d for d in steps.get("daily_runs", [])
+               if d.get("code", "today") == "today" and not d.get("warm_up")]
     if dailies:
         row["daily"] = statistics.median(d["seconds"] for d in dailies)
         row["daily_mb"] = max(d["peak_tree_mb"] for d in dailies)
