@@ -20,7 +20,6 @@ from retailops.validation.checks import (
     each_day,
     named,
     rows,
-    sales_mart_days,
 )
 from retailops.validation.window import FACT_TABLES, Window
 from retailops.warehouse.engines import Warehouse
@@ -31,10 +30,9 @@ def _per_day(warehouse: Warehouse, sql: str) -> dict[str, tuple]:
     return {str(row[0])[:10]: row[1:] for row in rows(warehouse, sql)}
 
 
-def presence_checks(warehouse: Warehouse, window: Window,
-                    sold: SalesDays | None = None) -> list[Check]:
+def presence_checks(warehouse: Warehouse, window: Window, sold: SalesDays) -> list[Check]:
     """A partition of every fact table and a slice of every daily fact mart for each day.
-    ``sold``: ``sales_mart_days`` of the window, when already read."""
+    ``sold``: ``sales_mart_days`` of the window."""
     a, b = window.first.isoformat(), window.last.isoformat()
     wanted = days(window.first, window.last)
     checks: list[Check] = []
@@ -58,8 +56,6 @@ def presence_checks(warehouse: Warehouse, window: Window,
             "days of the window with a manifest (a partition without one was never landed)",
             problems=(f"no {table} partition for {day_list(missing)}",) if missing else ()))
 
-    if sold is None:
-        sold = sales_mart_days(warehouse, window.first, window.last)
     counted = _per_day(warehouse, (
         f"select cast(snapshot_date as varchar) as day, count(*) as n "
         f"from {warehouse.table('marts', 'fct_inventory_snapshots')} "
@@ -99,11 +95,11 @@ def _staged_sales(warehouse: Warehouse, window: Window, batch_days: int) -> dict
     return found
 
 
-def row_checks(warehouse: Warehouse, window: Window, batch_days: int = 31,
-               sold: SalesDays | None = None) -> list[Check]:
+def row_checks(warehouse: Warehouse, window: Window, sold: SalesDays,
+               batch_days: int = 31) -> list[Check]:
     """Per day: landed lines (manifests) = staged lines = lines counted in the marts. The
     staged sale lines are counted ``batch_days`` days to a statement; ``sold``:
-    ``sales_mart_days`` of the window, when already read."""
+    ``sales_mart_days`` of the window."""
     a, b = window.first.isoformat(), window.last.isoformat()
     stg = lambda name: warehouse.table("staging", name)  # noqa: E731
     mart = lambda name: warehouse.table("marts", name)  # noqa: E731
@@ -115,8 +111,6 @@ def row_checks(warehouse: Warehouse, window: Window, batch_days: int = 31,
             f"group by partition_dt")).items()}
 
     staged_sales = _staged_sales(warehouse, window, batch_days)
-    if sold is None:
-        sold = sales_mart_days(warehouse, window.first, window.last)
     mart_sales = {day: (transactions, units) for day, (_, transactions, units, *_) in
                   sold.items()}
     # A week's counts are ~10x fewer than its sale lines: grouped, they cost less than a

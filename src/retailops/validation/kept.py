@@ -119,11 +119,11 @@ class Fingerprints:
 
 
 def fingerprints(warehouse: Warehouse, window: Window, lookback_days: int,
-                 products_sha: str | None, sold: SalesDays | None = None) -> Fingerprints:
+                 products_sha: str | None, sold: SalesDays) -> Fingerprints:
     """Four small queries over ``first - lookback .. last``: the manifest index, the fact
     ledger's counts per day and type, and the two marts' per-day totals. ``sold``:
-    ``sales_mart_days`` of the window, when already read (the sales mart is then read for
-    the lookback before the window only)."""
+    ``sales_mart_days`` of the window (the sales mart is read here for the lookback before
+    the window only)."""
     stg = lambda name: warehouse.table("staging", name)  # noqa: E731
     mart = lambda name: warehouse.table("marts", name)  # noqa: E731
     first, last = window.first, window.last
@@ -146,12 +146,12 @@ def fingerprints(warehouse: Warehouse, window: Window, lookback_days: int,
             f"and defect_date between date '{s}' and date '{b}' "
             f"group by partition_dt, defect_type")):
         ledger[(str(day), str(defect))] = int(n)
-    sold_to = b if sold is None else (first - timedelta(days=1)).isoformat()
+    sold_to = (first - timedelta(days=1)).isoformat()
     sold_days = {str(day)[:10]: [int(n), int(units or 0)] for day, n, units in rows(warehouse, (
         f"select cast(sale_date as varchar), count(*), sum(quantity) "
         f"from {mart('fct_daily_sales')} where sale_date between date '{s}' "
         f"and date '{sold_to}' group by sale_date"))}
-    for day, (n, _, units, *_) in (sold or {}).items():
+    for day, (n, _, units, *_) in sold.items():
         sold_days[day] = [int(n), int(units or 0)]
     counted = {str(day)[:10]: [int(n), int(units or 0)] for day, n, units in rows(warehouse, (
         f"select cast(snapshot_date as varchar), count(*), sum(recorded_quantity_on_hand) "

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from retailops.validation.checks import Check, SalesDays, day_batches, named, rows, sales_mart_days
+from retailops.validation.checks import Check, SalesDays, day_batches, named, rows
 from retailops.validation.kept import DayResults
 from retailops.validation.window import Window
 from retailops.warehouse.engines import Warehouse
@@ -29,13 +29,14 @@ from retailops.warehouse.engines import Warehouse
 MEASURES = ("net revenue", "cost", "profit")
 
 
-def money_checks(warehouse: Warehouse, window: Window, tolerance: float = 1e-4,
+def money_checks(warehouse: Warehouse, window: Window, sold: SalesDays,
+                 tolerance: float = 1e-4,
                  kept: DayResults | None = None,
                  keys: dict[str, str | None] | None = None,
-                 batch_days: int = 31, sold: SalesDays | None = None) -> list[Check]:
+                 batch_days: int = 31) -> list[Check]:
     """``kept``: the raw side of days earlier runs read (fingerprints ``keys``), not read
     again; the days read now are added to it. The raw lines are read ``batch_days`` at a
-    time. ``sold``: ``sales_mart_days`` of the window (the mart side), when already read."""
+    time. ``sold``: ``sales_mart_days`` of the window (the mart side)."""
     keys = keys or {}
     window_days = [(window.first + timedelta(days=i)).isoformat()
                    for i in range((window.last - window.first).days + 1)]
@@ -60,8 +61,6 @@ def money_checks(warehouse: Warehouse, window: Window, tolerance: float = 1e-4,
                 kept.put("money", str(day)[:10], keys.get(str(day)[:10]), [net, cost])
     raw = {day: (net, cost, None if net is None or cost is None else net - cost)
            for day, (net, cost) in raw_sums.items()}
-    if sold is None:
-        sold = sales_mart_days(warehouse, window.first, window.last)
     mart = {day: (net, cost, profit) for day, (*_, net, cost, profit) in sold.items()}
 
     checks = []

@@ -115,12 +115,12 @@ def reconcile_daily(warehouse: Warehouse, first: date, last: date, settings: Set
                                 for family, per_day in kept_days.days.items()})
     checks = [
         *presence_checks(warehouse, window, sold),
-        *row_checks(warehouse, window, settings.batch_days, sold),
+        *row_checks(warehouse, window, sold, settings.batch_days),
         *ledger_checks(warehouse, window, settings.batch_days),
         *promotion_checks(warehouse, window, kept_days, keys and keys.promotions,
                           settings.batch_days),
-        *money_checks(warehouse, window, settings.money_tolerance, kept_days,
-                      keys and keys.money, settings.batch_days, sold),
+        *money_checks(warehouse, window, sold, settings.money_tolerance, kept_days,
+                      keys and keys.money, settings.batch_days),
         *suppliers,
         *stock_checks(warehouse, window, settings.stock_lookback_days, kept_days,
                       keys and keys.stock, settings.batch_days),
