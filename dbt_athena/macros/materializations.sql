@@ -350,3 +350,36 @@
         {{ code.replace(marker, '1 = 1') }}
     ) as rebuilt_rows
 {%- endmacro %}
+
+{#- The on-run-start hook's storage settings for this build, per adapter (dbt_project.yml).
+    - Athena: none (an empty hook, which dbt does not send).
+    - DuckDB, a build of listed days (a daily run, a repair, a backfill: rebuild_days() is a
+      list): `max_vacuum_tasks = 0` for the connection dbt closes at the end of the build.
+      Closing the file checkpoints it, and the checkpoint "vacuums": wherever up to three
+      adjacent row groups fit in fewer, it rewrites them whole. Days appended as their own row
+      groups are such runs: the tables that take less than a row group a day (base_inventory,
+      base_shipments, fct_inventory_snapshots: ~64K rows a day at scale 16, ~4K at scale 1)
+      had their last two or three days' row groups decompressed and written again every other
+      run, and partial row groups of the big facts too: 0.3-1.1 s of one thread at scale 16
+      (0.13-0.43 s at scale 1) after the last model, while the validation waits for the file
+      (docs/scale.md, finding 18). With no vacuum task, a checkpoint writes the new row groups
+      and nothing else; a row group whose rows were all deleted (a rebuilt day's) is still
+      dropped, and a partly deleted one keeps its deleted rows until a full build.
+    - DuckDB, a full build (every day): DuckDB's default, which leaves compact row groups.
+    The cost: such a table keeps a row group per day appended by daily runs until the next
+    full build, the rows of one day each (what a query on a day's partition reads anyway).
+    tests/dbt/test_daily_checkpoint.py. -#}
+{% macro build_storage_settings() -%}
+    {{ return(adapter.dispatch('build_storage_settings', 'retailops')()) }}
+{%- endmacro %}
+
+{% macro default__build_storage_settings() -%}
+    {{ return('') }}
+{%- endmacro %}
+
+{% macro duckdb__build_storage_settings() -%}
+    {%- if execute and rebuild_days() is not none -%}
+        {{ return('set global max_vacuum_tasks = 0') }}
+    {%- endif -%}
+    {{ return('') }}
+{%- endmacro %}
