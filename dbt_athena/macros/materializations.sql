@@ -360,11 +360,13 @@
       groups are such runs: the tables that take less than a row group a day (base_inventory,
       base_shipments, fct_inventory_snapshots: ~64K rows a day at scale 16, ~4K at scale 1)
       had their last two or three days' row groups decompressed and written again every other
-      run, and partial row groups of the big facts too: 0.3-1.1 s of one thread at scale 16
+      run, and partial row groups of the big facts too: 0.2-0.9 s of one thread at scale 16
       (0.13-0.43 s at scale 1) after the last model, while the validation waits for the file
       (docs/scale.md, finding 18). With no vacuum task, a checkpoint writes the new row groups
       and nothing else; a row group whose rows were all deleted (a rebuilt day's) is still
-      dropped, and a partly deleted one keeps its deleted rows until a full build.
+      dropped, and a partly deleted one keeps its deleted rows until a full build. A checkpoint
+      vacuums every table, not only those its connection wrote, so the transform stage's own
+      read-write connection (build_state.record_built) checkpoints with no vacuum task too.
     - DuckDB, a full build (every day): DuckDB's default, which leaves compact row groups.
     The cost: such a table keeps a row group per day appended by daily runs until the next
     full build, the rows of one day each (what a query on a day's partition reads anyway).

@@ -46,13 +46,16 @@ def sent_sql(events: list[Any]) -> list[str]:
 
 
 def row_groups(path: Path, table: str, column: str) -> list[tuple[str, str]]:
-    """Each row group of ``table``: the least and greatest ``column`` (its statistics)."""
+    """Each row group of ``table``: the least and greatest ``column``, from the statistics of
+    its data segments (a column's validity segments carry no values)."""
     with duckdb.connect(str(path), read_only=True) as con:
         found = con.execute(
-            f"select row_group_id, any_value(stats) from pragma_storage_info('{table}') "
-            f"where column_name = '{column}' group by row_group_id order by row_group_id"
-        ).fetchall()
-    return [(str(stats["min"])[:10], str(stats["max"])[:10]) for _, stats in found]
+            f"select row_group_id, stats from pragma_storage_info('{table}') "
+            f"where column_name = '{column}' and segment_type <> 'VALIDITY'").fetchall()
+    groups: dict[int, list[str]] = {}
+    for group, stats in found:
+        groups.setdefault(group, []).extend((str(stats["min"])[:10], str(stats["max"])[:10]))
+    return [(min(values), max(values)) for _, values in sorted(groups.items())]
 
 
 def table_rows(path: Path, table: str) -> list[tuple]:
@@ -82,8 +85,9 @@ def builds(module_lake: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     # read-write connection of its own, whose close checkpoints the file again.
     record_built(DuckDBWarehouse(str(project.duckdb_path)), None,
                  {("inventory", day): "sha" for day in REBUILT})
-    return {"layout_after_daily": layout_after_daily, "project": project, "full_events": full_events, "daily_events": daily_events,
-            "after_full": after_full, "layout_after_full": layout_after_full}
+    return {"project": project, "full_events": full_events, "daily_events": daily_events,
+            "after_full": after_full, "layout_after_full": layout_after_full,
+            "layout_after_daily": layout_after_daily}
 
 
 def test_each_daily_build_sends_the_setting_and_the_full_build_does_not(builds) -> None:
