@@ -462,6 +462,41 @@ def test_an_unlisted_negative_count_is_not_excused(platform, tmp_path):
     assert not check.ok and check.problems[0].startswith(f"{store}/{product} 2024-07-01..")
 
 
+def test_a_delivery_line_received_twice_unlisted_breaks_stock_conservation(platform, tmp_path):
+    """A copy of a delivery line the ledger does not list counts as a second receipt: the cell
+    it was received into is expected to hold that line's quantity more than it counted.
+    (The other cells' lines, and the ledger-listed copies the simulation made, still balance.)
+    """
+    name = "stock: on hand conserved between consecutive counts"
+    found = one(platform.warehouse, (
+        "with pairs as (select store_id, product_id from marts.fct_inventory_snapshots "
+        "where snapshot_date in (date '2024-07-01', date '2024-07-19') "
+        "group by 1, 2 having count(*) = 2 and bool_and(not is_negative_on_hand)) "
+        "select lines.shipment_id, lines.line_number, lines.store_id, lines.product_id, "
+        "lines.quantity_received from staging.base_shipments lines "
+        "join pairs using (store_id, product_id) "
+        "where lines.received_date > date '2024-07-01' "
+        "and lines.received_date <= date '2024-07-19' and lines.quantity_received > 0 "
+        "and (select count(*) from staging.base_shipments same "
+        "     where same.shipment_id = lines.shipment_id "
+        "     and same.line_number = lines.line_number) = 1 "
+        "order by 1, 2 limit 1"))
+    assert found is not None, "no delivery line received between a clean pair's counts"
+    shipment, line, store, product, quantity = found
+    counted = one(platform.warehouse, (
+        f"select recorded_quantity_on_hand from marts.fct_inventory_snapshots "
+        f"where store_id = '{store}' and product_id = '{product}' "
+        f"and snapshot_date = date '2024-07-19'"))[0]
+    assert checks_of(copy_of(platform, tmp_path / "clean"), "2024-07-13", LAST)[name].ok
+    copy = copy_of(platform, tmp_path / "twice",
+                   f"insert into staging.base_shipments select * from staging.base_shipments "
+                   f"where shipment_id = {shipment} and line_number = {line}")
+    check = checks_of(copy, "2024-07-13", LAST)[name]
+    assert not check.ok and check.expected - check.actual == 1, check.describe()
+    assert check.problems == (f"{store}/{product} 2024-07-01..2024-07-19: counted {counted}, "
+                              f"expected {counted + quantity}",)
+
+
 def test_a_daily_run_checks_only_the_count_pairs_ending_in_its_window(platform, tmp_path):
     store, product = _a_clean_pair(platform)
     copy = copy_of(platform, tmp_path,
