@@ -378,6 +378,27 @@ def test_the_plan_rebuilds_new_changed_and_removed_days_and_the_run_date() -> No
     assert unchanged.days == ("2024-07-02",) and not unchanged.full
 
 
+def test_a_lake_moved_since_the_last_build_re_creates_the_dimension_views(tmp_path) -> None:
+    """The lake's folder is recorded (build_state.LAKE_LOCATION): a plan whose lake is not where
+    the record says is a days' build that re-creates the dimension views (``relocated``); a
+    record without it (written before it existed) is not a move; an S3 lake records none."""
+    from retailops.warehouse.build_state import LAKE_LOCATION, current_partitions, plan
+
+    here = current_partitions(Lake(str(tmp_path / "lake")), {}, [])
+    there = current_partitions(Lake(str(tmp_path / "moved" / "lake")), {}, [])
+    assert here[LAKE_LOCATION] != there[LAKE_LOCATION]
+    assert LAKE_LOCATION not in current_partitions(Lake("s3://bucket/lake"), {}, [])
+
+    built = {**BUILT, **here}
+    stayed = plan({**BUILT, **here}, built, "2024-07-02", warehouse_ready=True)
+    moved = plan({**BUILT, **there}, built, "2024-07-02", warehouse_ready=True)
+    assert not stayed.relocated and not stayed.full
+    assert moved.relocated and not moved.full and moved.days == stayed.days == ("2024-07-02",)
+    assert "moved" in moved.reason and moved.as_dict()["relocated"] is True
+    before_the_record = plan({**BUILT, **there}, BUILT, "2024-07-02", warehouse_ready=True)
+    assert not before_the_record.relocated and not before_the_record.full
+
+
 @pytest.mark.parametrize("current, built, run_date, ready, refresh, reason", [
     (BUILT, {}, "2024-07-02", True, False, "nothing built yet"),
     (BUILT, BUILT, "2024-07-02", False, False, "nothing built yet"),

@@ -178,3 +178,24 @@ def test_a_partition_relanded_with_other_bytes_reaches_the_marts(project: Projec
     assert any("fct_daily_sales" in p for p in mart_differences(project, reference))
     # And the daily validation judged the new bytes, not the results kept for the old ones.
     assert_same_verdicts_as_reference(project, clean, 4, tmp_path / "clean-validated")
+
+
+def test_the_lake_moved_to_another_folder_then_daily_runs(project: Project, reference: Project):
+    # The operator moves the lake (a bigger disk) and points lake_root at it; the old folder is
+    # gone. DuckDB's dimension views read the lake's files by path and daily builds do not
+    # recreate them, so the next daily run must rebuild what reads the old location.
+    project.ok(project.daily(1))
+    project.ok(project.daily(2))
+    moved = project.root / "bigger-disk" / "lake"
+    moved.parent.mkdir()
+    shutil.move(str(project.lake), str(moved))
+    globals_file = project.conf / "base" / "globals.yml"
+    spelled = globals_file.read_text()
+    assert f"lake_root: {project.lake}\n" in spelled
+    globals_file.write_text(spelled.replace(f"lake_root: {project.lake}\n",
+                                            f"lake_root: {moved}\n"))
+    project.lake = moved
+    third = project.ok(project.daily(3))
+    assert "the lake moved" in (third.stdout + third.stderr), output_tail(third)
+    project.ok(project.daily(4))
+    assert_same_as_reference(project, reference)

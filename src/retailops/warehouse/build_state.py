@@ -7,7 +7,9 @@ lake's current manifests with that record:
 - nothing recorded (a new or deleted warehouse), the marts missing, a dimension file changed,
   or a full refresh asked for: a plain full build;
 - otherwise the days of every new, changed or removed partition (plus the run's own day) are
-  rebuilt: the DuckDB base tables and the fact marts' days, on both engines.
+  rebuilt: the DuckDB base tables and the fact marts' days, on both engines; and when a local
+  lake moved to another folder since (``LAKE_LOCATION``), DuckDB's dimension views with them
+  (``relocated``).
 
 So any sequence of runs, re-landings and removals converges to what one clean full build of the
 same raw zone gives. The record lives beside the marts: on DuckDB a small table in the
@@ -32,6 +34,14 @@ Built = dict[tuple[str, str], str]
 
 STATE_TABLE = "main.retailops_built_partitions"
 STATE_FILE = "metadata/warehouse/built_partitions.json"
+# Where a local lake was when the warehouse was built, recorded like a dimension file (a table
+# name no lake table has; the sha256 of the lake's absolute path). DuckDB's dimension views
+# (stg_products, stg_stores, stg_suppliers) read the lake's files by path and a daily build
+# leaves them as they are: after lake_root moved, it read the old folder (or failed on its
+# missing files). A moved lake's plan is ``relocated``: the build re-creates those views too.
+# S3 lakes are not recorded (Athena's views read Glue tables); a record from before this entry
+# existed has none, which is not a move.
+LAKE_LOCATION = ("_lake_location", "")
 # Models whose absence means the warehouse was never fully built (or was dropped).
 REQUIRED_MODELS = (("marts", "dim_date"), ("marts", "fct_daily_sales"),
                    ("marts", "fct_inventory_snapshots"))
@@ -52,6 +62,8 @@ def current_partitions(lake: Lake, manifests: Mapping[str, Mapping[date, Manifes
         except FileNotFoundError:
             continue
         found[(table, "")] = hashlib.sha256(data).hexdigest()
+    if not lake.is_s3:
+        found[LAKE_LOCATION] = hashlib.sha256(lake.root.encode()).hexdigest()
     return found
 
 
@@ -66,12 +78,13 @@ class RebuildPlan:
     changed: tuple[str, ...]
     removed: tuple[str, ...]
     current: Mapping[tuple[str, str], str]
+    relocated: bool = False  # a days' build whose local lake moved (LAKE_LOCATION)
 
     def as_dict(self) -> dict[str, Any]:
         """The plan as the pipeline passes it on (plain values, JSON-friendly)."""
         return {"full": self.full, "reason": self.reason, "days": list(self.days),
                 "new": list(self.new), "changed": list(self.changed),
-                "removed": list(self.removed),
+                "removed": list(self.removed), "relocated": self.relocated,
                 "current": [[t, d, s] for (t, d), s in sorted(self.current.items())]}
 
 
@@ -87,8 +100,9 @@ def plan(current: Built, built: Built, run_date: str | None, warehouse_ready: bo
         return full("no run date: every model over every complete day")
     if not built or not warehouse_ready:
         return full("nothing built yet")
-    dimensions = {k: v for k, v in current.items() if k[1] == ""}
-    if dimensions != {k: v for k, v in built.items() if k[1] == ""}:
+    relocated = LAKE_LOCATION in built and current.get(LAKE_LOCATION) != built[LAKE_LOCATION]
+    dimensions = {k: v for k, v in current.items() if k[1] == "" and k != LAKE_LOCATION}
+    if dimensions != {k: v for k, v in built.items() if k[1] == "" and k != LAKE_LOCATION}:
         return full("a dimension file changed")
     now = {k: v for k, v in current.items() if k[1]}
     then = {k: v for k, v in built.items() if k[1]}
@@ -103,9 +117,11 @@ def plan(current: Built, built: Built, run_date: str | None, warehouse_ready: bo
         # Every day is new or changed: a plain full build is the same and simpler.
         return RebuildPlan(True, "every day changed", (), tuple(sorted(new)),
                            tuple(sorted(changed)), tuple(sorted(removed)), dict(current))
-    return RebuildPlan(False, "days new, changed or removed since the last build",
-                       tuple(sorted(days)), tuple(sorted(new)), tuple(sorted(changed)),
-                       tuple(sorted(removed)), dict(current))
+    reason = "days new, changed or removed since the last build"
+    if relocated:
+        reason += "; the lake moved to another folder: its dimension views are re-created"
+    return RebuildPlan(False, reason, tuple(sorted(days)), tuple(sorted(new)),
+                       tuple(sorted(changed)), tuple(sorted(removed)), dict(current), relocated)
 
 
 def load_built(warehouse: Warehouse, lake: Lake) -> Built:

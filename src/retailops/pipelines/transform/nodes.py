@@ -42,6 +42,9 @@ def plan_rebuild(lake: Lake, raw_days: dict[str, list[date]], raw_dimensions: di
         log.info("Transform: rebuilding %d day(s) %s (new %s, changed %s, removed %s)",
                  len(plan.days), _span(plan.days), _span(plan.new), _span(plan.changed),
                  _span(plan.removed))
+        if plan.relocated:
+            log.info("Transform: the lake moved to %s since the last build: its dimension "
+                     "views are re-created with the days", lake.root)
     # The complete days per table travel with the plan too (what loading ``raw_days`` gives:
     # the days whose manifest parses), so verification does not list and read every manifest
     # of the lake once more.
@@ -111,13 +114,17 @@ def build_warehouse(lake: Lake, verified_partitions: dict[str, Any], raw_dimensi
     del verified_partitions, raw_dimensions  # ordering and lineage: dbt reads the lake itself
     duckdb_path = warehouse.path if isinstance(warehouse, DuckDBWarehouse) else None
     full = bool(rebuild_plan["full"])
+    selector = None if full else dbt_params.get("daily_selector")
+    if selector and rebuild_plan.get("relocated"):
+        # A local lake moved since the last build: the dimension views are re-created with
+        # the days (build_state.LAKE_LOCATION); they read the lake's files by path.
+        selector = dbt_params.get("relocated_selector") or "daily_relocated"
     summary = dbt.build(lake.root, target=dbt_params["target"], run_date=run_date or None,
                         rebuild_days=None if full else list(rebuild_plan["days"]),
-                        duckdb_path=duckdb_path, full_refresh=full,
-                        selector=None if full else dbt_params.get("daily_selector"),
+                        duckdb_path=duckdb_path, full_refresh=full, selector=selector,
                         calendar_years_ahead=calendar_years_ahead)
-    summary["rebuild"] = {k: rebuild_plan[k] for k in ("full", "reason", "days", "new",
-                                                       "changed", "removed")}
+    summary["rebuild"] = {k: rebuild_plan.get(k) for k in ("full", "reason", "days", "new",
+                                                           "changed", "removed", "relocated")}
     return summary
 
 
