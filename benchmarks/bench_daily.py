@@ -40,6 +40,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -376,10 +377,19 @@ def baseline(root: Path, ref: str, env: dict[str, str]) -> tuple[Path, dict[str,
     (a build of one version must not invalidate the other's saved parse)."""
     project = root / f"baseline-{ref}"
     if not project.is_dir():
-        project.mkdir()
+        # A ref git does not know is one line, and leaves no folder that a later run would
+        # take for an exported project: the export goes to a side folder, renamed when whole.
+        known = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                               cwd=PROJECT_ROOT, capture_output=True)
+        if known.returncode != 0:
+            raise SystemExit(f"--baseline {ref}: not a commit of {PROJECT_ROOT}")
+        partial = root / f".baseline-{ref}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
         archive = subprocess.run(["git", "archive", ref], cwd=PROJECT_ROOT, check=True,
                                  capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(project)], input=archive, check=True)
+        subprocess.run(["tar", "-x", "-C", str(partial)], input=archive, check=True)
+        partial.rename(project)
     lineage = PROJECT_ROOT / "dbt_athena" / "target" / "manifest.json"
     if lineage.is_file():  # as the image ships it: registration parses nothing
         (project / "dbt_athena" / "target").mkdir(parents=True, exist_ok=True)
