@@ -379,24 +379,33 @@ def test_the_plan_rebuilds_new_changed_and_removed_days_and_the_run_date() -> No
 
 
 def test_a_lake_moved_since_the_last_build_re_creates_the_dimension_views(tmp_path) -> None:
-    """The lake's folder is recorded (build_state.LAKE_LOCATION): a plan whose lake is not where
-    the record says is a days' build that re-creates the dimension views (``relocated``); a
-    record without it (written before it existed) is not a move; an S3 lake records none."""
-    from retailops.warehouse.build_state import LAKE_LOCATION, current_partitions, plan
+    """Recording a build on DuckDB records the local lake's folder beside the partitions
+    (build_state.LOCATION_TABLE, a table of its own: the partition record stays what older code
+    reads). A lake elsewhere is a move, and a move's plan is a days' build that re-creates the
+    dimension views (``relocated``); a warehouse without the record, or an S3 lake, is not."""
+    from retailops.warehouse.build_state import (
+        LOCATION_TABLE, lake_moved, load_built, plan, record_built)
+    from retailops.warehouse.engines import DuckDBWarehouse
 
-    here = current_partitions(Lake(str(tmp_path / "lake")), {}, [])
-    there = current_partitions(Lake(str(tmp_path / "moved" / "lake")), {}, [])
-    assert here[LAKE_LOCATION] != there[LAKE_LOCATION]
-    assert LAKE_LOCATION not in current_partitions(Lake("s3://bucket/lake"), {}, [])
+    warehouse = DuckDBWarehouse(str(tmp_path / "warehouse.duckdb"))
+    here, there = Lake(str(tmp_path / "lake")), Lake(str(tmp_path / "moved" / "lake"))
+    record_built(warehouse, here, BUILT)
+    assert load_built(warehouse, here) == BUILT
+    assert not lake_moved(warehouse, here) and lake_moved(warehouse, there)
+    assert not lake_moved(warehouse, Lake("s3://bucket/lake"))
+    with duckdb.connect(warehouse.path) as con:
+        assert con.execute(f"select lake_root from {LOCATION_TABLE}").fetchall() == [
+            (here.root,)]
+        con.execute(f"drop table {LOCATION_TABLE}")  # a warehouse recorded before the table
+    assert not lake_moved(warehouse, there)
 
-    built = {**BUILT, **here}
-    stayed = plan({**BUILT, **here}, built, "2024-07-02", warehouse_ready=True)
-    moved = plan({**BUILT, **there}, built, "2024-07-02", warehouse_ready=True)
+    stayed = plan(dict(BUILT), BUILT, "2024-07-02", warehouse_ready=True)
+    moved = plan(dict(BUILT), BUILT, "2024-07-02", warehouse_ready=True, moved=True)
     assert not stayed.relocated and not stayed.full
     assert moved.relocated and not moved.full and moved.days == stayed.days == ("2024-07-02",)
     assert "moved" in moved.reason and moved.as_dict()["relocated"] is True
-    before_the_record = plan({**BUILT, **there}, BUILT, "2024-07-02", warehouse_ready=True)
-    assert not before_the_record.relocated and not before_the_record.full
+    # A move with nothing usable built is a full build anyway (it creates the views).
+    assert plan(dict(BUILT), {}, "2024-07-02", warehouse_ready=True, moved=True).full
 
 
 @pytest.mark.parametrize("current, built, run_date, ready, refresh, reason", [

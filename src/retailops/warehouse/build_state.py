@@ -8,7 +8,7 @@ lake's current manifests with that record:
   or a full refresh asked for: a plain full build;
 - otherwise the days of every new, changed or removed partition (plus the run's own day) are
   rebuilt: the DuckDB base tables and the fact marts' days, on both engines; and when a local
-  lake moved to another folder since (``LAKE_LOCATION``), DuckDB's dimension views with them
+  lake moved to another folder since (``LOCATION_TABLE``), DuckDB's dimension views with them
   (``relocated``).
 
 So any sequence of runs, re-landings and removals converges to what one clean full build of the
@@ -34,14 +34,15 @@ Built = dict[tuple[str, str], str]
 
 STATE_TABLE = "main.retailops_built_partitions"
 STATE_FILE = "metadata/warehouse/built_partitions.json"
-# Where a local lake was when the warehouse was built, recorded like a dimension file (a table
-# name no lake table has; the sha256 of the lake's absolute path). DuckDB's dimension views
-# (stg_products, stg_stores, stg_suppliers) read the lake's files by path and a daily build
-# leaves them as they are: after lake_root moved, it read the old folder (or failed on its
-# missing files). A moved lake's plan is ``relocated``: the build re-creates those views too.
-# S3 lakes are not recorded (Athena's views read Glue tables); a record from before this entry
-# existed has none, which is not a move.
-LAKE_LOCATION = ("_lake_location", "")
+# Where a local lake was when the warehouse was last built (its absolute path, one row), on
+# DuckDB only. DuckDB's dimension views (stg_products, stg_stores, stg_suppliers) read the
+# lake's files by path and a daily build leaves them as they are: after lake_root moved, it
+# read the old folder (or failed on its missing files). A moved lake's plan is ``relocated``:
+# the build re-creates those views too. A table of its own, not a row of STATE_TABLE: code
+# from before it reads the partition record as it always did (a row it does not know would
+# read as a changed dimension file there, a full build). No row (a warehouse built before it
+# existed) is not a move; S3 lakes are not recorded (Athena's views read Glue tables).
+LOCATION_TABLE = "main.retailops_lake_location"
 # Models whose absence means the warehouse was never fully built (or was dropped).
 REQUIRED_MODELS = (("marts", "dim_date"), ("marts", "fct_daily_sales"),
                    ("marts", "fct_inventory_snapshots"))
@@ -62,8 +63,6 @@ def current_partitions(lake: Lake, manifests: Mapping[str, Mapping[date, Manifes
         except FileNotFoundError:
             continue
         found[(table, "")] = hashlib.sha256(data).hexdigest()
-    if not lake.is_s3:
-        found[LAKE_LOCATION] = hashlib.sha256(lake.root.encode()).hexdigest()
     return found
 
 
@@ -78,7 +77,7 @@ class RebuildPlan:
     changed: tuple[str, ...]
     removed: tuple[str, ...]
     current: Mapping[tuple[str, str], str]
-    relocated: bool = False  # a days' build whose local lake moved (LAKE_LOCATION)
+    relocated: bool = False  # a days' build whose local lake moved (LOCATION_TABLE)
 
     def as_dict(self) -> dict[str, Any]:
         """The plan as the pipeline passes it on (plain values, JSON-friendly)."""
@@ -89,8 +88,10 @@ class RebuildPlan:
 
 
 def plan(current: Built, built: Built, run_date: str | None, warehouse_ready: bool,
-         full_refresh: bool = False) -> RebuildPlan:
-    """Compare the lake with what was built: a full build, or the days to rebuild."""
+         full_refresh: bool = False, moved: bool = False) -> RebuildPlan:
+    """Compare the lake with what was built: a full build, or the days to rebuild.
+    ``moved``: the local lake is not where the last build found it (``lake_moved``); a days'
+    build then re-creates the dimension views too (``relocated``)."""
     def full(reason: str) -> RebuildPlan:
         return RebuildPlan(True, reason, (), (), (), (), dict(current))
 
@@ -100,9 +101,8 @@ def plan(current: Built, built: Built, run_date: str | None, warehouse_ready: bo
         return full("no run date: every model over every complete day")
     if not built or not warehouse_ready:
         return full("nothing built yet")
-    relocated = LAKE_LOCATION in built and current.get(LAKE_LOCATION) != built[LAKE_LOCATION]
-    dimensions = {k: v for k, v in current.items() if k[1] == "" and k != LAKE_LOCATION}
-    if dimensions != {k: v for k, v in built.items() if k[1] == "" and k != LAKE_LOCATION}:
+    dimensions = {k: v for k, v in current.items() if k[1] == ""}
+    if dimensions != {k: v for k, v in built.items() if k[1] == ""}:
         return full("a dimension file changed")
     now = {k: v for k, v in current.items() if k[1]}
     then = {k: v for k, v in built.items() if k[1]}
@@ -118,10 +118,10 @@ def plan(current: Built, built: Built, run_date: str | None, warehouse_ready: bo
         return RebuildPlan(True, "every day changed", (), tuple(sorted(new)),
                            tuple(sorted(changed)), tuple(sorted(removed)), dict(current))
     reason = "days new, changed or removed since the last build"
-    if relocated:
+    if moved:
         reason += "; the lake moved to another folder: its dimension views are re-created"
     return RebuildPlan(False, reason, tuple(sorted(days)), tuple(sorted(new)),
-                       tuple(sorted(changed)), tuple(sorted(removed)), dict(current), relocated)
+                       tuple(sorted(changed)), tuple(sorted(removed)), dict(current), moved)
 
 
 def load_built(warehouse: Warehouse, lake: Lake) -> Built:
@@ -138,6 +138,17 @@ def load_built(warehouse: Warehouse, lake: Lake) -> Built:
     except ValueError:
         return {}  # an unreadable record: rebuild everything rather than trust it
     return {(t, d): s for t, d, s in payload.get("partitions", [])}
+
+
+def lake_moved(warehouse: Warehouse, lake: Lake) -> bool:
+    """Whether the last build recorded a local lake at another path than ``lake``'s (False
+    when nothing was recorded: an S3 lake, Athena, or a warehouse built before the record)."""
+    if warehouse.engine != "duckdb" or lake.is_s3 \
+            or not warehouse.has_table("main", LOCATION_TABLE.split(".", 1)[1]):
+        return False
+    recorded = [r.lake_root for r in warehouse.query(
+        f"select lake_root from {LOCATION_TABLE}").itertuples()]
+    return bool(recorded) and recorded[0] != lake.root
 
 
 def record_built(warehouse: Warehouse, lake: Lake, built: Built) -> None:
@@ -161,6 +172,9 @@ def record_built(warehouse: Warehouse, lake: Lake, built: Built) -> None:
             con.register("built_rows", built_rows)
             con.execute(f"create or replace table {STATE_TABLE} as "
                         "select table_name, dt, sha256 from built_rows")
+            if not lake.is_s3:
+                con.execute(f"create or replace table {LOCATION_TABLE} as "
+                            "select cast(? as varchar) as lake_root", [lake.root])
         return
     body = json.dumps({"partitions": rows}, separators=(",", ":")).encode()
     lake.write_bytes(STATE_FILE, body)

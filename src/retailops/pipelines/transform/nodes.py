@@ -33,9 +33,9 @@ def plan_rebuild(lake: Lake, raw_days: dict[str, list[date]], raw_dimensions: di
     # since the last look are read, so the plan does not slow down as history grows.
     manifests = {table: complete_manifests(lake, table) for table in FACT_TABLES + WEEKLY_TABLES}
     current = build_state.current_partitions(lake, manifests, DIMENSION_TABLES)
-    ready, built = _built_state(warehouse, lake)
+    ready, built, moved = _built_state(warehouse, lake)
     plan = build_state.plan(current, built, run_date or None, ready,
-                            full_refresh=bool(dbt_params.get("full_refresh")))
+                            full_refresh=bool(dbt_params.get("full_refresh")), moved=moved)
     if plan.full:
         log.info("Transform: full build (%s)", plan.reason)
     else:
@@ -52,14 +52,17 @@ def plan_rebuild(lake: Lake, raw_days: dict[str, list[date]], raw_dimensions: di
     return {**plan.as_dict(), "manifests": manifests, "raw_days": raw_days_now}
 
 
-def _built_state(warehouse: Warehouse, lake: Lake) -> tuple[bool, build_state.Built]:
-    """Whether the warehouse holds the required models, and what it recorded: one DuckDB
-    session for the four queries (each open of the file costs 25-130 ms)."""
+def _built_state(warehouse: Warehouse, lake: Lake) -> tuple[bool, build_state.Built, bool]:
+    """Whether the warehouse holds the required models, what it recorded, and whether the
+    lake moved since: one DuckDB session for the queries (each open of the file costs 25-130
+    ms)."""
     if isinstance(warehouse, DuckDBWarehouse) and not Path(warehouse.path).is_file():
-        return False, {}
+        return False, {}, False
     with warehouse.session() as held:
         ready = all(held.has_table(layer, name) for layer, name in build_state.REQUIRED_MODELS)
-        return ready, (build_state.load_built(held, lake) if ready else {})
+        if not ready:
+            return False, {}, False
+        return True, build_state.load_built(held, lake), build_state.lake_moved(held, lake)
 
 
 def _span(days: tuple[str, ...] | list[str]) -> str:
@@ -117,7 +120,7 @@ def build_warehouse(lake: Lake, verified_partitions: dict[str, Any], raw_dimensi
     selector = None if full else dbt_params.get("daily_selector")
     if selector and rebuild_plan.get("relocated"):
         # A local lake moved since the last build: the dimension views are re-created with
-        # the days (build_state.LAKE_LOCATION); they read the lake's files by path.
+        # the days (build_state.LOCATION_TABLE); they read the lake's files by path.
         selector = dbt_params.get("relocated_selector") or "daily_relocated"
     summary = dbt.build(lake.root, target=dbt_params["target"], run_date=run_date or None,
                         rebuild_days=None if full else list(rebuild_plan["days"]),
