@@ -151,8 +151,10 @@ def lake_moved(warehouse: Warehouse, lake: Lake) -> bool:
     return bool(recorded) and recorded[0] != lake.root
 
 
-def record_built(warehouse: Warehouse, lake: Lake, built: Built) -> None:
-    """Record what a successful build built (replacing the previous record)."""
+def record_built(warehouse: Warehouse, lake: Lake | None, built: Built) -> None:
+    """Record what a successful build built (replacing the previous record). On DuckDB a local
+    ``lake``'s folder is recorded too (LOCATION_TABLE; None records none); Athena's record is
+    written to ``lake``."""
     rows = sorted((t, d, s) for (t, d), s in built.items())
     if warehouse.engine == "duckdb":
         import duckdb
@@ -172,7 +174,7 @@ def record_built(warehouse: Warehouse, lake: Lake, built: Built) -> None:
             con.register("built_rows", built_rows)
             con.execute(f"create or replace table {STATE_TABLE} as "
                         "select table_name, dt, sha256 from built_rows")
-            if not lake.is_s3:
+            if lake is not None and not lake.is_s3:
                 con.execute(f"create or replace table {LOCATION_TABLE} as "
                             "select cast(? as varchar) as lake_root", [lake.root])
         return
