@@ -90,7 +90,10 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     single = usage.ru_maxrss * 1024
+    # System time and minor page faults too: a new process's first touch of its memory is
+    # system time, and on this VM ~4 us a page (docs/scale.md, finding 20).
     print(json.dumps({"seconds": elapsed, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                      "sys_seconds": usage.ru_stime, "minflt": usage.ru_minflt,
                       "peak_tree_mb": max(peak, single) / 2**20, "peak_single_mb": single / 2**20,
                       "peak_spill_mb": spill / 2**20, "rc": child.returncode}))
 

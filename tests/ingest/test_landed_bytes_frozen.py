@@ -143,4 +143,4 @@ def test_pieces_join_into_the_whole_tables_csv(rows, monkeypatch):
                                        pa.string()),
                       "price": pa.array([i / 3 for i in range(rows)], pa.float64())})
     with ThreadPoolExecutor(max_workers=2) as encoders:
-        assert landing._joined(landing._csv_in_pieces(encoders, table)) == encode_csv(table)
+        assert b"".join(landing._joined(landing._csv_in_pieces(encoders, table))) == encode_csv(table)

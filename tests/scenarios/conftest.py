@@ -145,6 +145,8 @@ _SITECUSTOMIZE = textwrap.dedent('''
 
         def _write_bytes_then_die(self, relative, data, *args, **kwargs):
             if str(relative).startswith(_TARGET):
+                if not isinstance(data, (bytes, bytearray, memoryview)):
+                    data = b"".join(data)  # pieces (a landed day's CSV as encoded)
                 folder = os.path.dirname(self.url(relative))
                 os.makedirs(folder, exist_ok=True)
                 fd, _tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")

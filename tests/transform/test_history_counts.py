@@ -57,12 +57,16 @@ class _Counts:
     def __init__(self, monkeypatch):
         self.counted = Counter()
         real = {"read_bytes": Lake.read_bytes, "read_many": Lake.read_many,
-                "find": Lake.find, "sizes": Lake.sizes}
+                "find": Lake.find, "sizes": Lake.sizes, "digest": Lake.digest}
         real_scandir, real_listdir, real_stat = os.scandir, os.listdir, os.stat
 
         def read_bytes(lake, relative):
             self.counted["files read"] += 1
             return real["read_bytes"](lake, relative)
+
+        def digest(lake, relative):
+            self.counted["files read"] += 1
+            return real["digest"](lake, relative)
 
         def read_many(lake, relatives):
             self.counted["files read"] += len(relatives)
@@ -88,6 +92,7 @@ class _Counts:
 
         monkeypatch.setattr(Lake, "read_bytes", read_bytes)
         monkeypatch.setattr(Lake, "read_many", read_many)
+        monkeypatch.setattr(Lake, "digest", digest)
         monkeypatch.setattr(Lake, "find", walked("find"))
         monkeypatch.setattr(Lake, "sizes", walked("sizes"))
         for module in (manifest_index, partitions):

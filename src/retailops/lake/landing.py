@@ -120,14 +120,16 @@ def _csv_in_pieces(encoders: ThreadPoolExecutor, table: pa.Table) -> list[Future
     return [encoders.submit(encode_csv, table.slice(start, ROWS_PER_PIECE)) for start in starts]
 
 
-def _joined(pieces: list[Future]) -> bytes:
-    """The CSV of the whole table from its pieces: the first piece whole, the others without
-    their header line (the same line: the columns are the table's)."""
+def _joined(pieces: list[Future]) -> list[bytes | memoryview]:
+    """The CSV of the whole table as its pieces in order: the first piece whole, the others
+    without their header line (the same line: the columns are the table's). Hashed and written
+    piece by piece (``commit_partition``): joined, a scale-16 day's sales (~89 MB) was one more
+    copy in fresh memory (~22K page faults) before it was written."""
     first = pieces[0].result()
     if len(pieces) == 1:
-        return first
+        return [first]
     header = first.index(b"\n") + 1
-    return b"".join([first, *(memoryview(piece.result())[header:] for piece in pieces[1:])])
+    return [first, *(memoryview(piece.result())[header:] for piece in pieces[1:])]
 
 
 def _write_truth_and_checkpoint(lake: Lake, batch: DayBatch, fingerprint: str, truth: bool,

@@ -9,10 +9,11 @@ write the root are turned into ``LakeUnavailableError`` with the path in the mes
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import posixpath
 import tempfile
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import fsspec
 
@@ -20,6 +21,10 @@ from retailops.errors import LakeUnavailableError
 
 
 _TMP_PREFIX, _TMP_SUFFIX = ".tmp-", ".part"
+# ``Lake.digest`` reads this much at a time; a first line is kept up to FIRST_LINE_LIMIT bytes
+# (a header; a file without a newline is not held whole).
+DIGEST_CHUNK = 4 << 20
+FIRST_LINE_LIMIT = 1 << 16
 
 
 def _is_s3(root: str) -> bool:
@@ -114,6 +119,35 @@ class Lake:
         except Exception as exc:  # noqa: BLE001
             raise self._fail("read", relative, exc) from exc
 
+    def digest(self, relative: str) -> tuple[str, bytes]:
+        """The sha256 of an object's bytes and its first line (without the newline), read in
+        ``DIGEST_CHUNK`` pieces into one reused buffer: a scale-16 day's sales file (~89 MB)
+        read whole was a fresh allocation every time (~22K page faults, 0.03-0.05 s of a
+        daily run's verification) and held in memory while it was hashed."""
+        found = hashlib.sha256()
+        buffer = bytearray(DIGEST_CHUNK)
+        view = memoryview(buffer)
+        first_line: bytes | None = None
+        line = bytearray()
+        try:
+            with (self.fs.open(self.url(relative), "rb") if self.is_s3
+                  else open(self.url(relative), "rb", buffering=0)) as handle:
+                while True:
+                    size = handle.readinto(buffer)
+                    if not size:
+                        break
+                    found.update(view[:size])
+                    if first_line is None:
+                        end = buffer.find(b"\n", 0, size)
+                        line += view[:size if end < 0 else end]
+                        if end >= 0 or len(line) >= FIRST_LINE_LIMIT:
+                            first_line = bytes(line[:FIRST_LINE_LIMIT])
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("read", relative, exc) from exc
+        return found.hexdigest(), bytes(line) if first_line is None else first_line
+
     def list_partitions(self, relative_folder: str) -> list[str]:
         """Names of the immediate sub-folders (e.g. ``dt=2024-07-01``) of a folder."""
         try:
@@ -178,14 +212,18 @@ class Lake:
                 out[relative] = value
         return out
 
-    def write_bytes(self, relative: str, data: bytes,
+    def write_bytes(self, relative: str, data: bytes | Sequence[bytes | memoryview],
                     metadata: Mapping[str, str] | None = None) -> None:
-        """Write a whole object atomically (readers see the old bytes or the new, never half)."""
+        """Write a whole object atomically (readers see the old bytes or the new, never half).
+        ``data``: the bytes, or pieces written one after the other (a landed day's CSV as it
+        was encoded, not joined into one more copy first)."""
         url = self.url(relative)
+        pieces = [data] if isinstance(data, (bytes, bytearray, memoryview)) else list(data)
         try:
             if self.is_s3:
                 extra = {"Metadata": dict(metadata)} if metadata else {}
-                self.fs.pipe_file(url, data, **extra)
+                self.fs.pipe_file(url, pieces[0] if len(pieces) == 1 else b"".join(pieces),
+                                  **extra)
                 return
             folder = os.path.dirname(url)
             os.makedirs(folder, exist_ok=True)
@@ -193,7 +231,8 @@ class Lake:
             try:
                 os.fchmod(fd, _file_mode())
                 with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
+                    for piece in pieces:
+                        handle.write(piece)
                 os.replace(tmp, url)
             except BaseException:
                 if os.path.exists(tmp):
