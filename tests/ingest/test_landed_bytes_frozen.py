@@ -144,3 +144,17 @@ def test_pieces_join_into_the_whole_tables_csv(rows, monkeypatch):
                       "price": pa.array([i / 3 for i in range(rows)], pa.float64())})
     with ThreadPoolExecutor(max_workers=2) as encoders:
         assert b"".join(landing._joined(landing._csv_in_pieces(encoders, table))) == encode_csv(table)
+
+
+@pytest.mark.parametrize("value,n", [("2025-08-10", 0), ("2025-08-10", 1), ("2025-08-10", 812_345),
+                                     ("", 3), ("é-ü", 7)])
+def test_a_constant_text_column_is_the_repeated_string(value, n):
+    """The day's date on each line, laid out as the array's buffers: the same array as
+    pyarrow's own repeat (so the same CSV bytes)."""
+    import pyarrow as pa
+
+    from retailops.simulation.tables import _constant_text
+
+    made = _constant_text(value, n)
+    made.validate(full=True)
+    assert made.equals(pa.repeat(pa.scalar(value, pa.string()), n))

@@ -110,8 +110,13 @@ def _clock_strings() -> pa.Array:
 
 
 def _constant_text(value: str, n: int) -> pa.Array:
-    """``n`` copies of one string (a day's date on each of its lines)."""
-    return pa.repeat(pa.scalar(value, pa.string()), n)
+    """``n`` copies of one string (a day's date on each of its lines), laid out directly as
+    the array's buffers: ``pa.repeat`` took ~0.04 s for a scale-16 day's ~0.8M sale lines,
+    this ~0.005 s."""
+    text = np.frombuffer(value.encode(), dtype=np.uint8)
+    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(text.size)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets),
+                                       pa.py_buffer(np.tile(text, n)))
 
 
 def _iso_days(days: np.ndarray) -> pa.Array:
