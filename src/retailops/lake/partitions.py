@@ -26,7 +26,7 @@ import pyarrow.csv as pacsv
 
 from retailops.errors import CorruptPartitionError, LakeUnavailableError
 from retailops.lake import layout
-from retailops.lake.storage import Lake
+from retailops.lake.storage import Lake, as_pieces
 from retailops.simulation import FACT_TABLES, RAW_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def commit_partition(lake: Lake, table: str, day: date,
     first, so a crash in between leaves the partition incomplete, never wrongly complete).
     ``data``: the file's bytes, or its pieces in order (``Lake.write_bytes``).
     """
-    pieces = [data] if isinstance(data, (bytes, bytearray, memoryview)) else list(data)
+    pieces = as_pieces(data)
     hashed = hashlib.sha256()
     for piece in pieces:
         hashed.update(piece)
@@ -200,9 +200,12 @@ def _check_bytes(lake: Lake, table: str, day: date, manifest: Manifest,
     try:
         digest, first_line = lake.digest(relative)
     except FileNotFoundError:
-        raise CorruptPartitionError(
-            f"partition {lake.url(relative)} is missing but has a manifest") from None
+        raise _missing(lake, relative) from None
     _raise_unless_matching(lake.url(relative), digest, first_line, manifest, expected_columns)
+
+
+def _missing(lake: Lake, relative: str) -> CorruptPartitionError:
+    return CorruptPartitionError(f"partition {lake.url(relative)} is missing but has a manifest")
 
 
 def _raise_unless_matching(where: str, digest: str, first_line: bytes, manifest: Manifest,
@@ -229,8 +232,7 @@ def verify_partition(lake: Lake, table: str, day: date,
     try:
         data = lake.read_bytes(relative)
     except FileNotFoundError:
-        raise CorruptPartitionError(
-            f"partition {lake.url(relative)} is missing but has a manifest") from None
+        raise _missing(lake, relative) from None
     # The first line as a slice: ``split`` would copy the rest of the file too.
     end = data.find(b"\n")
     _raise_unless_matching(lake.url(relative), hashlib.sha256(data).hexdigest(),
@@ -272,8 +274,7 @@ def _size_problem(lake: Lake, table: str, committed: Mapping[date, Manifest],
         relative = layout.fact_file(table, day)
         size = sizes.get(relative)
         if size is None:
-            return CorruptPartitionError(
-                f"partition {lake.url(relative)} is missing but has a manifest")
+            return _missing(lake, relative)
         if manifest.bytes >= 0 and size != manifest.bytes:
             return CorruptPartitionError(
                 f"partition {lake.url(relative)} has {size:,} bytes but its manifest "

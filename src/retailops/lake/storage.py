@@ -27,6 +27,11 @@ DIGEST_CHUNK = 4 << 20
 FIRST_LINE_LIMIT = 1 << 16
 
 
+def as_pieces(data: bytes | Sequence[bytes | memoryview]) -> list[bytes | memoryview]:
+    """``Lake.write_bytes``' data as its pieces in order (bytes alone are one piece)."""
+    return [data] if isinstance(data, (bytes, bytearray, memoryview)) else list(data)
+
+
 def _is_s3(root: str) -> bool:
     return root.startswith(("s3://", "s3a://"))
 
@@ -218,7 +223,7 @@ class Lake:
         ``data``: the bytes, or pieces written one after the other (a landed day's CSV as it
         was encoded, not joined into one more copy first)."""
         url = self.url(relative)
-        pieces = [data] if isinstance(data, (bytes, bytearray, memoryview)) else list(data)
+        pieces = as_pieces(data)
         try:
             if self.is_s3:
                 extra = {"Metadata": dict(metadata)} if metadata else {}
