@@ -158,3 +158,24 @@ def test_a_constant_text_column_is_the_repeated_string(value, n):
     made = _constant_text(value, n)
     made.validate(full=True)
     assert made.equals(pa.repeat(pa.scalar(value, pa.string()), n))
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 300_001])
+def test_looked_up_text_writes_the_taken_text(n):
+    """A fact table's ids as a dictionary array (``_looked_up``): the same values as the strings
+    ``pc.take`` builds, and the same CSV bytes, quoting included (a value with a quote and a
+    comma, an empty one, one never used)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from retailops.lake.partitions import encode_csv
+    from retailops.simulation.tables import _looked_up
+
+    values = pa.array(["ST001", 'P"7,x', "", "é-ü", "unused"], pa.string())
+    indices = np.random.default_rng(n).integers(0, 4, size=n).astype(np.int32)
+    looked_up = _looked_up(values, indices)
+    looked_up.validate(full=True)
+    taken = pc.take(values, pa.array(indices))
+    assert looked_up.cast(pa.string()).equals(taken)
+    assert (encode_csv(pa.table({"id": looked_up, "n": pa.array(range(n))}))
+            == encode_csv(pa.table({"id": taken, "n": pa.array(range(n))})))

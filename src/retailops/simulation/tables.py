@@ -130,6 +130,14 @@ def _text(values: np.ndarray) -> pa.Array:
     return pa.array(values.tolist(), pa.string())
 
 
+def _looked_up(values: pa.Array, indices: np.ndarray) -> pa.DictionaryArray:
+    """``values[indices]`` as a dictionary array: a fact table's ids and the sales' timestamps.
+    The CSV writer writes the same text from it, piece by piece on the landing's encoding
+    threads; taken here (``pc.take``), a scale-16 day's three text columns of sales cost
+    0.1-0.2 s on the landing's own thread, and ~40 MB of fresh memory."""
+    return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), values)
+
+
 def _messy_lead_time(days: int, rng: np.random.Generator) -> str:
     variants = [f"{days}d", f"{days} Days", f" {days} days "]
     if days % 7 == 0:
@@ -214,10 +222,10 @@ def _sales(world: World, activity: DayActivity, rng: np.random.Generator,
     sales = pa.table({
         "sale_id": pa.array(sale_id, pa.int64()),
         # The day's 86,400 timestamps are joined once and looked up (not joined per line).
-        "sold_at": pc.take(pc.binary_join_element_wise(f"{dt}T", _clock_strings(), ""),
-                           pa.array(activity.sale_seconds)),
-        "store_id": pc.take(_text(world.store_id), pa.array(activity.sale_store)),
-        "product_id": pc.take(_text(world.product_id), pa.array(activity.sale_product)),
+        "sold_at": _looked_up(pc.binary_join_element_wise(f"{dt}T", _clock_strings(), ""),
+                              activity.sale_seconds),
+        "store_id": _looked_up(_text(world.store_id), activity.sale_store),
+        "product_id": _looked_up(_text(world.product_id), activity.sale_product),
         "quantity": pa.array(activity.sale_quantity, pa.int32()),
         "unit_price": pa.array(activity.sale_unit_price, pa.float64()),
         "discount_pct": discount,
@@ -241,8 +249,8 @@ def _inventory(world: World, activity: DayActivity, rng: np.random.Generator,
     bad = np.flatnonzero(rng.random(cells.size) < world.config.defect_rates.negative_on_hand)
     recorded = on_hand.copy()
     recorded[bad] = np.where(on_hand[bad] > 0, -on_hand[bad], -rng.integers(1, 6, size=bad.size))
-    store_ids = pc.take(_text(world.store_id), pa.array(store))
-    product_ids = pc.take(_text(world.product_id), pa.array(product))
+    store_ids = _looked_up(_text(world.store_id), store)
+    product_ids = _looked_up(_text(world.product_id), product)
     inventory = pa.table({
         "snapshot_date": _constant_text(dt, cells.size),
         "store_id": store_ids, "product_id": product_ids,
@@ -272,9 +280,9 @@ def _shipments(world: World, activity: DayActivity, rng: np.random.Generator,
     shipments = pa.table({
         "shipment_id": pa.array(col["shipment_id"], pa.int64()),
         "line_number": pa.array(col["line_number"], pa.int32()),
-        "supplier_id": pc.take(_text(world.supplier_id), pa.array(col["supplier"])),
-        "store_id": pc.take(_text(world.store_id), pa.array(col["store"])),
-        "product_id": pc.take(_text(world.product_id), pa.array(col["product"])),
+        "supplier_id": _looked_up(_text(world.supplier_id), col["supplier"]),
+        "store_id": _looked_up(_text(world.store_id), col["store"]),
+        "product_id": _looked_up(_text(world.product_id), col["product"]),
         "order_date": _iso_days(col["order_day"]),
         "expected_date": _iso_days(col["expected_day"]),
         "received_date": _iso_days(col["received_day"]),
