@@ -187,11 +187,11 @@ def save_record(root: Path, record: dict) -> None:
     (root / "scale.json").write_text(json.dumps(record, indent=2))
 
 
-def _say(root: Path, step: str, result: dict) -> None:
+def _say(root: Path, step: str, result: dict, extra: str = "") -> None:
     print(f"{root.name}: {step:<9} {result['seconds']:8.1f} s ({result.get('cpu_seconds', 0):,.0f}"
           f" s CPU), peak {result['peak_tree_mb']:7,.0f} MB (largest process "
           f"{result['peak_single_mb']:,.0f} MB), spill peak {result.get('peak_spill_mb', 0):,.0f} MB,"
-          f" load {result['load']:.1f}", flush=True)
+          f" load {result['load']:.1f}{extra}", flush=True)
 
 
 def prepare_scale(scale: float, args: argparse.Namespace) -> None:
@@ -277,15 +277,48 @@ def daily_runs(scales: list[float], args: argparse.Namespace) -> None:
                                   "ingest,transform,validate", "--params", f"run_date={day}",
                                   project=project, env=env)
                 result["day"] = day
+                result["sale_lines"] = _sale_lines(root / "lake", day)
+                result["round"] = round_number
                 if args.baseline:
                     result["code"] = code
                     result["warm_up"] = round_number == 0
                 record["steps"].setdefault("daily_runs", []).append(result)
                 save_record(root, record)
                 _say(root, f"daily {day} ({code})" if args.baseline else f"daily {day}",
-                     result)
+                     result, f", {result['sale_lines']:,} sale lines")
     if args.baseline:
         print(baseline_comparison(roots, args.baseline, args.daily_runs))
+    else:
+        print(round_ratios(roots, "today", args.daily_runs))
+
+
+def _sale_lines(lake: Path, day: str) -> int:
+    manifest = lake / "metadata" / "manifests" / "sales" / f"dt={day}" / "manifest.json"
+    return json.loads(manifest.read_text())["rows"]
+
+
+def round_ratios(roots: list[Path], code: str, runs: int) -> str:
+    """The last workdir's daily run over the first's, round by round (each round runs every
+    workdir once, one after the other): their median, how many meet the target, and whether
+    each pair ran the same calendar day (workdirs built over the same window run the same day
+    each round: a Saturday at one scale against a Tuesday at the other differs by ~1.6x in
+    sale lines)."""
+    def counted(root: Path) -> dict[int, dict]:
+        runs_here = [r for r in load_record(root)["steps"]["daily_runs"]
+                     if r.get("code", "today") == code and not r.get("warm_up")
+                     and "round" in r][-runs:]
+        return {r["round"]: r for r in runs_here}
+    first, last = counted(roots[0]), counted(roots[-1])
+    pairs = [(first[n], last[n]) for n in sorted(set(first) & set(last))]
+    if not pairs:
+        return f"{code}: no rounds to pair"
+    ratios = [b["seconds"] / a["seconds"] for a, b in pairs]
+    same_day = sum(a["day"] == b["day"] for a, b in pairs)
+    target = TARGETS["daily_ratio"]
+    return (f"{code}: per round {roots[-1].name} / {roots[0].name}: median "
+            f"{statistics.median(ratios):.3f}x, mean {statistics.mean(ratios):.3f}x, "
+            f"{sum(r <= target for r in ratios)} of {len(ratios)} rounds <= {target}x, "
+            f"{same_day} of {len(pairs)} pairs on the same day")
 
 
 def baseline_comparison(roots: list[Path], ref: str, runs: int) -> str:
@@ -303,6 +336,7 @@ def baseline_comparison(roots: list[Path], ref: str, runs: int) -> str:
         lines.append(f"{code}: {roots[-1].name} {last:.2f} s ({last_cpu:.1f} s CPU) vs "
                      f"{roots[0].name} {first:.2f} s ({first_cpu:.1f} s CPU): "
                      f"{last / first:.2f}x (medians of {runs} alternating rounds)")
+        lines.append("  " + round_ratios(roots, code, runs))
     return "\n".join(lines)
 
 

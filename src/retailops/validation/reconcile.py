@@ -23,6 +23,7 @@ only for the days not kept with the same inputs, so its cost is a day's, not a w
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timezone
 from typing import Any
@@ -113,18 +114,28 @@ def reconcile_daily(warehouse: Warehouse, first: date, last: date, settings: Set
                             sold)
         kept_days = DayResults({family: dict(per_day)
                                 for family, per_day in kept_days.days.items()})
-    checks = [
-        *presence_checks(warehouse, window, sold),
-        *row_checks(warehouse, window, sold, settings.batch_days),
-        *ledger_checks(warehouse, window, settings.batch_days),
-        *promotion_checks(warehouse, window, kept_days, keys and keys.promotions,
-                          settings.batch_days),
-        *money_checks(warehouse, window, sold, settings.money_tolerance, kept_days,
-                      keys and keys.money, settings.batch_days),
-        *suppliers,
-        *stock_checks(warehouse, window, settings.stock_lookback_days, kept_days,
-                      keys and keys.stock, settings.batch_days),
-    ]
+    # The stock check (the largest statement, a third of a daily validation's time at scale
+    # 16) runs on a second connection beside the other families where the engine has one:
+    # most statements are too small to keep both cores busy alone. The checks and the kept
+    # results are the same either way (each family keeps its own days in ``kept_days``).
+    with warehouse.concurrent() as beside, ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="stock-check") as pool:
+        stock = pool.submit(stock_checks, beside or warehouse, window,
+                            settings.stock_lookback_days, kept_days, keys and keys.stock,
+                            settings.batch_days) if beside is not None else None
+        checks = [
+            *presence_checks(warehouse, window, sold),
+            *row_checks(warehouse, window, sold, settings.batch_days),
+            *ledger_checks(warehouse, window, settings.batch_days),
+            *promotion_checks(warehouse, window, kept_days, keys and keys.promotions,
+                              settings.batch_days),
+            *money_checks(warehouse, window, sold, settings.money_tolerance, kept_days,
+                          keys and keys.money, settings.batch_days),
+            *suppliers,
+            *(stock.result() if stock is not None else stock_checks(
+                warehouse, window, settings.stock_lookback_days, kept_days,
+                keys and keys.stock, settings.batch_days)),
+        ]
     return checks, totals, None if kept_days is None else kept_days.within(window)
 
 

@@ -43,6 +43,12 @@ class Warehouse(Protocol):
         read-only connection serves them all and is closed when the batch ends; Athena has
         nothing to hold open."""
 
+    def concurrent(self) -> ContextManager["Warehouse | None"]:
+        """A handle another thread may query while this one does (on a DuckDB session, a
+        second connection to the same open database, closed when the block ends), or None
+        where queries run one at a time (Athena: awswrangler shares boto3's default session,
+        which is not safe to use from two threads)."""
+
 
 @dataclass(frozen=True)
 class DuckDBWarehouse:
@@ -66,6 +72,9 @@ class DuckDBWarehouse:
         if not Path(self.path).is_file():
             return False
         return _has_table(self, layer, name)
+
+    def concurrent(self) -> ContextManager["DuckDBWarehouse"]:
+        return nullcontext(self)  # every query opens its own connection
 
     @contextmanager
     def session(self) -> Iterator["DuckDBSession"]:
@@ -127,6 +136,12 @@ class DuckDBSession:
     def session(self) -> ContextManager["DuckDBSession"]:
         return nullcontext(self)
 
+    @contextmanager
+    def concurrent(self) -> Iterator["DuckDBSession"]:
+        # DuckDB's cursor(): another connection to the same database instance, for one thread.
+        with self.connection.cursor() as cursor:
+            yield DuckDBSession(self.path, cursor)
+
 
 def _has_table(warehouse: Warehouse, layer: str, name: str) -> bool:
     found = warehouse.rows("select count(*) as n from information_schema.tables "
@@ -178,6 +193,9 @@ class AthenaWarehouse:
 
     def session(self) -> ContextManager["AthenaWarehouse"]:
         return nullcontext(self)
+
+    def concurrent(self) -> ContextManager[None]:
+        return nullcontext(None)
 
 
 def make_warehouse(engine: str, **options: str) -> Warehouse:
