@@ -589,6 +589,71 @@ def _file_log_level() -> list[str]:
     return [] if "DBT_LOG_LEVEL_FILE" in os.environ else ["--log-level-file", "info"]
 
 
+# dbt's partial parsing re-parses a model when a macro it calls changes, but not a change to a
+# macro reached through adapter.dispatch: a model whose config calls raw_landing_config kept the
+# hooks of the old duckdb__raw_landing_config, with "Nothing changed, skipping partial parsing"
+# (found when a hook added there never ran in a workdir parsed before the change). So the
+# project's sources are fingerprinted beside each saved parse, and a parse saved from other
+# sources is removed before dbt runs: that run parses the whole project once (seconds).
+_SOURCE_FOLDERS = ("macros", "models", "tests")
+_SOURCE_FILES = ("dbt_project.yml", "selectors.yml", "profiles.yml")
+SOURCES_MARK = "retailops_sources.sha256"
+_MARKS_CHECKED: set[Path] = set()
+
+
+def sources_fingerprint(directory: Path | None = None) -> str:
+    """sha256 over the dbt project's sources (each file's path and bytes): what a parse reads."""
+    directory = directory or project_dir()
+    paths = sorted(p for folder in _SOURCE_FOLDERS for p in (directory / folder).rglob("*")
+                   if p.is_file())
+    paths += [directory / name for name in _SOURCE_FILES if (directory / name).is_file()]
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _target_path(args: list[str], env: dict[str, str] | None) -> Path:
+    """The folder this dbt command keeps its parse in, as dbt resolves it."""
+    if "--target-path" in args:
+        value = args[args.index("--target-path") + 1]
+    else:
+        value = (env or {}).get("DBT_TARGET_PATH") or os.environ.get("DBT_TARGET_PATH") or "target"
+    path = Path(value)
+    return path if path.is_absolute() else project_dir() / path
+
+
+def forget_parse_of_other_sources(target_path: Path) -> bool:
+    """Remove the parse saved in ``target_path`` unless it was made from the project's current
+    sources (``SOURCES_MARK``); returns whether one was removed. Checked once per folder and
+    process: the sources do not change within a run. A read-only folder (an image) is left as
+    it is: its parse was made from the sources baked beside it."""
+    target_path = target_path.resolve()
+    if target_path in _MARKS_CHECKED:
+        return False
+    _MARKS_CHECKED.add(target_path)
+    current = sources_fingerprint()
+    mark = target_path / SOURCES_MARK
+    try:
+        if mark.read_text().strip() == current:
+            return False
+    except OSError:
+        pass
+    saved = target_path / "partial_parse.msgpack"
+    removed = False
+    try:
+        if saved.exists():
+            saved.unlink()
+            removed = True
+            log.info("dbt: the saved parse in %s was made from other sources of the project: "
+                     "parsing it whole", target_path)
+    except OSError:
+        return False
+    _replace_whole(mark, f"{current}\n".encode())
+    return removed
+
+
 def invoke(args: list[str], target: str, env: dict[str, str] | None = None,
            manifest: Any = None) -> Any:
     """Run one dbt command in-process against the project; returns dbt's result object.
@@ -597,6 +662,8 @@ def invoke(args: list[str], target: str, env: dict[str, str] | None = None,
         thread.join()
     from dbt.cli.main import dbtRunner
 
+    if manifest is None:
+        forget_parse_of_other_sources(_target_path(args, env))
     directory = project_dir()
     # dbt's per-node log lines would drown the run's own log; our summary names what matters.
     full = ["--quiet", "--no-use-colors", *args, "--project-dir", str(directory),
