@@ -269,27 +269,9 @@
         'materialized': 'incremental',
         'incremental_strategy': 'insert_rebuilt_rows',
         'on_schema_change': 'fail',
-        'pre_hook': ["{{ retailops.clear_rebuilt_days('dt') }}",
-                     "{{ retailops.rebuilt_rows_in_any_order() }}"],
-        'post_hook': ["reset session preserve_insertion_order"],
+        'pre_hook': ["{{ retailops.clear_rebuilt_days('dt') }}"],
     } -%}
     {{ return(settings) }}
-{%- endmacro %}
-
-{#- DuckDB, a pre-hook of the base tables: a run that rebuilds named days inserts their rows in
-    whatever order DuckDB's threads read them (preserve_insertion_order off for this model's
-    own connection: a session setting, which the post-hook resets). Kept in file order, a
-    scale-16 day's ~0.8M sale lines took ~0.1 s longer to insert (0.54-0.59 against 0.44-0.49
-    s on a copy of the year's table; docs/scale.md, finding 21). Nothing reads these tables in
-    row order. A full build (every day) keeps file order, so each day's rows stay in row groups
-    of their own and a day's queries still skip the others. -#}
-{% macro rebuilt_rows_in_any_order() -%}
-    {%- set days = rebuild_days() if execute and is_incremental() else none -%}
-    {%- if days -%}
-        set session preserve_insertion_order = false
-    {%- else -%}
-        reset session preserve_insertion_order
-    {%- endif -%}
 {%- endmacro %}
 
 {#- How stg_manifests is stored, per adapter: {{ config(**manifest_index_config()) }}
