@@ -4,7 +4,8 @@ dbt's partial parsing re-parses a model when a macro it calls changes, but not w
 macro is reached through ``adapter.dispatch``: the base tables' config calls
 ``raw_landing_config``, which dispatches to ``duckdb__raw_landing_config``, so a hook added
 there never ran in a folder parsed before the change ("Nothing changed, skipping partial
-parsing"). ``retailops.warehouse.dbt`` keeps a fingerprint of the sources beside each saved
+parsing"; found when a session setting added there as a hook was measured and never ran).
+``retailops.warehouse.dbt`` keeps a fingerprint of the sources beside each saved
 parse and removes a parse made from other sources. These tests change that macro in a copy of
 the project and read the hooks dbt's next parse gives ``base_sales``: without the guard they
 are the old ones (the first test shows dbt's behaviour), with it the new ones.
@@ -20,8 +21,8 @@ import pytest
 
 from retailops.warehouse import dbt
 
-OLD_HOOK = "reset session preserve_insertion_order"
-NEW_HOOK = "reset session preserve_insertion_order -- changed"
+OLD_HOOK = "{{ retailops.clear_rebuilt_days('dt') }}"
+NEW_HOOK = "{{ retailops.clear_rebuilt_days('dt') }} -- changed"
 
 
 @pytest.fixture
@@ -41,12 +42,12 @@ def project(tmp_path, monkeypatch) -> Path:
 
 
 def _base_sales_hooks() -> list[str]:
-    """Parse (``invoke``, as a run does) and return the post-hooks dbt gives base_sales."""
+    """Parse (``invoke``, as a run does) and return the pre-hooks dbt gives base_sales."""
     result = dbt.invoke(["parse", "--vars", json.dumps({"lake_root": "/parse-only"})],
                         "duckdb")
     assert result.success, result.exception
     node = result.result.nodes["model.retailops.base_sales"]
-    return [hook.sql for hook in node.config.post_hook]
+    return [hook.sql for hook in node.config.pre_hook]
 
 
 def _change_the_dispatched_macro(project: Path) -> None:
