@@ -118,11 +118,11 @@ def reconcile_daily(warehouse: Warehouse, first: date, last: date, settings: Set
     # 16) runs on a second connection beside the other families where the engine has one:
     # most statements are too small to keep both cores busy alone. The checks and the kept
     # results are the same either way (each family keeps its own days in ``kept_days``).
+    stock_inputs = (window, settings.stock_lookback_days, kept_days, keys and keys.stock,
+                    settings.batch_days)
     with warehouse.concurrent() as beside, ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="stock-check") as pool:
-        stock = pool.submit(stock_checks, beside or warehouse, window,
-                            settings.stock_lookback_days, kept_days, keys and keys.stock,
-                            settings.batch_days) if beside is not None else None
+        stock = None if beside is None else pool.submit(stock_checks, beside, *stock_inputs)
         checks = [
             *presence_checks(warehouse, window, sold),
             *row_checks(warehouse, window, sold, settings.batch_days),
@@ -132,9 +132,8 @@ def reconcile_daily(warehouse: Warehouse, first: date, last: date, settings: Set
             *money_checks(warehouse, window, sold, settings.money_tolerance, kept_days,
                           keys and keys.money, settings.batch_days),
             *suppliers,
-            *(stock.result() if stock is not None else stock_checks(
-                warehouse, window, settings.stock_lookback_days, kept_days,
-                keys and keys.stock, settings.batch_days)),
+            *(stock.result() if stock is not None
+              else stock_checks(warehouse, *stock_inputs)),
         ]
     return checks, totals, None if kept_days is None else kept_days.within(window)
 

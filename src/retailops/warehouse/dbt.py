@@ -601,14 +601,19 @@ SOURCES_MARK = "retailops_sources.sha256"
 _MARKS_CHECKED: set[Path] = set()
 
 
-def sources_fingerprint(directory: Path | None = None) -> str:
-    """sha256 over the dbt project's sources (each file's path and bytes): what a parse reads."""
+def source_files(directory: Path | None = None) -> list[Path]:
+    """The dbt project's files a parse reads (models, macros, tests and the project's YAML)."""
     directory = directory or project_dir()
     paths = sorted(p for folder in _SOURCE_FOLDERS for p in (directory / folder).rglob("*")
                    if p.is_file())
-    paths += [directory / name for name in _SOURCE_FILES if (directory / name).is_file()]
+    return paths + [directory / name for name in _SOURCE_FILES if (directory / name).is_file()]
+
+
+def sources_fingerprint(directory: Path | None = None) -> str:
+    """sha256 over the dbt project's sources (each file's path and bytes): what a parse reads."""
+    directory = directory or project_dir()
     digest = hashlib.sha256()
-    for path in paths:
+    for path in source_files(directory):
         digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()

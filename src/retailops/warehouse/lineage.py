@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from retailops.warehouse.dbt import invoke, project_dir
+from retailops.warehouse.dbt import invoke, project_dir, source_files
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,7 @@ class DbtModel:
 
 
 def _newest_project_file(directory: Path) -> float:
-    files = [p for sub in ("models", "macros", "tests") for p in (directory / sub).rglob("*")
-             if p.is_file()] + [directory / "dbt_project.yml"]
-    return max(p.stat().st_mtime for p in files)
+    return max(p.stat().st_mtime for p in source_files(directory))
 
 
 def manifest_path() -> Path:
