@@ -23,6 +23,7 @@ from retailops.simulation import (
     shared_world,
 )
 from retailops.simulation.ahead import run_days_ahead
+from retailops.simulation.pages import ordinary_pages
 from retailops.simulation.promotions import plan_table, publication_days
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,14 @@ def simulate_window(lake: Lake, window: dict[str, str], seed: int, scale: float,
     # Ordering only: runs after the lake's configuration was checked and the window's
     # promotion plans landed (so the days' output, which the transform waits for, comes last).
     del lake_configuration, promotion_plans
+    # The days' arrays on ordinary pages while they are simulated and landed (the dataset lands
+    # each day while this generator waits at its ``yield``): retailops.simulation.pages.
+    with ordinary_pages():
+        yield from _window_days(lake, window, seed, scale, simulation, overwrite)
+
+
+def _window_days(lake: Lake, window: dict[str, str], seed: int, scale: float,
+                 simulation: dict[str, Any], overwrite: bool) -> Iterator[DayLanding]:
     config = simulation_config(seed, scale, simulation)
     world = lake_world(lake, config)
     first, last = date.fromisoformat(window["first"]), date.fromisoformat(window["last"])
