@@ -20,15 +20,22 @@ from retailops.pipelines.ingest.nodes import (
 SMALL = {"review_period_days": 10}
 
 
-def ingest(lake: Lake, first: str, last: str, scale: float = 0.05, seed: int = 7,
-           overwrite: bool = False, simulation: dict | None = None) -> list[DayReport]:
+def days_to_land(lake: Lake, first: str, last: str, scale: float = 0.05, seed: int = 7,
+                 overwrite: bool = False, simulation: dict | None = None):
+    """The ingest node's generator of the window's days, after the nodes before it ran (the
+    lake's configuration checked, the dimensions and promotion plans landed)."""
     window = resolve_window(first, last, None)
     sim = simulation or SMALL
     recorded = check_lake_configuration(lake, window, seed, scale, sim)
     land_dimensions(lake, build_dimensions(window, seed, scale, sim, recorded))
     land_promotions(lake, publish_promotions(window, seed, scale, sim, overwrite, 1, recorded))
-    return [land_day(lake, landing)
-            for landing in simulate_window(lake, window, seed, scale, sim, overwrite, recorded)]
+    return simulate_window(lake, window, seed, scale, sim, overwrite, recorded)
+
+
+def ingest(lake: Lake, first: str, last: str, scale: float = 0.05, seed: int = 7,
+           overwrite: bool = False, simulation: dict | None = None) -> list[DayReport]:
+    return [land_day(lake, landing) for landing in days_to_land(
+        lake, first, last, scale, seed, overwrite, simulation)]
 
 
 def tree_digest(root: Path, include_metadata: bool = True) -> dict[str, str]:

@@ -14,16 +14,10 @@ from datetime import date
 
 import pytest
 
-from retailops.lake.landing import land_day, land_dimensions, land_promotions
+from retailops.lake.landing import land_day
 from retailops.lake.storage import Lake
-from retailops.pipelines.ingest.nodes import (
-    build_dimensions,
-    check_lake_configuration,
-    publish_promotions,
-    resolve_window,
-    simulate_window,
-)
 from retailops.simulation.pages import _advice_setter, ordinary_pages
+from tests.ingest.helpers import days_to_land
 
 SETTER = _advice_setter()
 pytestmark = pytest.mark.skipif(SETTER is None, reason="this numpy has no huge-page switch")
@@ -65,13 +59,8 @@ def test_an_operators_explicit_choice_wins(monkeypatch):
 
 def test_the_ingest_node_simulates_and_lands_each_day_on_ordinary_pages(tmp_path):
     lake = Lake(str(tmp_path / "lake"))
-    window = resolve_window("2024-07-01", "2024-07-03", None)
-    sim = {"review_period_days": 10}
-    recorded = check_lake_configuration(lake, window, 7, 0.02, sim)
-    land_dimensions(lake, build_dimensions(window, 7, 0.02, sim, recorded))
-    land_promotions(lake, publish_promotions(window, 7, 0.02, sim, False, 1, recorded))
+    days = days_to_land(lake, "2024-07-01", "2024-07-03", scale=0.02)
     seen = []
-    days = simulate_window(lake, window, 7, 0.02, sim, False, recorded)
     for landing in days:
         seen.append((landing.batch.day, advice()))  # where the dataset lands the day
         land_day(lake, landing)

@@ -18,6 +18,7 @@ numpy's 4 MB threshold: the same faults either way.
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -37,8 +38,6 @@ def ordinary_pages() -> Iterator[None]:
     """Within: new numpy arrays get ordinary pages (no huge-page advice); the previous choice
     is restored on the way out. ``NUMPY_MADVISE_HUGEPAGE=1`` in the environment keeps the
     advice on (an operator's explicit choice wins)."""
-    import os
-
     setter = _advice_setter()
     if setter is None or os.environ.get("NUMPY_MADVISE_HUGEPAGE") == "1":
         yield

@@ -111,7 +111,9 @@ def simulate_window(lake: Lake, window: dict[str, str], seed: int, scale: float,
     # promotion plans landed (so the days' output, which the transform waits for, comes last).
     del lake_configuration, promotion_plans
     # The days' arrays on ordinary pages while they are simulated and landed (the dataset lands
-    # each day while this generator waits at its ``yield``): retailops.simulation.pages.
+    # each day while this generator waits at its ``yield``): retailops.simulation.pages. This
+    # process only: a window simulated ahead in a child (retailops.simulation.ahead, a backfill)
+    # keeps numpy's default there (not measured).
     with ordinary_pages():
         yield from _window_days(lake, window, seed, scale, simulation, overwrite)
 
